@@ -1,0 +1,93 @@
+# orgvault — one GNU Makefile (see README.md for the targets).
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+BUILD     ?= build
+CC        ?= cc
+PKGS      := sqlite3 libsodium libcurl jansson libmicrohttpd
+DEB_PKGS  := build-essential pkg-config libsqlite3-dev libsodium-dev \
+             libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev
+TEST_DEBS := libcmocka-dev jq sqlite3 util-linux
+
+WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 \
+             -Wmissing-prototypes -Wno-unused-parameter
+HARDEN    := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE \
+             -fstack-clash-protection
+OPT       ?= -O2 -g
+CFLAGS    ?=
+WERROR    ?= $(if $(CI),-Werror,)
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(WERROR) $(HARDEN) \
+             -I. $(PKG_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(LDFLAGS)
+LIBS       = $(PKG_LIBS) -lpthread
+
+LIB_SRC := $(wildcard util/*.c vault/*.c rotation/*.c admin/*.c)
+CMD_SRC := $(wildcard cmd/*.c)
+MIGRATIONS := $(sort $(wildcard migrations/*.sql))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/migrations_embed.o
+CMD_OBJ := $(CMD_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all test unit integration asan install uninstall clean deps deps-test run help
+
+all: $(BUILD)/orgvault
+
+help:
+	@echo "targets: all test asan run install uninstall clean deps deps-test"
+
+$(BUILD)/orgvault: $(CMD_OBJ) $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/%.o: %.c $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# Migrations are embedded at build time (tools/embed-migrations.sh).
+$(BUILD)/migrations_embed.c: tools/embed-migrations.sh $(MIGRATIONS)
+	@mkdir -p $(BUILD)
+	sh tools/embed-migrations.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/migrations_embed.o: $(BUILD)/migrations_embed.c
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ) tests/unit/unit.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB_OBJ) $(LIBS) -lcmocka
+
+# deps: install what is missing when root; otherwise say what to install.
+deps:
+	@sh tools/deps.sh $(DEB_PKGS)
+
+deps-test:
+	@sh tools/deps.sh $(DEB_PKGS) $(TEST_DEBS)
+
+test: deps-test
+	$(MAKE) --no-print-directory unit integration
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+integration: $(BUILD)/orgvault
+	@ORGVAULT=$(abspath $(BUILD)/orgvault) bash tests/integration/run.sh
+
+# asan: the whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+asan: deps-test
+	$(MAKE) --no-print-directory BUILD=build-asan \
+	    OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    HARDEN="-fPIE" \
+	    LDFLAGS="-fsanitize=address,undefined" unit integration
+
+run: deps all
+	@sh tools/run.sh $(BUILD)/orgvault
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BUILD)/orgvault $(DESTDIR)$(PREFIX)/bin/orgvault
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/orgvault
+
+clean:
+	rm -rf build build-asan

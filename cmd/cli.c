@@ -1,0 +1,177 @@
+/* cli.c — helpers shared by the subcommands: dispatch, errors, output. */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd/cli.h"
+#include "util/log.h"
+#include "util/timefmt.h"
+
+int
+cli_dispatch(struct cli *cli, const struct cmd *table, int argc, char **argv,
+    const char *usage)
+{
+	if (argc < 1)
+		return cli_usage_error(usage, "a command is needed");
+	if (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0 ||
+	    strcmp(argv[0], "help") == 0) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	for (const struct cmd *c = table; c->name; c++)
+		if (strcmp(c->name, argv[0]) == 0) {
+			optind = 0;	/* GNU: reinitialise getopt */
+			return c->run(cli, argc, argv);
+		}
+	return cli_usage_error(usage, "unknown command '%s'", argv[0]);
+}
+
+int
+cli_fail(enum ov_rc rc)
+{
+	const char *msg = ov_errmsg();
+
+	fprintf(stderr, "orgvault: %s\n", *msg ? msg : ov_rc_str(rc));
+	return ov_rc_exit(rc);
+}
+
+int
+cli_usage_error(const char *usage, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("orgvault: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n\n", stderr);
+	fputs(usage, stderr);
+	return EXIT_USAGE;
+}
+
+int
+cli_wants_help(int argc, char **argv, const char *usage)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
+			fputs(usage, stdout);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int
+cli_read_secret(struct cli *cli, const char *path, size_t max,
+    const char *what, struct secret **out)
+{
+	enum ov_rc rc;
+
+	if (strcmp(path, "-") == 0) {
+		if (cli->stdin_taken) {
+			ov_seterr(OV_EUSAGE, "only one secret can be read "
+			    "from stdin ('-') per command; use a file for %s",
+			    what);
+			return cli_fail(OV_EUSAGE);
+		}
+		cli->stdin_taken = 1;
+	}
+	if ((rc = secret_read(path, max, what, out)) != OV_OK)
+		return cli_fail(rc);
+	return 0;
+}
+
+int
+cli_open(struct cli *cli, unsigned flags, struct vault **out)
+{
+	struct vault_opts o = { .data_dir = cli->data_dir,
+	    .actor = cli->actor };
+	struct secret *pp = NULL;
+	enum ov_rc rc;
+	int ec;
+
+	if (cli->passphrase_file && !(flags & VAULT_OPEN_NO_KEY)) {
+		if ((ec = cli_read_secret(cli, cli->passphrase_file,
+		    OV_PASSPHRASE_MAX, "passphrase", &pp)) != 0)
+			return ec;
+		o.passphrase = pp;
+	}
+	rc = vault_open(&o, flags, out);
+	secret_free(pp);
+	return rc == OV_OK ? 0 : cli_fail(rc);
+}
+
+int
+cli_print_json(json_t *j)
+{
+	if (j == NULL) {
+		fputs("orgvault: out of memory\n", stderr);
+		return 5;
+	}
+	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+	json_decref(j);
+	return 0;
+}
+
+const char *
+render_time(int64_t secs, char *buf, size_t len)
+{
+	return timefmt_rfc3339(secs, buf, len);
+}
+
+json_t *
+render_org(const struct vault_org *o)
+{
+	char c[32], u[32];
+
+	return json_pack("{s:s, s:s, s:s, s:b, s:I, s:s, s:s}",
+	    "slug", o->slug, "name", o->name, "external_id", o->external_id,
+	    "enabled", o->enabled, "credentials", (json_int_t)o->credentials,
+	    "created_at", render_time(o->created_at, c, sizeof(c)),
+	    "updated_at", render_time(o->updated_at, u, sizeof(u)));
+}
+
+/* Never a secret: only whether one exists. */
+json_t *
+render_cred(const struct vault_cred *cr)
+{
+	char c[32], u[32], refresh_at[32];
+	json_t *j;
+
+	if (cr->refresh_age_s > 0)
+		snprintf(refresh_at, sizeof(refresh_at), "%llds",
+		    (long long)cr->refresh_age_s);
+	else
+		snprintf(refresh_at, sizeof(refresh_at), "%g",
+		    cr->refresh_fraction);
+	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, "
+	    "s:s, s:b, s:b, s:s, s:s}",
+	    "org", cr->org, "name", cr->name, "provider", cr->provider,
+	    "region", cr->region, "token_url", cr->token_url,
+	    "client_id", cr->client_id, "grant", cr->grant, "auth", cr->auth,
+	    "expected_scope", cr->expected_scope, "refresh_at", refresh_at,
+	    "status", cr->status,
+	    "has_refresh_token", cr->has_refresh_token,
+	    "has_pending_secret", cr->has_pending_secret,
+	    "created_at", render_time(cr->created_at, c, sizeof(c)),
+	    "updated_at", render_time(cr->updated_at, u, sizeof(u)));
+	return j;
+}
+
+json_t *
+render_event(const struct vault_event *e)
+{
+	char t[40];
+	json_t *detail = json_loads(e->detail, 0, NULL);
+
+	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:o}",
+	    "id", (json_int_t)e->id,
+	    "time", timefmt_rfc3339_ms(e->time_ms, t, sizeof(t)),
+	    "actor", e->actor, "org", e->org, "credential", e->credential,
+	    "kind", e->kind, "detail", detail ? detail : json_object());
+}

@@ -1,0 +1,60 @@
+/*
+ * cli.h — what the subcommands of the orgvault CLI share: global
+ * options, opening the vault, reporting errors, rendering rows as JSON.
+ */
+#ifndef OV_CLI_H
+#define OV_CLI_H
+
+#include <jansson.h>
+
+#include "vault/vault.h"
+
+struct cli {
+	const char	*data_dir;
+	const char	*passphrase_file;
+	char		 actor[OV_ACTOR_MAX + 1];
+	int		 stdin_taken;	/* a secret was read from "-" */
+};
+
+/* Exit codes (README "Exit codes"); rc → code is ov_rc_exit(). */
+#define EXIT_USAGE	1
+
+struct cmd {
+	const char	*name;
+	int		(*run)(struct cli *, int, char **);
+	const char	*summary;
+};
+
+/* Runs the subcommand named by argv[1] from table; prints usage if none. */
+int	cli_dispatch(struct cli *, const struct cmd *, int, char **,
+	    const char *usage);
+/* Opens the vault named by the global options; prints and returns the
+ * exit code on failure, 0 on success. */
+int	cli_open(struct cli *, unsigned flags, struct vault **);
+/* Prints "orgvault: <message>" for rc and returns its exit code. */
+int	cli_fail(enum ov_rc);
+/* Prints msg and usage to stderr, returns EXIT_USAGE. */
+int	cli_usage_error(const char *usage, const char *msg, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* Reads a secret file ("-" is stdin, once per command). */
+int	cli_read_secret(struct cli *, const char *path, size_t max,
+	    const char *what, struct secret **);
+/* Prints a JSON value on stdout, indented, and frees it. */
+int	cli_print_json(json_t *);
+/* True for "--help"/"-h" among argv: print usage, exit 0. */
+int	cli_wants_help(int, char **, const char *usage);
+
+json_t	*render_org(const struct vault_org *);
+json_t	*render_cred(const struct vault_cred *);
+json_t	*render_event(const struct vault_event *);
+const char *render_time(int64_t secs, char *buf, size_t len);
+
+int	cmd_init(struct cli *, int, char **);
+int	cmd_migrate(struct cli *, int, char **);
+int	cmd_check(struct cli *, int, char **);
+int	cmd_org(struct cli *, int, char **);
+int	cmd_cred(struct cli *, int, char **);
+int	cmd_audit(struct cli *, int, char **);
+int	cmd_import(struct cli *, int, char **);
+
+#endif

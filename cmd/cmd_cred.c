@@ -1,0 +1,279 @@
+/* cmd_cred.c — `orgvault cred put|list|show|rm`.  Secrets: files only. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd/cli.h"
+#include "rotation/provider.h"
+#include "util/validate.h"
+
+static const char cred_usage[] =
+"usage: orgvault cred put ORG NAME --provider genesys|servicenow|oauth2\n"
+"           [--region R | --instance NAME | --token-url URL]\n"
+"           --client-id ID --secret-file PATH|-\n"
+"           [--grant client_credentials|refresh_token]\n"
+"           [--refresh-token-file PATH|-] [--auth basic|post]\n"
+"           [--scope \"a b c\"] [--refresh-at 0.75|18h] [--json]\n"
+"       orgvault cred list [ORG] [--status S] [--provider P] [--json]\n"
+"       orgvault cred show ORG NAME [--json]\n"
+"       orgvault cred rm ORG NAME\n"
+"\n"
+"`cred put` creates the credential NAME of org ORG, or updates the fields\n"
+"given.  Secrets are read only from a file or stdin ('-'), never from the\n"
+"command line: --secret-file holds the OAuth client secret,\n"
+"--refresh-token-file the refresh token of a code-authorization client\n"
+"(--grant refresh_token).  One line each, at most 16384 bytes.\n"
+"\n"
+"  --provider     genesys (HTTP Basic auth; --region us_east_1, us-west-2\n"
+"                 or usw2.pure.cloud), servicenow (form auth; --instance\n"
+"                 acme for https://acme.service-now.com/oauth_token.do),\n"
+"                 oauth2 (any RFC 6749 endpoint; --token-url)\n"
+"  --token-url    overrides the derived URL; https only, except loopback\n"
+"  --scope        the expected scope set, space-separated\n"
+"  --refresh-at   refresh at this fraction of the token lifetime (0.75,\n"
+"                 the default: 18 h of a 24 h token) or at this age (18h)\n"
+"\n"
+"`cred show` and `cred list` never print a secret.  Statuses: active,\n"
+"failing, revoked, invalid_client, disabled.  A new secret or refresh\n"
+"token sets the status back to active.\n";
+
+struct cred_args {
+	struct cred_input	 in;
+	const char		*secret_file, *refresh_token_file, *status;
+	int			 json;
+	const char		*pos[2];
+	int			 npos;
+};
+
+static int
+cred_parse(int argc, char **argv, struct cred_args *a)
+{
+	static const struct option opts[] = {
+		{ "provider",		required_argument, NULL, 'P' },
+		{ "region",		required_argument, NULL, 'r' },
+		{ "instance",		required_argument, NULL, 'i' },
+		{ "token-url",		required_argument, NULL, 'u' },
+		{ "client-id",		required_argument, NULL, 'c' },
+		{ "secret-file",	required_argument, NULL, 's' },
+		{ "refresh-token-file",	required_argument, NULL, 't' },
+		{ "grant",		required_argument, NULL, 'g' },
+		{ "auth",		required_argument, NULL, 'a' },
+		{ "scope",		required_argument, NULL, 'S' },
+		{ "refresh-at",		required_argument, NULL, 'R' },
+		{ "status",		required_argument, NULL, 'x' },
+		{ "json",		no_argument,	   NULL, 'j' },
+		{ "help",		no_argument,	   NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	memset(a, 0, sizeof(*a));
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'P': a->in.provider = optarg; break;
+		case 'r': a->in.region = optarg; break;
+		case 'i': a->in.instance = optarg; break;
+		case 'u': a->in.token_url = optarg; break;
+		case 'c': a->in.client_id = optarg; break;
+		case 's': a->secret_file = optarg; break;
+		case 't': a->refresh_token_file = optarg; break;
+		case 'g': a->in.grant = optarg; break;
+		case 'a': a->in.auth = optarg; break;
+		case 'S': a->in.scope = optarg; break;
+		case 'R': a->in.refresh_at = optarg; break;
+		case 'x': a->status = optarg; break;
+		case 'j': a->json = 1; break;
+		case 'h': fputs(cred_usage, stdout); return -1;
+		default: return cli_usage_error(cred_usage, "bad option");
+		}
+	}
+	for (int i = optind; i < argc; i++) {
+		if (a->npos == 2)
+			return cli_usage_error(cred_usage, "too many "
+			    "arguments");
+		a->pos[a->npos++] = argv[i];
+	}
+	return 0;
+}
+
+static int
+cred_put(struct cli *cli, int argc, char **argv)
+{
+	struct cred_args a;
+	struct vault_cred old, c;
+	struct secret *cs = NULL, *rt = NULL;
+	struct vault *v = NULL;
+	int ec, created = 0;
+	enum ov_rc rc;
+
+	if ((ec = cred_parse(argc, argv, &a)) != 0)
+		return ec < 0 ? 0 : ec;
+	if (a.npos != 2)
+		return cli_usage_error(cred_usage, "cred put needs ORG and "
+		    "NAME");
+	a.in.org = a.pos[0];
+	a.in.name = a.pos[1];
+	/* Validate what needs no vault before asking for any secret. */
+	if ((rc = validate_slug("org slug", a.in.org)) ||
+	    (rc = validate_slug("credential name", a.in.name)))
+		return cli_fail(rc);
+	if ((ec = cli_open(cli, 0, &v)) != 0)
+		return ec;
+	rc = vault_cred_get(v, a.in.org, a.in.name, &old);
+	if (rc == OV_ENOTFOUND && (rc = vault_org_get(v, a.in.org,
+	    &(struct vault_org){ 0 })) == OV_OK)
+		rc = provider_resolve(&a.in, NULL, &c);
+	else if (rc == OV_OK)
+		rc = provider_resolve(&a.in, &old, &c);
+	if (rc != OV_OK) {
+		ec = cli_fail(rc);
+		goto out;
+	}
+	if (a.secret_file && (ec = cli_read_secret(cli, a.secret_file,
+	    OV_SECRET_MAX, "client secret", &cs)) != 0)
+		goto out;
+	if (a.refresh_token_file && (ec = cli_read_secret(cli,
+	    a.refresh_token_file, OV_SECRET_MAX, "refresh token", &rt)) != 0)
+		goto out;
+	if ((rc = vault_cred_put(v, &c, cs, rt, &created)) == OV_OK)
+		rc = vault_cred_get(v, c.org, c.name, &c);
+	if (rc != OV_OK) {
+		ec = cli_fail(rc);
+		goto out;
+	}
+	if (a.json)
+		ec = cli_print_json(render_cred(&c));
+	else
+		printf("%s credential %s/%s (%s, %s)\n", created ? "created" :
+		    "updated", c.org, c.name, c.provider, c.token_url);
+out:
+	secret_free(cs);
+	secret_free(rt);
+	vault_close(v);
+	return ec;
+}
+
+static int
+cred_row(const struct vault_cred *c, void *arg)
+{
+	json_t *list = arg;
+
+	if (list)
+		return json_array_append_new(list, render_cred(c));
+	printf("%-20s %-20s %-10s %-16s %-14s %s\n", c->org, c->name,
+	    c->provider, c->region[0] ? c->region : "-", c->status,
+	    c->client_id);
+	return 0;
+}
+
+static int
+cred_list(struct cli *cli, int argc, char **argv)
+{
+	struct cred_args a;
+	struct vault_cred_filter f = { 0 };
+	struct vault *v;
+	json_t *list;
+	enum ov_rc rc;
+	int ec;
+
+	if ((ec = cred_parse(argc, argv, &a)) != 0)
+		return ec < 0 ? 0 : ec;
+	if (a.npos > 1)
+		return cli_usage_error(cred_usage, "cred list takes at most "
+		    "one ORG");
+	f.org = a.npos ? a.pos[0] : NULL;
+	f.status = a.status;
+	f.provider = a.in.provider;
+	if ((ec = cli_open(cli, 0, &v)) != 0)
+		return ec;
+	if (f.org && (rc = vault_org_get(v, f.org,
+	    &(struct vault_org){ 0 })) != OV_OK) {
+		vault_close(v);
+		return cli_fail(rc);
+	}
+	list = a.json ? json_array() : NULL;
+	if (!a.json)
+		printf("%-20s %-20s %-10s %-16s %-14s %s\n", "ORG", "NAME",
+		    "PROVIDER", "REGION", "STATUS", "CLIENT_ID");
+	rc = vault_cred_list(v, &f, cred_row, list);
+	vault_close(v);
+	if (rc != OV_OK) {
+		json_decref(list);
+		return cli_fail(rc);
+	}
+	return a.json ? cli_print_json(list) : 0;
+}
+
+static int
+cred_show(struct cli *cli, int argc, char **argv)
+{
+	struct cred_args a;
+	struct vault_cred c;
+	struct vault *v;
+	enum ov_rc rc;
+	json_t *j;
+	const char *key;
+	json_t *val;
+	int ec;
+
+	if ((ec = cred_parse(argc, argv, &a)) != 0)
+		return ec < 0 ? 0 : ec;
+	if (a.npos != 2)
+		return cli_usage_error(cred_usage, "cred show needs ORG and "
+		    "NAME");
+	if ((ec = cli_open(cli, 0, &v)) != 0)
+		return ec;
+	rc = vault_cred_get(v, a.pos[0], a.pos[1], &c);
+	vault_close(v);
+	if (rc != OV_OK)
+		return cli_fail(rc);
+	j = render_cred(&c);
+	if (a.json)
+		return cli_print_json(j);
+	json_object_foreach(j, key, val) {
+		if (json_is_string(val))
+			printf("%-18s %s\n", key, json_string_value(val));
+		else
+			printf("%-18s %s\n", key, json_is_true(val) ? "yes" :
+			    "no");
+	}
+	json_decref(j);
+	return 0;
+}
+
+static int
+cred_rm(struct cli *cli, int argc, char **argv)
+{
+	struct cred_args a;
+	struct vault *v;
+	enum ov_rc rc;
+	int ec;
+
+	if ((ec = cred_parse(argc, argv, &a)) != 0)
+		return ec < 0 ? 0 : ec;
+	if (a.npos != 2)
+		return cli_usage_error(cred_usage, "cred rm needs ORG and "
+		    "NAME");
+	if ((ec = cli_open(cli, 0, &v)) != 0)
+		return ec;
+	rc = vault_cred_rm(v, a.pos[0], a.pos[1]);
+	vault_close(v);
+	if (rc != OV_OK)
+		return cli_fail(rc);
+	printf("removed credential %s/%s\n", a.pos[0], a.pos[1]);
+	return 0;
+}
+
+int
+cmd_cred(struct cli *cli, int argc, char **argv)
+{
+	static const struct cmd sub[] = {
+		{ "put",  cred_put,  "create or update a credential" },
+		{ "list", cred_list, "list credentials" },
+		{ "show", cred_show, "show a credential" },
+		{ "rm",	  cred_rm,   "remove a credential" },
+		{ NULL, NULL, NULL },
+	};
+
+	return cli_dispatch(cli, sub, argc - 1, argv + 1, cred_usage);
+}

@@ -1,0 +1,206 @@
+/* cmd_vault.c — `init`, `migrate` and `check`: the vault as a whole. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd/cli.h"
+#include "util/timefmt.h"
+
+static const char init_usage[] =
+"usage: orgvault [--data-dir DIR] init [--passphrase-file PATH|-]\n"
+"                [--kdf-cost interactive|moderate|sensitive]\n"
+"\n"
+"Creates the data directory (mode 0700), a random 32-byte master key in\n"
+"DIR/master.key (mode 0600) and DIR/orgvault.db with every migration\n"
+"applied.  With --passphrase-file the master key is derived from the\n"
+"passphrase with Argon2id instead (salt and cost stored in the database,\n"
+"no key file); every later command then needs the same passphrase through\n"
+"--passphrase-file or ORGVAULT_PASSPHRASE_FILE.  The default cost is\n"
+"moderate (256 MiB, about a second).  Refuses to overwrite a vault.\n"
+"\n"
+"Back up the key file (or remember the passphrase): without it the vault\n"
+"cannot be opened by anyone, including you.\n";
+
+int
+cmd_init(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "passphrase-file",	required_argument, NULL, 'p' },
+		{ "kdf-cost",		required_argument, NULL, 'k' },
+		{ "help",		no_argument,	   NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct vault_opts o = { .data_dir = cli->data_dir,
+	    .actor = cli->actor };
+	enum vault_kdf_cost cost = VAULT_KDF_MODERATE;
+	struct secret *pp = NULL;
+	const char *ppfile = cli->passphrase_file;
+	enum ov_rc rc;
+	int ch, ec;
+
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'p': ppfile = optarg; break;
+		case 'k':
+			if (strcmp(optarg, "interactive") == 0)
+				cost = VAULT_KDF_INTERACTIVE;
+			else if (strcmp(optarg, "moderate") == 0)
+				cost = VAULT_KDF_MODERATE;
+			else if (strcmp(optarg, "sensitive") == 0)
+				cost = VAULT_KDF_SENSITIVE;
+			else
+				return cli_usage_error(init_usage, "unknown "
+				    "--kdf-cost '%s'", optarg);
+			break;
+		case 'h': fputs(init_usage, stdout); return 0;
+		default: return cli_usage_error(init_usage, "bad option");
+		}
+	}
+	if (optind != argc)
+		return cli_usage_error(init_usage, "init takes no arguments");
+	if (ppfile && (ec = cli_read_secret(cli, ppfile, OV_PASSPHRASE_MAX,
+	    "passphrase", &pp)) != 0)
+		return ec;
+	o.passphrase = pp;
+	rc = vault_init(&o, cost);
+	secret_free(pp);
+	if (rc != OV_OK)
+		return cli_fail(rc);
+	printf("initialised vault in %s (%s)\n", cli->data_dir,
+	    pp ? "passphrase, Argon2id" : "key file " VAULT_KEY_FILE);
+	return 0;
+}
+
+static const char migrate_usage[] =
+"usage: orgvault migrate [--json]\n"
+"       orgvault migrate status [--json]\n"
+"\n"
+"Migrations are numbered SQL files embedded in the binary, applied in\n"
+"order, one transaction each, and recorded with their SHA-256.  `migrate`\n"
+"applies the pending ones; `migrate status` lists applied and pending.\n"
+"A database changed by a newer orgvault, or whose recorded checksum\n"
+"differs from the embedded file, is refused (exit 5 and 4).\n";
+
+static int
+print_migration(const struct vault_migration *m, void *arg)
+{
+	json_t *list = arg;
+	char t[32];
+
+	if (list) {
+		json_array_append_new(list, json_pack("{s:i, s:s, s:s, s:s, "
+		    "s:s?}", "version", m->version, "name", m->name,
+		    "state", m->applied_at ? "applied" : "pending",
+		    "checksum", m->checksum, "applied_at", m->applied_at ?
+		    render_time(m->applied_at, t, sizeof(t)) : NULL));
+		return 0;
+	}
+	printf("%-28s %-8s %s  %.16s\n", m->name, m->applied_at ? "applied" :
+	    "pending", m->applied_at ? render_time(m->applied_at, t,
+	    sizeof(t)) : "-", m->checksum);
+	return 0;
+}
+
+int
+cmd_migrate(struct cli *cli, int argc, char **argv)
+{
+	struct vault *v;
+	int status = 0, json = 0, applied = 0, ec;
+	enum ov_rc rc;
+
+	if (cli_wants_help(argc, argv, migrate_usage))
+		return 0;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "status") == 0 && i == 1)
+			status = 1;
+		else if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else
+			return cli_usage_error(migrate_usage, "unexpected "
+			    "argument '%s'", argv[i]);
+	}
+	if ((ec = cli_open(cli, VAULT_OPEN_NO_KEY, &v)) != 0)
+		return ec;
+	if (status) {
+		json_t *list = json ? json_array() : NULL;
+
+		if (!json)
+			printf("%-28s %-8s %-20s  %s\n", "MIGRATION", "STATE",
+			    "APPLIED", "CHECKSUM");
+		rc = vault_migrate_status(v, print_migration, list);
+		vault_close(v);
+		if (rc != OV_OK) {
+			json_decref(list);
+			return cli_fail(rc);
+		}
+		return json ? cli_print_json(list) : 0;
+	}
+	rc = vault_migrate(v, &applied);
+	vault_close(v);
+	if (rc != OV_OK)
+		return cli_fail(rc);
+	if (json)
+		return cli_print_json(json_pack("{s:i}", "applied", applied));
+	printf("applied %d migration(s)\n", applied);
+	return 0;
+}
+
+static const char check_usage[] =
+"usage: orgvault check [--json]\n"
+"\n"
+"Verifies the vault: the master key, every data key in the keyring,\n"
+"every stored envelope (client secrets, refresh tokens, access tokens),\n"
+"the audit hash chain, and SQLite's integrity and foreign-key checks.\n"
+"Each failure is printed by table, row and column.  Exit 0 when all is\n"
+"whole, 4 when anything fails.\n";
+
+static void
+print_failure(const struct vault_check_failure *f, void *arg)
+{
+	json_t *list = arg;
+
+	if (list)
+		json_array_append_new(list, json_pack("{s:s, s:I, s:s, s:s}",
+		    "table", f->table, "row", (json_int_t)f->row, "column",
+		    f->column, "problem", f->problem));
+	else
+		printf("FAIL %s row %lld column %s: %s\n", f->table,
+		    (long long)f->row, f->column, f->problem);
+}
+
+int
+cmd_check(struct cli *cli, int argc, char **argv)
+{
+	struct vault *v;
+	json_t *failures_list = NULL;
+	int64_t checked = 0, failures = 0;
+	int json = 0, ec;
+	enum ov_rc rc;
+
+	if (cli_wants_help(argc, argv, check_usage))
+		return 0;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") != 0)
+			return cli_usage_error(check_usage, "unexpected "
+			    "argument '%s'", argv[i]);
+		json = 1;
+	}
+	if ((ec = cli_open(cli, 0, &v)) != 0)
+		return ec;
+	if (json)
+		failures_list = json_array();
+	rc = vault_check(v, print_failure, failures_list, &checked, &failures);
+	vault_close(v);
+	if (rc != OV_OK) {
+		json_decref(failures_list);
+		return cli_fail(rc);
+	}
+	if (json)
+		cli_print_json(json_pack("{s:b, s:I, s:o}", "ok", failures == 0,
+		    "checked", (json_int_t)checked, "failures", failures_list));
+	else
+		printf("%s: %lld item(s) checked, %lld failure(s)\n",
+		    failures ? "FAILED" : "ok", (long long)checked,
+		    (long long)failures);
+	return failures ? ov_rc_exit(OV_EINTEGRITY) : 0;
+}

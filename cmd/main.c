@@ -1,0 +1,164 @@
+/*
+ * main.c — orgvault's entry point: start-up hardening, global options,
+ * subcommand dispatch.  No secret is ever taken from argv or the
+ * environment; the environment only names files.
+ */
+#include <getopt.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <sodium.h>
+
+#include "cmd/cli.h"
+#include "util/log.h"
+#include "util/secret.h"
+
+#ifndef ORGVAULT_VERSION
+#define ORGVAULT_VERSION "0.1.0"
+#endif
+
+static const char usage[] =
+"usage: orgvault [--data-dir DIR] [--passphrase-file PATH|-] [-v]\n"
+"                COMMAND [ARGS]\n"
+"\n"
+"A multi-org OAuth credential vault.  Secrets are encrypted at rest with\n"
+"keys that never leave the data directory's key file (or your passphrase).\n"
+"\n"
+"Commands:\n"
+"  init          create a new vault (key file or passphrase)\n"
+"  migrate       apply pending schema migrations; `migrate status`\n"
+"  org           add, list, show and remove orgs\n"
+"  cred          put, list, show and remove OAuth credentials\n"
+"  import        add many orgs and credentials from JSON lines\n"
+"  check         open every envelope and verify the vault's integrity\n"
+"  audit         list audit events\n"
+"  version       print the version\n"
+"\n"
+"Global options:\n"
+"  --data-dir DIR          vault directory (env ORGVAULT_DATA_DIR; default\n"
+"                          $XDG_DATA_HOME/orgvault or ~/.local/share/orgvault)\n"
+"  --passphrase-file PATH  passphrase of a passphrase vault, '-' for stdin\n"
+"                          (env ORGVAULT_PASSPHRASE_FILE)\n"
+"  -v, --verbose           log more (repeat for debug)\n"
+"  -h, --help              this text; `orgvault COMMAND --help` for each\n"
+"\n"
+"Exit codes: 0 ok, 1 usage or invalid input, 2 not found, 3 conflict,\n"
+"4 integrity or crypto failure, 5 other (I/O, locked database, schema).\n";
+
+static int
+cmd_version(struct cli *cli, int argc, char **argv)
+{
+	printf("orgvault %s (sqlite %s, libsodium %s, %s)\n", ORGVAULT_VERSION,
+	    vault_sqlite_version(), sodium_version_string(),
+	    curl_version());
+	return 0;
+}
+
+static const struct cmd commands[] = {
+	{ "init",	cmd_init,	"create a vault" },
+	{ "migrate",	cmd_migrate,	"apply migrations" },
+	{ "org",	cmd_org,	"manage orgs" },
+	{ "cred",	cmd_cred,	"manage credentials" },
+	{ "import",	cmd_import,	"bulk import" },
+	{ "check",	cmd_check,	"verify integrity" },
+	{ "audit",	cmd_audit,	"audit events" },
+	{ "version",	cmd_version,	"print the version" },
+	{ NULL, NULL, NULL },
+};
+
+/* No core dumps, private files, wiped JSON, ready crypto. */
+static void
+harden(void)
+{
+	struct rlimit no_core = { 0, 0 };
+
+	umask(077);
+	if (setrlimit(RLIMIT_CORE, &no_core) != 0)
+		log_warn("cannot disable core dumps");
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	if (sodium_init() < 0)
+		fatalx("libsodium failed to initialise");
+	secret_json_wipe_on_free();
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		fatalx("libcurl failed to initialise");
+}
+
+static char default_dir[4096];
+
+static const char *
+data_dir_default(void)
+{
+	const char *env;
+
+	if ((env = getenv("ORGVAULT_DATA_DIR")) != NULL && *env)
+		return env;
+	if ((env = getenv("XDG_DATA_HOME")) != NULL && *env)
+		snprintf(default_dir, sizeof(default_dir), "%s/orgvault", env);
+	else if ((env = getenv("HOME")) != NULL && *env)
+		snprintf(default_dir, sizeof(default_dir),
+		    "%s/.local/share/orgvault", env);
+	else
+		return NULL;
+	return default_dir;
+}
+
+static void
+actor_init(struct cli *cli)
+{
+	struct passwd *pw = getpwuid(geteuid());
+
+	if (pw)
+		snprintf(cli->actor, sizeof(cli->actor), "cli:%s", pw->pw_name);
+	else
+		snprintf(cli->actor, sizeof(cli->actor), "cli:uid%u",
+		    (unsigned)geteuid());
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "data-dir",		required_argument, NULL, 'd' },
+		{ "passphrase-file",	required_argument, NULL, 'p' },
+		{ "verbose",		no_argument,	   NULL, 'v' },
+		{ "help",		no_argument,	   NULL, 'h' },
+		{ "version",		no_argument,	   NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cli cli = { 0 };
+	int ch, verbose = 0, rc;
+
+	harden();
+	actor_init(&cli);
+	cli.passphrase_file = getenv("ORGVAULT_PASSPHRASE_FILE");
+	while ((ch = getopt_long(argc, argv, "+vh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': cli.data_dir = optarg; break;
+		case 'p': cli.passphrase_file = optarg; break;
+		case 'v': verbose++; break;
+		case 'h': fputs(usage, stdout); return 0;
+		case 'V': return cmd_version(&cli, 0, NULL);
+		default: fputs(usage, stderr); return EXIT_USAGE;
+		}
+	}
+	log_init(verbose > 1 ? LOG_LVL_DEBUG : verbose ? LOG_LVL_INFO :
+	    LOG_LVL_WARN, 0);
+	if (cli.passphrase_file && *cli.passphrase_file == '\0')
+		cli.passphrase_file = NULL;
+	if (cli.data_dir == NULL && (cli.data_dir = data_dir_default()) ==
+	    NULL)
+		return cli_usage_error(usage, "no data directory: give "
+		    "--data-dir DIR or set ORGVAULT_DATA_DIR");
+	argc -= optind;
+	argv += optind;
+	rc = cli_dispatch(&cli, commands, argc, argv, usage);
+	curl_global_cleanup();
+	return rc;
+}

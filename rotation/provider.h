@@ -1,0 +1,34 @@
+/*
+ * provider.h — provider profiles: Genesys Cloud regions, ServiceNow
+ * instances, plain OAuth 2.0 endpoints; how a credential's token URL,
+ * client authentication and defaults follow from its profile.
+ */
+#ifndef OV_PROVIDER_H
+#define OV_PROVIDER_H
+
+#include <stddef.h>
+
+#include "util/err.h"
+#include "vault/vault.h"
+
+/* Canonical Genesys region key for "us_west_2", "us-west-2" or
+ * "usw2.pure.cloud" (any case); OV_EINVAL listing the keys otherwise. */
+enum ov_rc	 provider_genesys_region(const char *in, const char **key,
+		    const char **domain);
+/* Default access-token lifetime in seconds (RFC: absent expires_in). */
+long		 provider_default_lifetime(const char *provider);
+
+/*
+ * What an operator or API caller says about a credential; NULL fields
+ * were not given.  provider_resolve() merges it onto `existing` (NULL on
+ * create) and fills a complete, canonical struct vault_cred.
+ */
+struct cred_input {
+	const char	*org, *name;
+	const char	*provider, *region, *instance, *token_url;
+	const char	*client_id, *grant, *auth, *scope, *refresh_at;
+};
+enum ov_rc	 provider_resolve(const struct cred_input *,
+		    const struct vault_cred *existing, struct vault_cred *out);
+
+#endif

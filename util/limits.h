@@ -1,0 +1,28 @@
+/*
+ * limits.h — every hard cap of orgvault, in one place.  Parsers and
+ * buffers use these names; README.md "Limits" lists the same values.
+ */
+#ifndef OV_LIMITS_H
+#define OV_LIMITS_H
+
+#define OV_ERRMSG_MAX		512
+#define OV_SLUG_MAX		63	/* org slugs and credential names */
+#define OV_NAME_MAX		200	/* org display name */
+#define OV_EXTERNAL_ID_MAX	128
+#define OV_CLIENT_ID_MAX	256
+#define OV_URL_MAX		2048
+#define OV_REGION_MAX		32
+#define OV_SCOPE_MAX		2048	/* space-separated scope set */
+#define OV_SECRET_MAX		16384	/* client secret or refresh token */
+#define OV_PASSPHRASE_MAX	1024
+#define OV_PASSPHRASE_MIN	8
+#define OV_ACTOR_MAX		128
+#define OV_EVENT_KIND_MAX	64
+#define OV_EVENT_DETAIL_MAX	4096
+#define OV_IMPORT_LINE_MAX	(64 * 1024)
+#define OV_JSON_DEPTH_MAX	16
+#define OV_LIST_LIMIT_MAX	10000
+#define OV_BUSY_TIMEOUT_MS	5000	/* default; ORGVAULT_BUSY_TIMEOUT_MS */
+#define OV_MASTER_KEY_LEN	32
+
+#endif

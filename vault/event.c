@@ -1,0 +1,219 @@
+/*
+ * event.c — the append-only, hash-chained audit trail.
+ *
+ * Canonical content of event N (the bytes that are hashed): the compact
+ * JSON array
+ *   [id, time_ms, actor, org_id, org, credential_id, credential, kind,
+ *    http_status, oauth_error, outcome, detail]
+ * with absent ids and status as 0 and detail as its stored JSON text.
+ *   hash(N) = BLAKE2b-256(key = audit subkey, hash(N-1) || canonical(N))
+ * with hash(0) = 32 zero bytes.  Ids are consecutive, so a deleted,
+ * inserted, edited or reordered row breaks the chain at that row.
+ * Events never carry secret material.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "util/timefmt.h"
+#include "vault/vault_int.h"
+
+#define EVENT_COLS "id, time_ms, actor, coalesce(org_id, 0), org, " \
+	"coalesce(credential_id, 0), credential, kind, " \
+	"coalesce(http_status, 0), oauth_error, outcome, detail"
+
+/* Canonical bytes of the row at the current step of st (EVENT_COLS). */
+static char *
+canonical(sqlite3_stmt *st)
+{
+	json_t *a;
+	char *s;
+
+	a = json_pack("[I, I, s, I, s, I, s, s, I, s, s, s]",
+	    (json_int_t)sqlite3_column_int64(st, 0),
+	    (json_int_t)sqlite3_column_int64(st, 1),
+	    (const char *)sqlite3_column_text(st, 2),
+	    (json_int_t)sqlite3_column_int64(st, 3),
+	    (const char *)sqlite3_column_text(st, 4),
+	    (json_int_t)sqlite3_column_int64(st, 5),
+	    (const char *)sqlite3_column_text(st, 6),
+	    (const char *)sqlite3_column_text(st, 7),
+	    (json_int_t)sqlite3_column_int64(st, 8),
+	    (const char *)sqlite3_column_text(st, 9),
+	    (const char *)sqlite3_column_text(st, 10),
+	    (const char *)sqlite3_column_text(st, 11));
+	if (a == NULL)
+		return NULL;
+	s = json_dumps(a, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(a);
+	return s;
+}
+
+static void
+chain_hash(struct vault *v, const unsigned char prev[32], const char *canon,
+    unsigned char out[32])
+{
+	size_t n = strlen(canon);
+	unsigned char *buf = malloc(32 + n);
+
+	if (buf == NULL) {
+		memset(out, 0, 32);
+		return;
+	}
+	memcpy(buf, prev, 32);
+	memcpy(buf + 32, canon, n);
+	keyring_audit_mac(v->kr, buf, 32 + n, out);
+	free(buf);
+}
+
+enum ov_rc
+event_append(struct vault *v, const struct event_rec *e)
+{
+	sqlite3_stmt *st = NULL;
+	unsigned char prev[32] = { 0 }, hash[32];
+	char *detail = NULL, *canon = NULL;
+	int64_t id = 1;
+	enum ov_rc rc;
+	int src;
+
+	if (v->kr == NULL)
+		return ov_seterr(OV_EINTERNAL, "audit events need the key");
+	if ((rc = db_prepare(v, "SELECT id, hash FROM events ORDER BY id DESC "
+	    "LIMIT 1", &st)) != OV_OK)
+		return rc;
+	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		id = sqlite3_column_int64(st, 0) + 1;
+		if (sqlite3_column_bytes(st, 1) == 32)
+			memcpy(prev, sqlite3_column_blob(st, 1), 32);
+	} else if (src != SQLITE_DONE)
+		rc = db_err(v, src, "reading the audit trail");
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc != OV_OK)
+		return rc;
+	detail = e->detail ? json_dumps(e->detail, JSON_COMPACT |
+	    JSON_SORT_KEYS) : strdup("{}");
+	if (detail == NULL)
+		return ov_seterr(OV_ENOMEM, "out of memory");
+	if ((rc = db_prepare(v, "INSERT INTO events (id, time_ms, actor, "
+	    "org_id, org, credential_id, credential, kind, detail, hash) "
+	    "VALUES (?, ?, ?, nullif(?, 0), ?, nullif(?, 0), ?, ?, ?, zeroblob(32)) "
+	    "RETURNING " EVENT_COLS, &st)) != OV_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, timefmt_now_ms());
+	sqlite3_bind_text(st, 3, v->actor, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, e->org_id);
+	sqlite3_bind_text(st, 5, e->org ? e->org : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, e->cred_id);
+	sqlite3_bind_text(st, 7, e->credential ? e->credential : "", -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, e->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 9, detail, -1, SQLITE_STATIC);
+	if ((src = sqlite3_step(st)) != SQLITE_ROW) {
+		rc = db_err(v, src, "writing an audit event");
+		goto out;
+	}
+	if ((canon = canonical(st)) == NULL) {
+		rc = ov_seterr(OV_ENOMEM, "out of memory");
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	chain_hash(v, prev, canon, hash);
+	if ((rc = db_prepare(v, "UPDATE events SET hash = ? WHERE id = ?",
+	    &st)) != OV_OK)
+		goto out;
+	sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, id);
+	if ((src = sqlite3_step(st)) != SQLITE_DONE)
+		rc = db_err(v, src, "writing an audit event");
+out:
+	sqlite3_finalize(st);
+	free(canon);
+	free(detail);
+	return rc;
+}
+
+enum ov_rc
+event_verify_chain(struct vault *v, vault_check_cb cb, void *arg,
+    int64_t *checked, int64_t *failures)
+{
+	sqlite3_stmt *st;
+	unsigned char prev[32] = { 0 }, want[32];
+	int64_t expect_id = 1;
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = db_prepare(v, "SELECT " EVENT_COLS ", hash FROM events "
+	    "ORDER BY id", &st)) != OV_OK)
+		return rc;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		char *canon = canonical(st);
+		struct vault_check_failure f = { "events", "hash", id, NULL };
+
+		(*checked)++;
+		if (canon == NULL) {
+			rc = ov_seterr(OV_ENOMEM, "out of memory");
+			break;
+		}
+		chain_hash(v, prev, canon, want);
+		free(canon);
+		if (id != expect_id)
+			f.problem = id > expect_id ? "audit chain: events "
+			    "before this one were deleted" : "audit chain: "
+			    "event ids out of order";
+		else if (sqlite3_column_bytes(st, 12) != 32 ||
+		    sodium_memcmp(sqlite3_column_blob(st, 12), want, 32) != 0)
+			f.problem = "audit chain: event was edited, inserted "
+			    "or reordered (hash does not match)";
+		if (f.problem) {
+			(*failures)++;
+			cb(&f, arg);
+			/* Report the first broken link only, like git fsck. */
+			break;
+		}
+		memcpy(prev, want, 32);
+		expect_id = id + 1;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+enum ov_rc
+vault_event_list(struct vault *v, const struct vault_event_filter *f,
+    vault_event_cb cb, void *arg)
+{
+	sqlite3_stmt *st;
+	struct vault_event e;
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = db_prepare(v, "SELECT id, time_ms, actor, org, credential, "
+	    "kind, detail FROM events WHERE (?1 IS NULL OR org = ?1) AND "
+	    "(?2 IS NULL OR credential = ?2) AND (?3 IS NULL OR kind = ?3) "
+	    "ORDER BY id DESC LIMIT ?4", &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, f->org, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, f->credential, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, f->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, f->limit > 0 ? f->limit : 100);
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		e.id = sqlite3_column_int64(st, 0);
+		e.time_ms = sqlite3_column_int64(st, 1);
+		if ((rc = db_text(st, 2, e.actor, sizeof(e.actor))) ||
+		    (rc = db_text(st, 3, e.org, sizeof(e.org))) ||
+		    (rc = db_text(st, 4, e.credential, sizeof(e.credential))) ||
+		    (rc = db_text(st, 5, e.kind, sizeof(e.kind))) ||
+		    (rc = db_text(st, 6, e.detail, sizeof(e.detail))))
+			break;
+		if (cb(&e, arg))
+			break;
+	}
+	if (rc == OV_OK && src != SQLITE_DONE && src != SQLITE_ROW)
+		rc = db_err(v, src, "reading events");
+	sqlite3_finalize(st);
+	return rc;
+}

@@ -1,0 +1,319 @@
+/*
+ * keyring.c — the only file that sees the master key.
+ *
+ * master key (32 bytes, key file or Argon2id)
+ *   ├─ subkey 1 "wrap":  wraps data keys (envelope, binding
+ *   │                    "keyring|data_key|<version>")
+ *   ├─ subkey 2 "audit": keyed BLAKE2b of the audit hash chain
+ *   └─ subkey 3 "check": MAC of a constant, stored at init, so a wrong
+ *                        key is told apart from a tampered keyring
+ * The master key is wiped as soon as the subkeys exist.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "util/limits.h"
+#include "vault/envelope.h"
+#include "vault/keyring.h"
+
+#define KEYRING_MAX_VERSIONS	64
+#define SUBKEY_CTX		"orgvault"
+
+struct data_key {
+	uint32_t	 version;
+	unsigned char	*key;	/* sodium_malloc, 32 bytes */
+};
+
+struct keyring {
+	unsigned char	*subkeys;	/* sodium_malloc: wrap|audit|check */
+	struct data_key	 data[KEYRING_MAX_VERSIONS];
+	size_t		 ndata;
+};
+
+#define WRAP_KEY(kr)	((kr)->subkeys)
+#define AUDIT_KEY(kr)	((kr)->subkeys + 32)
+#define CHECK_KEY(kr)	((kr)->subkeys + 64)
+
+/* Derives the subkeys from master; the caller wipes master. */
+static enum ov_rc
+keyring_from_master(const unsigned char *master, struct keyring **out)
+{
+	struct keyring *kr;
+
+	if ((kr = calloc(1, sizeof(*kr))) == NULL)
+		return ov_seterr(OV_ENOMEM, "out of memory");
+	if ((kr->subkeys = sodium_malloc(96)) == NULL) {
+		free(kr);
+		return ov_seterr(OV_ENOMEM, "out of secure memory");
+	}
+	for (int i = 0; i < 3; i++)
+		crypto_kdf_derive_from_key(kr->subkeys + 32 * i, 32,
+		    (uint64_t)i + 1, SUBKEY_CTX, master);
+	*out = kr;
+	return OV_OK;
+}
+
+void
+keyring_free(struct keyring *kr)
+{
+	if (kr == NULL)
+		return;
+	for (size_t i = 0; i < kr->ndata; i++)
+		sodium_free(kr->data[i].key);
+	sodium_free(kr->subkeys);
+	free(kr);
+}
+
+enum ov_rc
+keyring_create_file(const char *path, struct keyring **out)
+{
+	unsigned char *master;
+	enum ov_rc rc = OV_OK;
+	int fd;
+
+	if ((master = sodium_malloc(OV_MASTER_KEY_LEN)) == NULL)
+		return ov_seterr(OV_ENOMEM, "out of secure memory");
+	randombytes_buf(master, OV_MASTER_KEY_LEN);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd == -1) {
+		rc = ov_seterr(errno == EEXIST ? OV_ECONFLICT : OV_EIO,
+		    "cannot create key file %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (write(fd, master, OV_MASTER_KEY_LEN) != OV_MASTER_KEY_LEN ||
+	    fsync(fd) != 0) {
+		rc = ov_seterr(OV_EIO, "cannot write key file %s: %s", path,
+		    strerror(errno));
+		close(fd);
+		unlink(path);
+		goto out;
+	}
+	close(fd);
+	rc = keyring_from_master(master, out);
+out:
+	sodium_free(master);
+	return rc;
+}
+
+/* Refusals say what is wrong and how to fix it. */
+static enum ov_rc
+key_file_check(const char *path, const struct stat *st)
+{
+	if (!S_ISREG(st->st_mode))
+		return ov_seterr(OV_ECRYPTO, "key file %s is not a regular "
+		    "file", path);
+	if (st->st_uid != geteuid())
+		return ov_seterr(OV_ECRYPTO, "key file %s is owned by uid %u, "
+		    "not by uid %u that runs orgvault; fix with: chown %u %s",
+		    path, (unsigned)st->st_uid, (unsigned)geteuid(),
+		    (unsigned)geteuid(), path);
+	if (st->st_mode & 077)
+		return ov_seterr(OV_ECRYPTO, "key file %s is accessible by "
+		    "group or others (mode %04o); fix with: chmod 600 %s",
+		    path, (unsigned)(st->st_mode & 07777), path);
+	if (st->st_size != OV_MASTER_KEY_LEN)
+		return ov_seterr(OV_ECRYPTO, "key file %s holds %lld bytes, "
+		    "not %d: it is not an orgvault master key (restore it from "
+		    "your backup)", path, (long long)st->st_size,
+		    OV_MASTER_KEY_LEN);
+	return OV_OK;
+}
+
+enum ov_rc
+keyring_load_file(const char *path, struct keyring **out)
+{
+	unsigned char *master;
+	struct stat st;
+	enum ov_rc rc;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	if (fd == -1)
+		return ov_seterr(errno == ENOENT ? OV_ENOTFOUND : OV_ECRYPTO,
+		    "cannot open key file %s: %s%s", path, strerror(errno),
+		    errno == ENOENT ? " (a passphrase vault needs "
+		    "--passphrase-file)" : "");
+	/* Judge the descriptor we read, not the path (no TOCTOU). */
+	if (fstat(fd, &st) != 0) {
+		rc = ov_seterr(OV_EIO, "cannot stat key file %s", path);
+		close(fd);
+		return rc;
+	}
+	if ((rc = key_file_check(path, &st)) != OV_OK) {
+		close(fd);
+		return rc;
+	}
+	if ((master = sodium_malloc(OV_MASTER_KEY_LEN)) == NULL) {
+		close(fd);
+		return ov_seterr(OV_ENOMEM, "out of secure memory");
+	}
+	n = read(fd, master, OV_MASTER_KEY_LEN);
+	close(fd);
+	if (n != OV_MASTER_KEY_LEN)
+		rc = ov_seterr(OV_EIO, "cannot read key file %s", path);
+	else
+		rc = keyring_from_master(master, out);
+	sodium_free(master);
+	return rc;
+}
+
+enum ov_rc
+keyring_from_passphrase(const struct secret *pp, const struct keyring_kdf *kdf,
+    struct keyring **out)
+{
+	unsigned char *master;
+	enum ov_rc rc;
+
+	if ((master = sodium_malloc(OV_MASTER_KEY_LEN)) == NULL)
+		return ov_seterr(OV_ENOMEM, "out of secure memory");
+	if (crypto_pwhash(master, OV_MASTER_KEY_LEN, (const char *)pp->buf,
+	    pp->len, kdf->salt, kdf->opslimit, kdf->memlimit,
+	    crypto_pwhash_ALG_ARGON2ID13) != 0)
+		rc = ov_seterr(OV_ENOMEM, "Argon2id needs %zu MiB of memory "
+		    "that could not be had", kdf->memlimit >> 20);
+	else
+		rc = keyring_from_master(master, out);
+	sodium_free(master);
+	return rc;
+}
+
+void
+keyring_check_value(const struct keyring *kr, unsigned char out[32])
+{
+	static const char msg[] = "orgvault master key check v1";
+
+	crypto_generichash(out, 32, (const unsigned char *)msg,
+	    sizeof(msg) - 1, CHECK_KEY(kr), 32);
+}
+
+static void
+wrap_binding(uint32_t version, char *buf, size_t len)
+{
+	snprintf(buf, len, "keyring|data_key|%u", version);
+}
+
+static enum ov_rc
+hold_data_key(struct keyring *kr, uint32_t version, const unsigned char *key)
+{
+	struct data_key *dk;
+
+	if (kr->ndata == KEYRING_MAX_VERSIONS)
+		return ov_seterr(OV_ELIMIT, "more than %d data-key versions",
+		    KEYRING_MAX_VERSIONS);
+	dk = &kr->data[kr->ndata];
+	if ((dk->key = sodium_malloc(32)) == NULL)
+		return ov_seterr(OV_ENOMEM, "out of secure memory");
+	memcpy(dk->key, key, 32);
+	sodium_mprotect_readonly(dk->key);
+	dk->version = version;
+	kr->ndata++;
+	return OV_OK;
+}
+
+enum ov_rc
+keyring_new_data_key(struct keyring *kr, uint32_t version,
+    unsigned char **wrapped, size_t *len)
+{
+	unsigned char *key;
+	char binding[64];
+	enum ov_rc rc;
+
+	if ((key = sodium_malloc(32)) == NULL)
+		return ov_seterr(OV_ENOMEM, "out of secure memory");
+	crypto_aead_xchacha20poly1305_ietf_keygen(key);
+	wrap_binding(version, binding, sizeof(binding));
+	rc = envelope_seal(WRAP_KEY(kr), version, binding, key, 32, wrapped,
+	    len);
+	if (rc == OV_OK && (rc = hold_data_key(kr, version, key)) != OV_OK) {
+		free(*wrapped);
+		*wrapped = NULL;
+	}
+	sodium_free(key);
+	return rc;
+}
+
+enum ov_rc
+keyring_add_data_key(struct keyring *kr, uint32_t version,
+    const unsigned char *wrapped, size_t len)
+{
+	struct secret *key;
+	char binding[64];
+	enum ov_rc rc;
+
+	wrap_binding(version, binding, sizeof(binding));
+	if ((rc = envelope_open(WRAP_KEY(kr), binding, wrapped, len, &key)))
+		return ov_seterr(rc, "data key version %u does not open: the "
+		    "keyring row was tampered with", version);
+	if (key->len != 32)
+		rc = ov_seterr(OV_EINTEGRITY, "data key version %u has the "
+		    "wrong length", version);
+	else
+		rc = hold_data_key(kr, version, key->buf);
+	secret_free(key);
+	return rc;
+}
+
+uint32_t
+keyring_newest(const struct keyring *kr)
+{
+	uint32_t v = 0;
+
+	for (size_t i = 0; i < kr->ndata; i++)
+		if (kr->data[i].version > v)
+			v = kr->data[i].version;
+	return v;
+}
+
+static const struct data_key *
+data_key_find(const struct keyring *kr, uint32_t version)
+{
+	for (size_t i = 0; i < kr->ndata; i++)
+		if (kr->data[i].version == version)
+			return &kr->data[i];
+	return NULL;
+}
+
+enum ov_rc
+keyring_seal(const struct keyring *kr, const char *binding,
+    const unsigned char *pt, size_t len, unsigned char **env, size_t *envlen)
+{
+	const struct data_key *dk = data_key_find(kr, keyring_newest(kr));
+
+	if (dk == NULL)
+		return ov_seterr(OV_EINTEGRITY, "the keyring holds no usable "
+		    "data key; run: orgvault check");
+	return envelope_seal(dk->key, dk->version, binding, pt, len, env,
+	    envlen);
+}
+
+enum ov_rc
+keyring_open(const struct keyring *kr, const char *binding,
+    const unsigned char *env, size_t len, struct secret **out)
+{
+	const struct data_key *dk;
+	uint32_t version;
+	enum ov_rc rc;
+
+	if ((rc = envelope_key_version(env, len, &version)) != OV_OK)
+		return rc;
+	if ((dk = data_key_find(kr, version)) == NULL)
+		return ov_seterr(OV_EINTEGRITY, "envelope names data key "
+		    "version %u, which the keyring does not hold", version);
+	return envelope_open(dk->key, binding, env, len, out);
+}
+
+void
+keyring_audit_mac(const struct keyring *kr, const unsigned char *data,
+    size_t len, unsigned char out[32])
+{
+	crypto_generichash(out, 32, data, len, AUDIT_KEY(kr), 32);
+}

@@ -1,0 +1,17 @@
+/* migrate.h — embedded migrations (generated table). Internal to vault/. */
+#ifndef OV_MIGRATE_H
+#define OV_MIGRATE_H
+
+#include <stddef.h>
+
+struct migration {
+	int		 version;
+	const char	*name;		/* "0001_init" */
+	const char	*sql;
+	size_t		 len;
+};
+
+extern const struct migration	migrations[];
+extern const size_t		migrations_count;
+
+#endif

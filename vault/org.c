@@ -1,0 +1,145 @@
+/* org.c — orgs: the tenants of the vault. */
+#include <string.h>
+
+#include "util/timefmt.h"
+#include "vault/vault_int.h"
+
+#define ORG_COLS "o.id, o.slug, o.name, o.external_id, o.enabled, " \
+	"o.created_at, o.updated_at, " \
+	"(SELECT count(*) FROM credentials c WHERE c.org_id = o.id)"
+
+static enum ov_rc
+org_row(sqlite3_stmt *st, struct vault_org *o)
+{
+	enum ov_rc rc;
+
+	o->id = sqlite3_column_int64(st, 0);
+	if ((rc = db_text(st, 1, o->slug, sizeof(o->slug))) ||
+	    (rc = db_text(st, 2, o->name, sizeof(o->name))) ||
+	    (rc = db_text(st, 3, o->external_id, sizeof(o->external_id))))
+		return rc;
+	o->enabled = sqlite3_column_int(st, 4);
+	o->created_at = sqlite3_column_int64(st, 5);
+	o->updated_at = sqlite3_column_int64(st, 6);
+	o->credentials = sqlite3_column_int64(st, 7);
+	return OV_OK;
+}
+
+enum ov_rc
+vault_org_add(struct vault *v, const struct vault_org *o)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *detail;
+	struct event_rec ev = { .kind = "org.created", .org = o->slug };
+	int64_t now = timefmt_now();
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = tx_begin(v)) != OV_OK)
+		return rc;
+	if ((rc = db_prepare(v, "INSERT INTO orgs (slug, name, external_id, "
+	    "created_at, updated_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+	    &st)) != OV_OK)
+		return tx_end(v, rc);
+	sqlite3_bind_text(st, 1, o->slug, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, o->name[0] ? o->name : o->slug, -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, o->external_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, now);
+	sqlite3_bind_int64(st, 5, now);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		ev.org_id = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if ((src & 0xff) == SQLITE_CONSTRAINT)
+		return tx_end(v, ov_seterr(OV_ECONFLICT, "org %s already "
+		    "exists", o->slug));
+	if (src != SQLITE_ROW)
+		return tx_end(v, db_err(v, src, "adding an org"));
+	detail = json_pack("{s:s, s:s}", "name", o->name[0] ? o->name :
+	    o->slug, "external_id", o->external_id);
+	ev.detail = detail;
+	rc = event_append(v, &ev);
+	json_decref(detail);
+	return tx_end(v, rc);
+}
+
+enum ov_rc
+vault_org_get(struct vault *v, const char *slug, struct vault_org *out)
+{
+	sqlite3_stmt *st;
+	struct vault_org o;
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = db_prepare(v, "SELECT " ORG_COLS " FROM orgs o "
+	    "WHERE o.slug = ?", &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
+	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((rc = org_row(st, &o)) == OV_OK)
+			*out = o;
+	} else if (src == SQLITE_DONE)
+		rc = ov_seterr(OV_ENOTFOUND, "no org %s; list them with: "
+		    "orgvault org list", slug);
+	else
+		rc = db_err(v, src, "reading an org");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+enum ov_rc
+vault_org_list(struct vault *v, vault_org_cb cb, void *arg)
+{
+	sqlite3_stmt *st;
+	struct vault_org o;
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = db_prepare(v, "SELECT " ORG_COLS " FROM orgs o "
+	    "ORDER BY o.slug", &st)) != OV_OK)
+		return rc;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((rc = org_row(st, &o)) != OV_OK || cb(&o, arg))
+			break;
+	}
+	if (rc == OV_OK && src != SQLITE_DONE && src != SQLITE_ROW)
+		rc = db_err(v, src, "listing orgs");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+enum ov_rc
+vault_org_rm(struct vault *v, const char *slug, int force)
+{
+	sqlite3_stmt *st = NULL;
+	struct vault_org o;
+	struct event_rec ev = { .kind = "org.deleted", .org = slug };
+	json_t *detail;
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = tx_begin(v)) != OV_OK)
+		return rc;
+	if ((rc = vault_org_get(v, slug, &o)) != OV_OK)
+		return tx_end(v, rc);
+	if (o.credentials > 0 && !force)
+		return tx_end(v, ov_seterr(OV_ECONFLICT, "org %s holds %lld "
+		    "credential(s); remove them first or use --force", slug,
+		    (long long)o.credentials));
+	/* Secrets go with the credentials (ON DELETE CASCADE, wiped). */
+	if ((rc = db_prepare(v, "DELETE FROM orgs WHERE id = ?", &st)) != OV_OK)
+		return tx_end(v, rc);
+	sqlite3_bind_int64(st, 1, o.id);
+	src = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (src != SQLITE_DONE)
+		return tx_end(v, db_err(v, src, "removing an org"));
+	ev.org_id = o.id;
+	detail = json_pack("{s:I}", "credentials_removed",
+	    (json_int_t)o.credentials);
+	ev.detail = detail;
+	rc = event_append(v, &ev);
+	json_decref(detail);
+	return tx_end(v, rc);
+}

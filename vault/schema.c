@@ -1,0 +1,193 @@
+/*
+ * schema.c — the migrations runner.
+ *
+ * migrations/NNNN_name.sql are embedded at build time (migrate.h).  Each
+ * is applied in its own transaction and recorded in schema_migrations
+ * with the SHA-256 of its text.  A database that records a migration the
+ * binary does not know, or a checksum that differs, is refused by name.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "util/timefmt.h"
+#include "vault/migrate.h"
+#include "vault/vault_int.h"
+
+static const char create_table[] =
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+    " checksum TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT";
+
+static void
+checksum(const struct migration *m, char out[65])
+{
+	unsigned char h[crypto_hash_sha256_BYTES];
+
+	crypto_hash_sha256(h, (const unsigned char *)m->sql, m->len);
+	sodium_bin2hex(out, 65, h, sizeof(h));
+}
+
+static const struct migration *
+embedded(int version)
+{
+	for (size_t i = 0; i < migrations_count; i++)
+		if (migrations[i].version == version)
+			return &migrations[i];
+	return NULL;
+}
+
+static enum ov_rc
+apply_one(struct vault *v, const struct migration *m)
+{
+	sqlite3_stmt *st = NULL;
+	char sum[65];
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = tx_begin(v)) != OV_OK)
+		return rc;
+	if ((src = sqlite3_exec(v->db, m->sql, NULL, NULL, NULL)) !=
+	    SQLITE_OK) {
+		rc = ov_seterr(OV_ESCHEMA, "migration %s failed: %s", m->name,
+		    sqlite3_errmsg(v->db));
+		goto out;
+	}
+	checksum(m, sum);
+	if ((rc = db_prepare(v, "INSERT INTO schema_migrations (version, "
+	    "name, checksum, applied_at) VALUES (?, ?, ?, ?)", &st)) != OV_OK)
+		goto out;
+	sqlite3_bind_int(st, 1, m->version);
+	sqlite3_bind_text(st, 2, m->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, sum, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, timefmt_now());
+	if ((src = sqlite3_step(st)) != SQLITE_DONE)
+		rc = db_err(v, src, "recording a migration");
+out:
+	sqlite3_finalize(st);
+	return tx_end(v, rc);
+}
+
+/* Compares what the database applied with what the binary embeds. */
+static enum ov_rc
+verify_applied(struct vault *v, int *max_applied)
+{
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+	int src;
+
+	*max_applied = 0;
+	if ((rc = db_prepare(v, "SELECT version, name, checksum FROM "
+	    "schema_migrations ORDER BY version", &st)) != OV_OK)
+		return rc;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		int ver = sqlite3_column_int(st, 0);
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+		const char *sum = (const char *)sqlite3_column_text(st, 2);
+		const struct migration *m = embedded(ver);
+		char want[65];
+
+		if (m == NULL) {
+			rc = ov_seterr(OV_ESCHEMA, "database has migration %s, "
+			    "which this orgvault does not know: the schema is "
+			    "newer than the binary; upgrade orgvault",
+			    name ? name : "?");
+			break;
+		}
+		checksum(m, want);
+		if (sum == NULL || strcmp(sum, want) != 0) {
+			rc = ov_seterr(OV_EINTEGRITY, "migration %s was "
+			    "applied with checksum %.12s…, but this binary "
+			    "embeds %.12s…: the migration file was changed "
+			    "after it was applied", m->name, sum ? sum : "",
+			    want);
+			break;
+		}
+		*max_applied = ver;
+	}
+	if (rc == OV_OK && src != SQLITE_DONE)
+		rc = db_err(v, src, "reading schema_migrations");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+enum ov_rc
+schema_check(struct vault *v, enum schema_mode mode, int *pending)
+{
+	int max_applied;
+	enum ov_rc rc;
+
+	if ((rc = db_exec(v, create_table)) != OV_OK ||
+	    (rc = verify_applied(v, &max_applied)) != OV_OK)
+		return rc;
+	*pending = 0;
+	for (size_t i = 0; i < migrations_count; i++) {
+		if (migrations[i].version <= max_applied)
+			continue;
+		if (mode != SCHEMA_APPLY) {
+			(*pending)++;
+			continue;
+		}
+		if ((rc = apply_one(v, &migrations[i])) != OV_OK)
+			return rc;
+	}
+	if (*pending && mode == SCHEMA_REFUSE_PENDING)
+		return ov_seterr(OV_ESCHEMA, "the database needs %d pending "
+		    "migration(s), starting with %s; run: orgvault migrate",
+		    *pending, migrations[migrations_count - *pending].name);
+	return OV_OK;
+}
+
+enum ov_rc
+schema_apply_all(struct vault *v)
+{
+	int pending;
+
+	return schema_check(v, SCHEMA_APPLY, &pending);
+}
+
+enum ov_rc
+vault_migrate(struct vault *v, int *applied)
+{
+	int before, after, pending;
+	enum ov_rc rc;
+
+	if ((rc = verify_applied(v, &before)) != OV_OK ||
+	    (rc = schema_check(v, SCHEMA_APPLY, &pending)) != OV_OK ||
+	    (rc = verify_applied(v, &after)) != OV_OK)
+		return rc;
+	*applied = 0;
+	for (size_t i = 0; i < migrations_count; i++)
+		if (migrations[i].version > before &&
+		    migrations[i].version <= after)
+			(*applied)++;
+	return OV_OK;
+}
+
+enum ov_rc
+vault_migrate_status(struct vault *v, vault_migration_cb cb, void *arg)
+{
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+
+	if ((rc = db_prepare(v, "SELECT applied_at FROM schema_migrations "
+	    "WHERE version = ?", &st)) != OV_OK)
+		return rc;
+	for (size_t i = 0; i < migrations_count; i++) {
+		struct vault_migration m = {
+			.version = migrations[i].version,
+			.name = migrations[i].name,
+		};
+
+		checksum(&migrations[i], m.checksum);
+		sqlite3_reset(st);
+		sqlite3_bind_int(st, 1, m.version);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			m.applied_at = sqlite3_column_int64(st, 0);
+		if (cb(&m, arg))
+			break;
+	}
+	sqlite3_finalize(st);
+	return OV_OK;
+}

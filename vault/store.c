@@ -1,0 +1,522 @@
+/*
+ * store.c — opening and creating the vault: files, pragmas, the key,
+ * the keyring; SQLite error mapping and transaction helpers.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "util/log.h"
+#include "util/timefmt.h"
+#include "vault/vault_int.h"
+
+static const struct {
+	enum vault_kdf_cost	cost;
+	unsigned long long	ops;
+	size_t			mem;
+} kdf_costs[] = {
+	{ VAULT_KDF_INTERACTIVE, crypto_pwhash_OPSLIMIT_INTERACTIVE,
+	    crypto_pwhash_MEMLIMIT_INTERACTIVE },
+	{ VAULT_KDF_MODERATE, crypto_pwhash_OPSLIMIT_MODERATE,
+	    crypto_pwhash_MEMLIMIT_MODERATE },
+	{ VAULT_KDF_SENSITIVE, crypto_pwhash_OPSLIMIT_SENSITIVE,
+	    crypto_pwhash_MEMLIMIT_SENSITIVE },
+};
+
+enum ov_rc
+db_err(struct vault *v, int src, const char *doing)
+{
+	switch (src & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return ov_seterr(OV_EBUSY, "database %s is locked by another "
+		    "process (waited %d ms while %s); retry, or raise "
+		    "ORGVAULT_BUSY_TIMEOUT_MS", v->db_path, v->busy_timeout_ms,
+		    doing);
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return ov_seterr(OV_EINTEGRITY, "database %s is corrupted or "
+		    "not an orgvault database (while %s); restore it from a "
+		    "backup", v->db_path, doing);
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+	case SQLITE_CANTOPEN:
+		return ov_seterr(OV_EIO, "cannot write %s while %s: the file "
+		    "or its directory is read-only or not accessible",
+		    v->db_path, doing);
+	case SQLITE_FULL:
+		return ov_seterr(OV_EIO, "disk full while %s on %s; free "
+		    "space and retry (nothing was changed)", doing,
+		    v->db_path);
+	case SQLITE_IOERR:
+		return ov_seterr(OV_EIO, "I/O error while %s on %s: %s", doing,
+		    v->db_path, sqlite3_errstr(src));
+	case SQLITE_CONSTRAINT:
+		return ov_seterr(OV_ECONFLICT, "conflict while %s", doing);
+	default:
+		return ov_seterr(OV_EIO, "database error while %s: %s", doing,
+		    v->db ? sqlite3_errmsg(v->db) : sqlite3_errstr(src));
+	}
+}
+
+enum ov_rc
+db_prepare(struct vault *v, const char *sql, sqlite3_stmt **st)
+{
+	int src = sqlite3_prepare_v2(v->db, sql, -1, st, NULL);
+
+	return src == SQLITE_OK ? OV_OK : db_err(v, src, "preparing a query");
+}
+
+enum ov_rc
+db_exec(struct vault *v, const char *sql)
+{
+	int src = sqlite3_exec(v->db, sql, NULL, NULL, NULL);
+
+	return src == SQLITE_OK ? OV_OK : db_err(v, src, "writing");
+}
+
+enum ov_rc
+db_text(sqlite3_stmt *st, int col, char *buf, size_t len)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+	size_t n = (size_t)sqlite3_column_bytes(st, col);
+
+	if (n >= len)
+		return ov_seterr(OV_EINTEGRITY, "a stored %s value is longer "
+		    "than orgvault allows", sqlite3_column_name(st, col));
+	memcpy(buf, t ? (const char *)t : "", n);
+	buf[n] = '\0';
+	return OV_OK;
+}
+
+enum ov_rc
+tx_begin(struct vault *v)
+{
+	int src;
+
+	if (v->batch)
+		src = sqlite3_exec(v->db, "SAVEPOINT op", NULL, NULL, NULL);
+	else
+		src = sqlite3_exec(v->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	return src == SQLITE_OK ? OV_OK :
+	    db_err(v, src, "starting a transaction");
+}
+
+enum ov_rc
+tx_end(struct vault *v, enum ov_rc rc)
+{
+	int src;
+
+	if (v->batch) {
+		if (rc != OV_OK)
+			sqlite3_exec(v->db, "ROLLBACK TO op", NULL, NULL, NULL);
+		sqlite3_exec(v->db, "RELEASE op", NULL, NULL, NULL);
+		return rc;
+	}
+	if (rc != OV_OK) {
+		sqlite3_exec(v->db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+	if ((src = sqlite3_exec(v->db, "COMMIT", NULL, NULL, NULL)) !=
+	    SQLITE_OK) {
+		rc = db_err(v, src, "committing");
+		sqlite3_exec(v->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	return rc;
+}
+
+enum ov_rc
+vault_begin(struct vault *v)
+{
+	enum ov_rc rc;
+
+	if ((rc = tx_begin(v)) == OV_OK)
+		v->batch = 1;
+	return rc;
+}
+
+enum ov_rc
+vault_commit(struct vault *v)
+{
+	v->batch = 0;
+	return tx_end(v, OV_OK);
+}
+
+void
+vault_rollback(struct vault *v)
+{
+	v->batch = 0;
+	tx_end(v, OV_EINTERNAL);
+}
+
+enum ov_rc
+meta_get(struct vault *v, const char *key, char *buf, size_t len)
+{
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = db_prepare(v, "SELECT value FROM vault_meta WHERE key = ?",
+	    &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if ((src = sqlite3_step(st)) == SQLITE_ROW)
+		rc = db_text(st, 0, buf, len);
+	else if (src == SQLITE_DONE)
+		rc = ov_seterr(OV_EINTEGRITY, "vault setting %s is missing "
+		    "from %s", key, v->db_path);
+	else
+		rc = db_err(v, src, "reading vault settings");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+enum ov_rc
+meta_set(struct vault *v, const char *key, const char *value)
+{
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = db_prepare(v, "INSERT OR REPLACE INTO vault_meta "
+	    "(key, value) VALUES (?, ?)", &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+	if ((src = sqlite3_step(st)) != SQLITE_DONE)
+		rc = db_err(v, src, "writing vault settings");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+void
+binding_secret(char *buf, size_t len, int64_t org_id, int64_t cred_id,
+    const char *kind, int64_t version)
+{
+	snprintf(buf, len, "secret_versions|%s|%lld|%lld|%lld", kind,
+	    (long long)org_id, (long long)cred_id, (long long)version);
+}
+
+void
+binding_token(char *buf, size_t len, int64_t org_id, int64_t cred_id,
+    int64_t generation)
+{
+	snprintf(buf, len, "tokens|access_token|%lld|%lld|%lld",
+	    (long long)org_id, (long long)cred_id, (long long)generation);
+}
+
+/* Opens (or creates) the database file and sets the connection pragmas. */
+static enum ov_rc
+db_connect(struct vault *v, int create)
+{
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW |
+	    SQLITE_OPEN_FULLMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+	int src;
+	enum ov_rc rc;
+
+	if ((src = sqlite3_open_v2(v->db_path, &v->db, flags, NULL)) !=
+	    SQLITE_OK)
+		return db_err(v, src, "opening the database");
+	sqlite3_extended_result_codes(v->db, 1);
+	sqlite3_busy_timeout(v->db, v->busy_timeout_ms);
+	if ((rc = db_exec(v, "PRAGMA foreign_keys = ON; "
+	    "PRAGMA secure_delete = ON; PRAGMA synchronous = FULL; "
+	    "PRAGMA trusted_schema = OFF")) != OV_OK)
+		return rc;
+	/* A file that is not a database fails here, not later. */
+	src = sqlite3_exec(v->db, "SELECT count(*) FROM sqlite_schema", NULL,
+	    NULL, NULL);
+	if (src != SQLITE_OK)
+		return db_err(v, src, "reading the schema");
+	if (create)
+		return db_exec(v, "PRAGMA journal_mode = WAL");
+	return OV_OK;
+}
+
+static enum ov_rc
+vault_alloc(const struct vault_opts *o, struct vault **out)
+{
+	struct vault *v;
+	const char *env;
+
+	if ((v = calloc(1, sizeof(*v))) == NULL)
+		return ov_seterr(OV_ENOMEM, "out of memory");
+	if ((size_t)snprintf(v->dir, sizeof(v->dir), "%s", o->data_dir) >=
+	    sizeof(v->dir) ||
+	    (size_t)snprintf(v->db_path, sizeof(v->db_path), "%s/%s",
+	    o->data_dir, VAULT_DB_FILE) >= sizeof(v->db_path)) {
+		free(v);
+		return ov_seterr(OV_EINVAL, "data directory path is too long");
+	}
+	snprintf(v->actor, sizeof(v->actor), "%s", o->actor ? o->actor :
+	    "unknown");
+	v->busy_timeout_ms = o->busy_timeout_ms;
+	if (v->busy_timeout_ms <= 0 &&
+	    (env = getenv("ORGVAULT_BUSY_TIMEOUT_MS")) != NULL)
+		v->busy_timeout_ms = atoi(env);
+	if (v->busy_timeout_ms <= 0)
+		v->busy_timeout_ms = OV_BUSY_TIMEOUT_MS;
+	*out = v;
+	return OV_OK;
+}
+
+const char *
+vault_sqlite_version(void)
+{
+	return sqlite3_libversion();
+}
+
+void
+vault_close(struct vault *v)
+{
+	if (v == NULL)
+		return;
+	sqlite3_close_v2(v->db);
+	keyring_free(v->kr);
+	free(v);
+}
+
+static void
+hex(const unsigned char *b, size_t n, char *out)
+{
+	sodium_bin2hex(out, n * 2 + 1, b, n);
+}
+
+/* Loads the master key the vault was made with, and proves it right. */
+static enum ov_rc
+key_load(struct vault *v, const struct vault_opts *o)
+{
+	char source[16], buf[128], path[PATH_MAX + 16];
+	unsigned char want[32], have[32];
+	struct keyring_kdf kdf;
+	size_t n;
+	enum ov_rc rc;
+
+	if ((rc = meta_get(v, "key_source", source, sizeof(source))) != OV_OK)
+		return rc;
+	if (strcmp(source, "passphrase") == 0) {
+		if (o->passphrase == NULL)
+			return ov_seterr(OV_EUSAGE, "this vault is protected "
+			    "by a passphrase: give --passphrase-file PATH|- or "
+			    "set ORGVAULT_PASSPHRASE_FILE");
+		if ((rc = meta_get(v, "kdf_salt", buf, sizeof(buf))) ||
+		    sodium_hex2bin(kdf.salt, sizeof(kdf.salt), buf,
+		    strlen(buf), NULL, &n, NULL) != 0 || n != sizeof(kdf.salt))
+			return rc ? rc : ov_seterr(OV_EINTEGRITY, "kdf_salt "
+			    "in vault settings is malformed");
+		if ((rc = meta_get(v, "kdf_opslimit", buf, sizeof(buf))))
+			return rc;
+		kdf.opslimit = strtoull(buf, NULL, 10);
+		if ((rc = meta_get(v, "kdf_memlimit", buf, sizeof(buf))))
+			return rc;
+		kdf.memlimit = (size_t)strtoull(buf, NULL, 10);
+		rc = keyring_from_passphrase(o->passphrase, &kdf, &v->kr);
+	} else {
+		if (o->passphrase != NULL)
+			return ov_seterr(OV_EUSAGE, "this vault uses the key "
+			    "file %s/%s, not a passphrase; drop the passphrase "
+			    "option", v->dir, VAULT_KEY_FILE);
+		snprintf(path, sizeof(path), "%s/%s", v->dir, VAULT_KEY_FILE);
+		rc = keyring_load_file(path, &v->kr);
+	}
+	if (rc != OV_OK)
+		return rc;
+	if ((rc = meta_get(v, "key_check", buf, sizeof(buf))) != OV_OK)
+		return rc;
+	keyring_check_value(v->kr, have);
+	if (sodium_hex2bin(want, sizeof(want), buf, strlen(buf), NULL, &n,
+	    NULL) != 0 || n != sizeof(want) || sodium_memcmp(want, have,
+	    sizeof(want)) != 0)
+		return ov_seterr(OV_ECRYPTO, "wrong %s for the vault in %s",
+		    o->passphrase ? "passphrase" : "master key file", v->dir);
+	return OV_OK;
+}
+
+/* Unwraps every data key; versions that fail are kept for `check`. */
+static enum ov_rc
+keyring_rows_load(struct vault *v)
+{
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = db_prepare(v, "SELECT version, wrapped_key FROM keyring "
+	    "ORDER BY version", &st)) != OV_OK)
+		return rc;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		uint32_t ver = (uint32_t)sqlite3_column_int64(st, 0);
+
+		if (keyring_add_data_key(v->kr, ver, sqlite3_column_blob(st, 1),
+		    (size_t)sqlite3_column_bytes(st, 1)) != OV_OK) {
+			log_warnx("%s", ov_errmsg());
+			if (v->nbad_keys < VAULT_BAD_KEYS_MAX)
+				v->bad_keys[v->nbad_keys++] = ver;
+		}
+	}
+	if (src != SQLITE_DONE)
+		rc = db_err(v, src, "reading the keyring");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+enum ov_rc
+vault_open(const struct vault_opts *o, unsigned flags, struct vault **out)
+{
+	struct vault *v;
+	struct stat st;
+	enum ov_rc rc;
+	int pending;
+
+	if (stat(o->data_dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		return ov_seterr(OV_ENOTFOUND, "no vault in %s: the directory "
+		    "does not exist; create one with: orgvault --data-dir %s "
+		    "init", o->data_dir, o->data_dir);
+	if ((rc = vault_alloc(o, &v)) != OV_OK)
+		return rc;
+	if (access(v->db_path, F_OK) != 0) {
+		rc = ov_seterr(OV_ENOTFOUND, "no vault in %s: %s is missing; "
+		    "create one with: orgvault --data-dir %s init",
+		    o->data_dir, VAULT_DB_FILE, o->data_dir);
+		goto fail;
+	}
+	if ((rc = db_connect(v, 0)) != OV_OK)
+		goto fail;
+	if ((rc = schema_check(v, (flags & VAULT_OPEN_MIGRATE) ? SCHEMA_APPLY :
+	    (flags & VAULT_OPEN_NO_KEY) ? SCHEMA_TOLERATE :
+	    SCHEMA_REFUSE_PENDING, &pending)) != OV_OK)
+		goto fail;
+	if (!(flags & VAULT_OPEN_NO_KEY)) {
+		if ((rc = key_load(v, o)) != OV_OK ||
+		    (rc = keyring_rows_load(v)) != OV_OK)
+			goto fail;
+	}
+	*out = v;
+	return OV_OK;
+fail:
+	vault_close(v);
+	return rc;
+}
+
+/* Writes the key settings, the first data key and the first event. */
+static enum ov_rc
+init_contents(struct vault *v, const struct vault_opts *o,
+    const struct keyring_kdf *kdf)
+{
+	unsigned char check[32], *wrapped = NULL;
+	char buf[128];
+	size_t wlen;
+	sqlite3_stmt *st = NULL;
+	struct event_rec ev = { .kind = "vault.initialized" };
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = tx_begin(v)) != OV_OK)
+		return rc;
+	if ((rc = meta_set(v, "key_source", kdf ? "passphrase" : "file")))
+		goto out;
+	if (kdf) {
+		hex(kdf->salt, sizeof(kdf->salt), buf);
+		if ((rc = meta_set(v, "kdf_salt", buf)) ||
+		    (rc = meta_set(v, "kdf_alg", "argon2id13")))
+			goto out;
+		snprintf(buf, sizeof(buf), "%llu", kdf->opslimit);
+		if ((rc = meta_set(v, "kdf_opslimit", buf)))
+			goto out;
+		snprintf(buf, sizeof(buf), "%zu", kdf->memlimit);
+		if ((rc = meta_set(v, "kdf_memlimit", buf)))
+			goto out;
+	}
+	keyring_check_value(v->kr, check);
+	hex(check, sizeof(check), buf);
+	if ((rc = meta_set(v, "key_check", buf)) != OV_OK)
+		goto out;
+	if ((rc = keyring_new_data_key(v->kr, 1, &wrapped, &wlen)) != OV_OK)
+		goto out;
+	if ((rc = db_prepare(v, "INSERT INTO keyring (version, wrapped_key, "
+	    "created_at) VALUES (1, ?, ?)", &st)) != OV_OK)
+		goto out;
+	sqlite3_bind_blob(st, 1, wrapped, (int)wlen, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, timefmt_now());
+	if ((src = sqlite3_step(st)) != SQLITE_DONE) {
+		rc = db_err(v, src, "writing the keyring");
+		goto out;
+	}
+	rc = event_append(v, &ev);
+out:
+	sqlite3_finalize(st);
+	free(wrapped);
+	return tx_end(v, rc);
+}
+
+enum ov_rc
+vault_init(const struct vault_opts *o, enum vault_kdf_cost cost)
+{
+	struct vault *v = NULL;
+	struct keyring_kdf kdf;
+	char key_path[PATH_MAX + 16];
+	int made_dir = 0, made_key = 0, made_db = 0;
+	enum ov_rc rc;
+
+	if ((rc = vault_alloc(o, &v)) != OV_OK)
+		return rc;
+	snprintf(key_path, sizeof(key_path), "%s/%s", v->dir, VAULT_KEY_FILE);
+	if (mkdir(v->dir, 0700) == 0)
+		made_dir = 1;
+	else if (errno != EEXIST) {
+		rc = ov_seterr(OV_EIO, "cannot create data directory %s: %s",
+		    v->dir, strerror(errno));
+		goto out;
+	}
+	if (access(v->db_path, F_OK) == 0 || access(key_path, F_OK) == 0) {
+		rc = ov_seterr(OV_ECONFLICT, "%s already holds a vault (%s or "
+		    "%s exists); refusing to overwrite it", v->dir,
+		    VAULT_DB_FILE, VAULT_KEY_FILE);
+		goto out;
+	}
+	if (o->passphrase) {
+		if (o->passphrase->len < OV_PASSPHRASE_MIN) {
+			rc = ov_seterr(OV_EINVAL, "passphrase must be at least "
+			    "%d bytes", OV_PASSPHRASE_MIN);
+			goto out;
+		}
+		randombytes_buf(kdf.salt, sizeof(kdf.salt));
+		kdf.opslimit = kdf_costs[cost].ops;
+		kdf.memlimit = kdf_costs[cost].mem;
+		rc = keyring_from_passphrase(o->passphrase, &kdf, &v->kr);
+	} else if ((rc = keyring_create_file(key_path, &v->kr)) == OV_OK)
+		made_key = 1;
+	if (rc != OV_OK)
+		goto out;
+	made_db = 1;
+	if ((rc = db_connect(v, 1)) != OV_OK ||
+	    (rc = schema_apply_all(v)) != OV_OK ||
+	    (rc = init_contents(v, o, o->passphrase ? &kdf : NULL)) != OV_OK)
+		goto out;
+out:
+	if (rc != OV_OK) {
+		/* Leave nothing half made, so init can simply be re-run. */
+		sqlite3_close_v2(v->db);
+		v->db = NULL;
+		if (made_db) {
+			char p[PATH_MAX + 8];
+
+			unlink(v->db_path);
+			snprintf(p, sizeof(p), "%s-wal", v->db_path);
+			unlink(p);
+			snprintf(p, sizeof(p), "%s-shm", v->db_path);
+			unlink(p);
+		}
+		if (made_key)
+			unlink(key_path);
+		if (made_dir)
+			rmdir(v->dir);
+	}
+	vault_close(v);
+	return rc;
+}

@@ -1,0 +1,156 @@
+/*
+ * vault.h — the encrypted store of orgs, credentials, secrets and events.
+ *
+ * The only module that sees SQL or key material.  Callers (cmd/, admin/,
+ * rotation/) ask for operations; plaintext secrets cross this boundary
+ * only as struct secret, which the caller frees (and so wipes).
+ *
+ * Every function returns enum ov_rc and sets ov_errmsg() on failure;
+ * out-parameters are written only on success.  List functions call a
+ * callback per row; a non-zero return from the callback stops the walk.
+ */
+#ifndef OV_VAULT_H
+#define OV_VAULT_H
+
+#include <stdint.h>
+
+#include "util/err.h"
+#include "util/limits.h"
+#include "util/secret.h"
+
+struct vault;
+
+enum vault_kdf_cost { VAULT_KDF_INTERACTIVE, VAULT_KDF_MODERATE,
+	VAULT_KDF_SENSITIVE };
+
+struct vault_opts {
+	const char		*data_dir;
+	const struct secret	*passphrase;	/* NULL: DIR/master.key */
+	const char		*actor;		/* who acts, for events */
+	int			 busy_timeout_ms; /* 0: OV_BUSY_TIMEOUT_MS */
+};
+
+#define VAULT_DB_FILE	"orgvault.db"
+#define VAULT_KEY_FILE	"master.key"
+
+#define VAULT_OPEN_NO_KEY	0x1	/* schema work only: no key, pending ok */
+#define VAULT_OPEN_MIGRATE	0x2	/* apply pending migrations */
+
+/* Creates DIR (0700), the key file or passphrase parameters, the db. */
+enum ov_rc	vault_init(const struct vault_opts *, enum vault_kdf_cost);
+enum ov_rc	vault_open(const struct vault_opts *, unsigned flags,
+		    struct vault **out);
+void		vault_close(struct vault *);	/* NULL ok */
+const char	*vault_sqlite_version(void);
+
+/* Migrations: the embedded list, with what the database has applied. */
+struct vault_migration {
+	int		 version;
+	const char	*name;
+	char		 checksum[65];
+	int64_t		 applied_at;	/* 0 when pending */
+};
+typedef int (*vault_migration_cb)(const struct vault_migration *, void *);
+enum ov_rc	vault_migrate(struct vault *, int *applied);
+enum ov_rc	vault_migrate_status(struct vault *, vault_migration_cb, void *);
+
+/* Orgs. */
+struct vault_org {
+	int64_t	id;
+	char	slug[OV_SLUG_MAX + 1];
+	char	name[OV_NAME_MAX + 1];
+	char	external_id[OV_EXTERNAL_ID_MAX + 1];
+	int	enabled;
+	int64_t	credentials;
+	int64_t	created_at, updated_at;
+};
+typedef int (*vault_org_cb)(const struct vault_org *, void *);
+enum ov_rc	vault_org_add(struct vault *, const struct vault_org *);
+enum ov_rc	vault_org_get(struct vault *, const char *slug,
+		    struct vault_org *out);
+enum ov_rc	vault_org_list(struct vault *, vault_org_cb, void *);
+/* Refuses (OV_ECONFLICT) while credentials exist, unless force. */
+enum ov_rc	vault_org_rm(struct vault *, const char *slug, int force);
+
+/* Credentials.  Text fields hold canonical values (rotation/provider.h). */
+struct vault_cred {
+	int64_t	id, org_id;
+	char	org[OV_SLUG_MAX + 1];
+	char	name[OV_SLUG_MAX + 1];
+	char	provider[16];		/* genesys | servicenow | oauth2 */
+	char	region[OV_REGION_MAX + 1]; /* region key or instance */
+	char	token_url[OV_URL_MAX + 1];
+	char	auth[24];		/* client_secret_basic | _post */
+	char	grant[24];		/* client_credentials | refresh_token */
+	char	client_id[OV_CLIENT_ID_MAX + 1];
+	char	expected_scope[OV_SCOPE_MAX + 1];
+	double	refresh_fraction;	/* or 0 when refresh_age_s is set */
+	int64_t	refresh_age_s;
+	char	status[16];		/* active failing revoked ... */
+	int	has_refresh_token;
+	int	has_pending_secret;
+	int64_t	created_at, updated_at;
+};
+struct vault_cred_filter {
+	const char	*org;		/* NULL: all orgs */
+	const char	*status;
+	const char	*provider;
+};
+typedef int (*vault_cred_cb)(const struct vault_cred *, void *);
+/*
+ * Creates or updates org/name.  On create client_secret is required (and
+ * refresh_token for the refresh_token grant); on update a NULL secret
+ * keeps the current one, a new one becomes `current` and the old one
+ * `previous`.  *created tells which happened.
+ */
+enum ov_rc	vault_cred_put(struct vault *, const struct vault_cred *,
+		    const struct secret *client_secret,
+		    const struct secret *refresh_token, int *created);
+enum ov_rc	vault_cred_get(struct vault *, const char *org,
+		    const char *name, struct vault_cred *out);
+enum ov_rc	vault_cred_list(struct vault *, const struct vault_cred_filter *,
+		    vault_cred_cb, void *);
+enum ov_rc	vault_cred_rm(struct vault *, const char *org, const char *name);
+
+enum vault_secret_kind { VAULT_CLIENT_SECRET, VAULT_REFRESH_TOKEN };
+/* Opens the `current` (or "pending", "previous") secret of a credential. */
+enum ov_rc	vault_secret_open(struct vault *, int64_t cred_id,
+		    enum vault_secret_kind, const char *stage,
+		    struct secret **out);
+
+/* Batching: wrap many puts in one transaction (import). */
+enum ov_rc	vault_begin(struct vault *);
+enum ov_rc	vault_commit(struct vault *);
+void		vault_rollback(struct vault *);
+
+/* Audit events (no secret material, ever). */
+struct vault_event {
+	int64_t	id, time_ms;
+	char	actor[OV_ACTOR_MAX + 1];
+	char	org[OV_SLUG_MAX + 1];
+	char	credential[OV_SLUG_MAX + 1];
+	char	kind[OV_EVENT_KIND_MAX + 1];
+	char	detail[OV_EVENT_DETAIL_MAX + 1];	/* a JSON object */
+};
+struct vault_event_filter {
+	const char	*org, *credential, *kind;
+	int		 limit;		/* 0: 100 */
+};
+typedef int (*vault_event_cb)(const struct vault_event *, void *);
+enum ov_rc	vault_event_list(struct vault *,
+		    const struct vault_event_filter *, vault_event_cb, void *);
+
+/*
+ * Integrity check: keyring, every envelope, the audit hash chain and
+ * SQLite's own checks.  Calls cb once per failure; *failures counts them.
+ */
+struct vault_check_failure {
+	const char	*table, *column;
+	int64_t		 row;
+	const char	*problem;
+};
+typedef void (*vault_check_cb)(const struct vault_check_failure *, void *);
+enum ov_rc	vault_check(struct vault *, vault_check_cb, void *,
+		    int64_t *checked, int64_t *failures);
+
+#endif

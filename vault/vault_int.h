@@ -1,0 +1,67 @@
+/*
+ * vault_int.h — what the files of vault/ share: the handle, statement
+ * and transaction helpers, envelope bindings, the event writer.
+ */
+#ifndef OV_VAULT_INT_H
+#define OV_VAULT_INT_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "vault/keyring.h"
+#include "vault/vault.h"
+
+#define VAULT_BAD_KEYS_MAX 16
+
+struct vault {
+	sqlite3		*db;
+	struct keyring	*kr;		/* NULL when opened with NO_KEY */
+	char		 dir[PATH_MAX];
+	char		 db_path[PATH_MAX];
+	char		 actor[OV_ACTOR_MAX + 1];
+	int		 busy_timeout_ms;
+	int		 batch;		/* inside vault_begin() */
+	uint32_t	 bad_keys[VAULT_BAD_KEYS_MAX]; /* versions not opened */
+	size_t		 nbad_keys;
+};
+
+/* store.c */
+enum ov_rc	db_err(struct vault *, int sqlite_rc, const char *doing);
+enum ov_rc	db_prepare(struct vault *, const char *sql, sqlite3_stmt **);
+enum ov_rc	db_exec(struct vault *, const char *sql);
+/* Copies a text column; OV_EINTEGRITY if it does not fit. */
+enum ov_rc	db_text(sqlite3_stmt *, int col, char *buf, size_t len);
+/* One write transaction (or a savepoint inside a batch). */
+enum ov_rc	tx_begin(struct vault *);
+enum ov_rc	tx_end(struct vault *, enum ov_rc);	/* commits on OV_OK */
+enum ov_rc	meta_get(struct vault *, const char *key, char *buf,
+		    size_t len);
+enum ov_rc	meta_set(struct vault *, const char *key, const char *value);
+
+/* Envelope bindings (envelope.c explains why they exist). */
+void		binding_secret(char *buf, size_t len, int64_t org_id,
+		    int64_t cred_id, const char *kind, int64_t version);
+void		binding_token(char *buf, size_t len, int64_t org_id,
+		    int64_t cred_id, int64_t generation);
+
+/* schema.c */
+enum schema_mode { SCHEMA_REFUSE_PENDING, SCHEMA_APPLY, SCHEMA_TOLERATE };
+enum ov_rc	schema_check(struct vault *, enum schema_mode, int *pending);
+enum ov_rc	schema_apply_all(struct vault *);
+
+/* event.c: appends to the audit chain inside the caller's transaction. */
+struct event_rec {
+	int64_t		 org_id, cred_id;
+	const char	*org, *credential, *kind;
+	json_t		*detail;	/* borrowed; NULL for {} */
+};
+enum ov_rc	event_append(struct vault *, const struct event_rec *);
+/* Verifies the hash chain; reports failures through check's callback. */
+enum ov_rc	event_verify_chain(struct vault *, vault_check_cb, void *,
+		    int64_t *checked, int64_t *failures);
+
+#endif
