@@ -27,6 +27,7 @@ CMD_SRC := $(wildcard cmd/*.c)
 MIGRATIONS := $(sort $(wildcard migrations/*.sql))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/migrations_embed.o
 CMD_OBJ := $(CMD_SRC:%.c=$(BUILD)/%.o)
+FAKE_SRC := $(wildcard tests/fake_oauth/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -56,6 +57,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ) tests/unit/unit.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB_OBJ) $(LIBS) -lcmocka
 
+# The fake OAuth server used by the tests (a real libmicrohttpd server).
+$(BUILD)/fake-oauth: $(FAKE_SRC) $(wildcard tests/fake_oauth/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(FAKE_SRC) $(LIBS)
+
 # deps: install what is missing when root; otherwise say what to install.
 deps:
 	@sh tools/deps.sh $(DEB_PKGS)
@@ -69,8 +75,10 @@ test: deps-test
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
-integration: $(BUILD)/orgvault
-	@ORGVAULT=$(abspath $(BUILD)/orgvault) bash tests/integration/run.sh
+integration: $(BUILD)/orgvault $(if $(FAKE_SRC),$(BUILD)/fake-oauth)
+	@ORGVAULT=$(abspath $(BUILD)/orgvault) \
+	    FAKE_OAUTH=$(abspath $(BUILD)/fake-oauth) \
+	    bash tests/integration/run.sh
 
 # asan: the whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan: deps-test

@@ -136,6 +136,15 @@ render_org(const struct vault_org *o)
 	    "updated_at", render_time(o->updated_at, u, sizeof(u)));
 }
 
+static json_t *
+time_or_null(int64_t secs)
+{
+	char t[32];
+
+	return secs ? json_string(render_time(secs, t, sizeof(t))) :
+	    json_null();
+}
+
 /* Never a secret: only whether one exists. */
 json_t *
 render_cred(const struct vault_cred *cr)
@@ -150,7 +159,7 @@ render_cred(const struct vault_cred *cr)
 		snprintf(refresh_at, sizeof(refresh_at), "%g",
 		    cr->refresh_fraction);
 	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, "
-	    "s:s, s:b, s:b, s:s, s:s}",
+	    "s:s, s:b, s:b, s:s, s:s, s:o, s:o, s:o, s:s, s:o, s:i, s:s}",
 	    "org", cr->org, "name", cr->name, "provider", cr->provider,
 	    "region", cr->region, "token_url", cr->token_url,
 	    "client_id", cr->client_id, "grant", cr->grant, "auth", cr->auth,
@@ -159,7 +168,14 @@ render_cred(const struct vault_cred *cr)
 	    "has_refresh_token", cr->has_refresh_token,
 	    "has_pending_secret", cr->has_pending_secret,
 	    "created_at", render_time(cr->created_at, c, sizeof(c)),
-	    "updated_at", render_time(cr->updated_at, u, sizeof(u)));
+	    "updated_at", render_time(cr->updated_at, u, sizeof(u)),
+	    "expires_at", time_or_null(cr->expires_at),
+	    "next_refresh_at", time_or_null(cr->next_refresh_at),
+	    "last_success_at", time_or_null(cr->last_success_at),
+	    "granted_scope", cr->granted_scope,
+	    "last_attempt_at", time_or_null(cr->last_attempt_at),
+	    "consecutive_failures", cr->consecutive_failures,
+	    "last_error", cr->last_error);
 	return j;
 }
 

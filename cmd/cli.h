@@ -14,6 +14,7 @@ struct cli {
 	const char	*passphrase_file;
 	char		 actor[OV_ACTOR_MAX + 1];
 	int		 stdin_taken;	/* a secret was read from "-" */
+	int		 verbose;
 };
 
 /* Exit codes (README "Exit codes"); rc → code is ov_rc_exit(). */
@@ -56,5 +57,10 @@ int	cmd_org(struct cli *, int, char **);
 int	cmd_cred(struct cli *, int, char **);
 int	cmd_audit(struct cli *, int, char **);
 int	cmd_import(struct cli *, int, char **);
+int	cmd_serve(struct cli *, int, char **);
+int	cmd_token(struct cli *, int, char **);
+int	cmd_cred_refresh(struct cli *, int, char **);
+int	cmd_audit_drift(struct cli *, int, char **);
+int	cmd_audit_revocations(struct cli *, int, char **);
 
 #endif

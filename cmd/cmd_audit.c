@@ -10,6 +10,8 @@
 static const char audit_usage[] =
 "usage: orgvault audit events [--org SLUG] [--credential NAME]\n"
 "                             [--kind KIND] [--limit N] [--json]\n"
+"       orgvault audit drift [--json]\n"
+"       orgvault audit revocations [--json]\n"
 "\n"
 "Lists audit events, newest first (default limit 100, at most 10000).\n"
 "Every change is an event: id, time, actor (cli:<user>, api key name or\n"
@@ -92,6 +94,8 @@ cmd_audit(struct cli *cli, int argc, char **argv)
 {
 	static const struct cmd sub[] = {
 		{ "events", audit_events, "list audit events" },
+		{ "drift", cmd_audit_drift, "scope drift report" },
+		{ "revocations", cmd_audit_revocations, "revocation ledger" },
 		{ NULL, NULL, NULL },
 	};
 

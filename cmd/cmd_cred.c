@@ -17,6 +17,7 @@ static const char cred_usage[] =
 "       orgvault cred list [ORG] [--status S] [--provider P] [--json]\n"
 "       orgvault cred show ORG NAME [--json]\n"
 "       orgvault cred rm ORG NAME\n"
+"       orgvault cred refresh ORG NAME [--json]\n"
 "\n"
 "`cred put` creates the credential NAME of org ORG, or updates the fields\n"
 "given.  Secrets are read only from a file or stdin ('-'), never from the\n"
@@ -232,9 +233,14 @@ cred_show(struct cli *cli, int argc, char **argv)
 		return cli_print_json(j);
 	json_object_foreach(j, key, val) {
 		if (json_is_string(val))
-			printf("%-18s %s\n", key, json_string_value(val));
+			printf("%-22s %s\n", key, json_string_value(val));
+		else if (json_is_integer(val))
+			printf("%-22s %lld\n", key,
+			    (long long)json_integer_value(val));
+		else if (json_is_null(val))
+			printf("%-22s -\n", key);
 		else
-			printf("%-18s %s\n", key, json_is_true(val) ? "yes" :
+			printf("%-22s %s\n", key, json_is_true(val) ? "yes" :
 			    "no");
 	}
 	json_decref(j);
@@ -272,6 +278,7 @@ cmd_cred(struct cli *cli, int argc, char **argv)
 		{ "list", cred_list, "list credentials" },
 		{ "show", cred_show, "show a credential" },
 		{ "rm",	  cred_rm,   "remove a credential" },
+		{ "refresh", cmd_cred_refresh, "refresh a credential now" },
 		{ NULL, NULL, NULL },
 	};
 

@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "cmd/cli.h"
+#include "rotation/oauth.h"
 #include "util/log.h"
 #include "util/secret.h"
 
@@ -35,10 +36,12 @@ static const char usage[] =
 "  init          create a new vault (key file or passphrase)\n"
 "  migrate       apply pending schema migrations; `migrate status`\n"
 "  org           add, list, show and remove orgs\n"
-"  cred          put, list, show and remove OAuth credentials\n"
+"  cred          put, list, show, refresh and remove OAuth credentials\n"
+"  token         print a fresh access token of a credential\n"
+"  serve         run the refresh scheduler (the daemon)\n"
 "  import        add many orgs and credentials from JSON lines\n"
 "  check         open every envelope and verify the vault's integrity\n"
-"  audit         list audit events\n"
+"  audit         audit events, scope drift, revocations\n"
 "  version       print the version\n"
 "\n"
 "Global options:\n"
@@ -68,6 +71,8 @@ static const struct cmd commands[] = {
 	{ "cred",	cmd_cred,	"manage credentials" },
 	{ "import",	cmd_import,	"bulk import" },
 	{ "check",	cmd_check,	"verify integrity" },
+	{ "serve",	cmd_serve,	"run the scheduler" },
+	{ "token",	cmd_token,	"print an access token" },
 	{ "audit",	cmd_audit,	"audit events" },
 	{ "version",	cmd_version,	"print the version" },
 	{ NULL, NULL, NULL },
@@ -86,7 +91,7 @@ harden(void)
 	if (sodium_init() < 0)
 		fatalx("libsodium failed to initialise");
 	secret_json_wipe_on_free();
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+	if (oauth_global_init() != 0)
 		fatalx("libcurl failed to initialise");
 }
 
@@ -142,7 +147,7 @@ main(int argc, char **argv)
 		switch (ch) {
 		case 'd': cli.data_dir = optarg; break;
 		case 'p': cli.passphrase_file = optarg; break;
-		case 'v': verbose++; break;
+		case 'v': verbose++; cli.verbose++; break;
 		case 'h': fputs(usage, stdout); return 0;
 		case 'V': return cmd_version(&cli, 0, NULL);
 		default: fputs(usage, stderr); return EXIT_USAGE;

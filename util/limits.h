@@ -24,5 +24,15 @@
 #define OV_LIST_LIMIT_MAX	10000
 #define OV_BUSY_TIMEOUT_MS	5000	/* default; ORGVAULT_BUSY_TIMEOUT_MS */
 #define OV_MASTER_KEY_LEN	32
+#define OV_TOKEN_MAX		16384	/* access token from a provider */
+#define OV_TOKEN_BODY_MAX	(64 * 1024) /* token-endpoint response */
+#define OV_OAUTH_ERROR_MAX	64	/* OAuth error code, sanitised */
+#define OV_OAUTH_DESC_MAX	200	/* error description, sanitised */
+#define OV_LIFETIME_MAX		(366L * 86400)	/* expires_in bound */
+#define OV_CONNECT_TIMEOUT_MS	5000
+#define OV_REQUEST_TIMEOUT_MS	15000
+#define OV_RETRY_AFTER_CAP_S	600	/* 10 min */
+#define OV_BACKOFF_BASE_S	1
+#define OV_BACKOFF_CAP_S	300	/* 5 min */
 
 #endif

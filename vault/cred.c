@@ -21,12 +21,35 @@
 	"EXISTS (SELECT 1 FROM secret_versions s WHERE s.credential_id = " \
 	"c.id AND s.kind = 'refresh_token' AND s.stage = 'current'), " \
 	"EXISTS (SELECT 1 FROM secret_versions s WHERE s.credential_id = " \
-	"c.id AND s.kind = 'client_secret' AND s.stage = 'pending')"
+	"c.id AND s.kind = 'client_secret' AND s.stage = 'pending'), " \
+	"coalesce(c.next_refresh_at, 0), coalesce(t.expires_at, 0), " \
+	"coalesce(t.issued_at, 0), coalesce(c.last_success_at, 0), " \
+	"coalesce(c.last_attempt_at, 0), coalesce(c.unknown_outcome_at, 0), " \
+	"coalesce(t.generation, 0), coalesce(c.lease_until, 0), " \
+	"coalesce(c.lease_owner, ''), c.consecutive_failures, c.last_error, " \
+	"coalesce(t.granted_scope, ''), " \
+	"coalesce((SELECT s.created_at FROM secret_versions s WHERE " \
+	"s.credential_id = c.id AND s.kind = 'refresh_token' AND " \
+	"s.stage = 'current'), 0)"
+#define CRED_FROM " FROM credentials c JOIN orgs o ON o.id = c.org_id " \
+	"LEFT JOIN tokens t ON t.credential_id = c.id "
 
 static const char *kind_names[] = { "client_secret", "refresh_token" };
 
-static enum ov_rc
-cred_row(sqlite3_stmt *st, struct vault_cred *c)
+const char *
+vault_cred_cols(void)
+{
+	return CRED_COLS;
+}
+
+const char *
+vault_cred_from(void)
+{
+	return CRED_FROM;
+}
+
+enum ov_rc
+vault_cred_row(sqlite3_stmt *st, struct vault_cred *c)
 {
 	enum ov_rc rc;
 
@@ -51,6 +74,20 @@ cred_row(sqlite3_stmt *st, struct vault_cred *c)
 	c->updated_at = sqlite3_column_int64(st, 15);
 	c->has_refresh_token = sqlite3_column_int(st, 16);
 	c->has_pending_secret = sqlite3_column_int(st, 17);
+	c->next_refresh_at = sqlite3_column_int64(st, 18);
+	c->expires_at = sqlite3_column_int64(st, 19);
+	c->issued_at = sqlite3_column_int64(st, 20);
+	c->last_success_at = sqlite3_column_int64(st, 21);
+	c->last_attempt_at = sqlite3_column_int64(st, 22);
+	c->unknown_outcome_at = sqlite3_column_int64(st, 23);
+	c->token_generation = sqlite3_column_int64(st, 24);
+	c->lease_until = sqlite3_column_int64(st, 25);
+	c->consecutive_failures = sqlite3_column_int(st, 27);
+	c->refresh_token_set_at = sqlite3_column_int64(st, 30);
+	if ((rc = db_text(st, 26, c->lease_owner, sizeof(c->lease_owner))) ||
+	    (rc = db_text(st, 28, c->last_error, sizeof(c->last_error))) ||
+	    (rc = db_text(st, 29, c->granted_scope, sizeof(c->granted_scope))))
+		return rc;
 	return OV_OK;
 }
 
@@ -63,14 +100,13 @@ vault_cred_get(struct vault *v, const char *org, const char *name,
 	enum ov_rc rc;
 	int src;
 
-	if ((rc = db_prepare(v, "SELECT " CRED_COLS " FROM credentials c "
-	    "JOIN orgs o ON o.id = c.org_id WHERE o.slug = ? AND c.name = ?",
-	    &st)) != OV_OK)
+	if ((rc = db_prepare(v, "SELECT " CRED_COLS CRED_FROM
+	    "WHERE o.slug = ? AND c.name = ?", &st)) != OV_OK)
 		return rc;
 	sqlite3_bind_text(st, 1, org, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
 	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((rc = cred_row(st, &c)) == OV_OK)
+		if ((rc = vault_cred_row(st, &c)) == OV_OK)
 			*out = c;
 	} else if (src == SQLITE_DONE)
 		rc = ov_seterr(OV_ENOTFOUND, "no credential %s in org %s",
@@ -90,8 +126,8 @@ vault_cred_list(struct vault *v, const struct vault_cred_filter *f,
 	enum ov_rc rc;
 	int src;
 
-	if ((rc = db_prepare(v, "SELECT " CRED_COLS " FROM credentials c "
-	    "JOIN orgs o ON o.id = c.org_id WHERE (?1 IS NULL OR o.slug = ?1) "
+	if ((rc = db_prepare(v, "SELECT " CRED_COLS CRED_FROM
+	    "WHERE (?1 IS NULL OR o.slug = ?1) "
 	    "AND (?2 IS NULL OR c.status = ?2) AND "
 	    "(?3 IS NULL OR c.provider = ?3) ORDER BY o.slug, c.name",
 	    &st)) != OV_OK)
@@ -100,7 +136,7 @@ vault_cred_list(struct vault *v, const struct vault_cred_filter *f,
 	sqlite3_bind_text(st, 2, f->status, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, f->provider, -1, SQLITE_STATIC);
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((rc = cred_row(st, &c)) != OV_OK || cb(&c, arg))
+		if ((rc = vault_cred_row(st, &c)) != OV_OK || cb(&c, arg))
 			break;
 	}
 	if (rc == OV_OK && src != SQLITE_DONE && src != SQLITE_ROW)
@@ -110,8 +146,8 @@ vault_cred_list(struct vault *v, const struct vault_cred_filter *f,
 }
 
 /* Seals s as the new `current` version of (cred, kind). */
-static enum ov_rc
-secret_store(struct vault *v, int64_t org_id, int64_t cred_id,
+enum ov_rc
+vault_secret_store(struct vault *v, int64_t org_id, int64_t cred_id,
     enum vault_secret_kind kind, const struct secret *s)
 {
 	static const char *steps[] = {
@@ -294,10 +330,10 @@ vault_cred_put(struct vault *v, const struct vault_cred *in,
 	if ((rc = cred_write(v, &c, exists ? &old : NULL,
 	    client_secret || refresh_token, &c.id)) != OV_OK)
 		goto out;
-	if (client_secret && (rc = secret_store(v, org.id, c.id,
+	if (client_secret && (rc = vault_secret_store(v, org.id, c.id,
 	    VAULT_CLIENT_SECRET, client_secret)) != OV_OK)
 		goto out;
-	if (refresh_token && (rc = secret_store(v, org.id, c.id,
+	if (refresh_token && (rc = vault_secret_store(v, org.id, c.id,
 	    VAULT_REFRESH_TOKEN, refresh_token)) != OV_OK)
 		goto out;
 	secrets = json_array();

@@ -97,9 +97,10 @@ event_append(struct vault *v, const struct event_rec *e)
 	if (detail == NULL)
 		return ov_seterr(OV_ENOMEM, "out of memory");
 	if ((rc = db_prepare(v, "INSERT INTO events (id, time_ms, actor, "
-	    "org_id, org, credential_id, credential, kind, detail, hash) "
-	    "VALUES (?, ?, ?, nullif(?, 0), ?, nullif(?, 0), ?, ?, ?, zeroblob(32)) "
-	    "RETURNING " EVENT_COLS, &st)) != OV_OK)
+	    "org_id, org, credential_id, credential, kind, detail, "
+	    "http_status, oauth_error, outcome, hash) VALUES (?, ?, ?, "
+	    "nullif(?, 0), ?, nullif(?, 0), ?, ?, ?, nullif(?, 0), ?, ?, "
+	    "zeroblob(32)) RETURNING " EVENT_COLS, &st)) != OV_OK)
 		goto out;
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int64(st, 2, timefmt_now_ms());
@@ -111,6 +112,11 @@ event_append(struct vault *v, const struct event_rec *e)
 	    SQLITE_STATIC);
 	sqlite3_bind_text(st, 8, e->kind, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 9, detail, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 10, e->http_status);
+	sqlite3_bind_text(st, 11, e->oauth_error ? e->oauth_error : "", -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_text(st, 12, e->outcome ? e->outcome : "", -1,
+	    SQLITE_STATIC);
 	if ((src = sqlite3_step(st)) != SQLITE_ROW) {
 		rc = db_err(v, src, "writing an audit event");
 		goto out;
@@ -182,32 +188,29 @@ event_verify_chain(struct vault *v, vault_check_cb cb, void *arg,
 	return rc;
 }
 
-enum ov_rc
-vault_event_list(struct vault *v, const struct vault_event_filter *f,
-    vault_event_cb cb, void *arg)
+#define EVENT_LIST_COLS "id, time_ms, actor, org, credential, kind, " \
+	"detail, coalesce(http_status, 0), oauth_error, outcome"
+
+/* Walks the rows of a prepared EVENT_LIST_COLS query. */
+static enum ov_rc
+event_walk(struct vault *v, sqlite3_stmt *st, vault_event_cb cb, void *arg)
 {
-	sqlite3_stmt *st;
 	struct vault_event e;
-	enum ov_rc rc;
+	enum ov_rc rc = OV_OK;
 	int src;
 
-	if ((rc = db_prepare(v, "SELECT id, time_ms, actor, org, credential, "
-	    "kind, detail FROM events WHERE (?1 IS NULL OR org = ?1) AND "
-	    "(?2 IS NULL OR credential = ?2) AND (?3 IS NULL OR kind = ?3) "
-	    "ORDER BY id DESC LIMIT ?4", &st)) != OV_OK)
-		return rc;
-	sqlite3_bind_text(st, 1, f->org, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, f->credential, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, f->kind, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 4, f->limit > 0 ? f->limit : 100);
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		e.id = sqlite3_column_int64(st, 0);
 		e.time_ms = sqlite3_column_int64(st, 1);
+		e.http_status = (long)sqlite3_column_int64(st, 7);
 		if ((rc = db_text(st, 2, e.actor, sizeof(e.actor))) ||
 		    (rc = db_text(st, 3, e.org, sizeof(e.org))) ||
 		    (rc = db_text(st, 4, e.credential, sizeof(e.credential))) ||
 		    (rc = db_text(st, 5, e.kind, sizeof(e.kind))) ||
-		    (rc = db_text(st, 6, e.detail, sizeof(e.detail))))
+		    (rc = db_text(st, 6, e.detail, sizeof(e.detail))) ||
+		    (rc = db_text(st, 8, e.oauth_error,
+		    sizeof(e.oauth_error))) ||
+		    (rc = db_text(st, 9, e.outcome, sizeof(e.outcome))))
 			break;
 		if (cb(&e, arg))
 			break;
@@ -215,5 +218,50 @@ vault_event_list(struct vault *v, const struct vault_event_filter *f,
 	if (rc == OV_OK && src != SQLITE_DONE && src != SQLITE_ROW)
 		rc = db_err(v, src, "reading events");
 	sqlite3_finalize(st);
+	return rc;
+}
+
+enum ov_rc
+vault_event_list(struct vault *v, const struct vault_event_filter *f,
+    vault_event_cb cb, void *arg)
+{
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+
+	if ((rc = db_prepare(v, "SELECT " EVENT_LIST_COLS " FROM events "
+	    "WHERE (?1 IS NULL OR org = ?1) AND "
+	    "(?2 IS NULL OR credential = ?2) AND (?3 IS NULL OR kind = ?3) "
+	    "ORDER BY id DESC LIMIT ?4", &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, f->org, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, f->credential, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, f->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, f->limit > 0 ? f->limit : 100);
+	return event_walk(v, st, cb, arg);
+}
+
+enum ov_rc
+vault_event_list_kinds(struct vault *v, const char *const *kinds, int limit,
+    vault_event_cb cb, void *arg)
+{
+	sqlite3_stmt *st;
+	json_t *list = json_array();
+	char *text;
+	enum ov_rc rc;
+
+	for (size_t i = 0; kinds[i]; i++)
+		json_array_append_new(list, json_string(kinds[i]));
+	text = json_dumps(list, JSON_COMPACT);
+	json_decref(list);
+	if (text == NULL)
+		return ov_seterr(OV_ENOMEM, "out of memory");
+	if ((rc = db_prepare(v, "SELECT " EVENT_LIST_COLS " FROM events "
+	    "WHERE kind IN (SELECT value FROM json_each(?1)) "
+	    "ORDER BY id DESC LIMIT ?2", &st)) == OV_OK) {
+		sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, limit > 0 ? limit : 100);
+		rc = event_walk(v, st, cb, arg);
+	}
+	free(text);
 	return rc;
 }

@@ -41,6 +41,9 @@ struct keyring {
 #define AUDIT_KEY(kr)	((kr)->subkeys + 32)
 #define CHECK_KEY(kr)	((kr)->subkeys + 64)
 
+static enum ov_rc hold_data_key(struct keyring *, uint32_t,
+    const unsigned char *);
+
 /* Derives the subkeys from master; the caller wipes master. */
 static enum ov_rc
 keyring_from_master(const unsigned char *master, struct keyring **out)
@@ -69,6 +72,28 @@ keyring_free(struct keyring *kr)
 		sodium_free(kr->data[i].key);
 	sodium_free(kr->subkeys);
 	free(kr);
+}
+
+enum ov_rc
+keyring_dup(const struct keyring *kr, struct keyring **out)
+{
+	struct keyring *d;
+
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return ov_seterr(OV_ENOMEM, "out of memory");
+	if ((d->subkeys = sodium_malloc(96)) == NULL) {
+		free(d);
+		return ov_seterr(OV_ENOMEM, "out of secure memory");
+	}
+	memcpy(d->subkeys, kr->subkeys, 96);
+	for (size_t i = 0; i < kr->ndata; i++)
+		if (hold_data_key(d, kr->data[i].version,
+		    kr->data[i].key) != OV_OK) {
+			keyring_free(d);
+			return OV_ENOMEM;
+		}
+	*out = d;
+	return OV_OK;
 }
 
 enum ov_rc

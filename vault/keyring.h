@@ -30,6 +30,7 @@ enum ov_rc	keyring_load_file(const char *path, struct keyring **out);
 enum ov_rc	keyring_from_passphrase(const struct secret *,
 		    const struct keyring_kdf *, struct keyring **out);
 void		keyring_free(struct keyring *);
+enum ov_rc	keyring_dup(const struct keyring *, struct keyring **out);
 
 /* A MAC that proves which master key this is (stored at init). */
 void		keyring_check_value(const struct keyring *,

@@ -20,6 +20,26 @@ static const char create_table[] =
     " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
     " checksum TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT";
 
+/* Creates schema_migrations only when missing: opening writes nothing. */
+static enum ov_rc
+ensure_table(struct vault *v)
+{
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = db_prepare(v, "SELECT 1 FROM sqlite_schema WHERE type = "
+	    "'table' AND name = 'schema_migrations'", &st)) != OV_OK)
+		return rc;
+	src = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (src == SQLITE_ROW)
+		return OV_OK;
+	if (src != SQLITE_DONE)
+		return db_err(v, src, "reading the schema");
+	return db_exec(v, create_table);
+}
+
 static void
 checksum(const struct migration *m, char out[65])
 {
@@ -118,7 +138,7 @@ schema_check(struct vault *v, enum schema_mode mode, int *pending)
 	int max_applied;
 	enum ov_rc rc;
 
-	if ((rc = db_exec(v, create_table)) != OV_OK ||
+	if ((rc = ensure_table(v)) != OV_OK ||
 	    (rc = verify_applied(v, &max_applied)) != OV_OK)
 		return rc;
 	*pending = 0;

@@ -29,6 +29,8 @@ static const struct {
 	    crypto_pwhash_MEMLIMIT_SENSITIVE },
 };
 
+static enum ov_rc db_connect(struct vault *, int);
+
 enum ov_rc
 db_err(struct vault *v, int src, const char *doing)
 {
@@ -264,6 +266,39 @@ vault_alloc(const struct vault_opts *o, struct vault **out)
 		v->busy_timeout_ms = OV_BUSY_TIMEOUT_MS;
 	*out = v;
 	return OV_OK;
+}
+
+const char *
+vault_dir(const struct vault *v)
+{
+	return v->dir;
+}
+
+enum ov_rc
+vault_clone(struct vault *v, struct vault **out)
+{
+	struct vault *c;
+	enum ov_rc rc;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return ov_seterr(OV_ENOMEM, "out of memory");
+	memcpy(c->dir, v->dir, sizeof(c->dir));
+	memcpy(c->db_path, v->db_path, sizeof(c->db_path));
+	memcpy(c->actor, v->actor, sizeof(c->actor));
+	c->busy_timeout_ms = v->busy_timeout_ms;
+	if ((rc = db_connect(c, 0)) != OV_OK ||
+	    (v->kr && (rc = keyring_dup(v->kr, &c->kr)) != OV_OK)) {
+		vault_close(c);
+		return rc;
+	}
+	*out = c;
+	return OV_OK;
+}
+
+void
+vault_set_actor(struct vault *v, const char *actor)
+{
+	snprintf(v->actor, sizeof(v->actor), "%s", actor);
 }
 
 const char *

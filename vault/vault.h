@@ -14,6 +14,8 @@
 
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "util/err.h"
 #include "util/limits.h"
 #include "util/secret.h"
@@ -90,6 +92,15 @@ struct vault_cred {
 	int	has_refresh_token;
 	int	has_pending_secret;
 	int64_t	created_at, updated_at;
+	/* Rotation state (0 / "" when unknown). */
+	int64_t	next_refresh_at, expires_at, issued_at, last_success_at;
+	int64_t	last_attempt_at, unknown_outcome_at, token_generation;
+	int64_t	lease_until;
+	char	lease_owner[96];
+	int	consecutive_failures;
+	char	last_error[OV_OAUTH_DESC_MAX + OV_OAUTH_ERROR_MAX + 8];
+	char	granted_scope[OV_SCOPE_MAX + 1];
+	int64_t	refresh_token_set_at;	/* when the current one was stored */
 };
 struct vault_cred_filter {
 	const char	*org;		/* NULL: all orgs */
@@ -118,6 +129,63 @@ enum ov_rc	vault_secret_open(struct vault *, int64_t cred_id,
 		    enum vault_secret_kind, const char *stage,
 		    struct secret **out);
 
+/*
+ * Rotation (rotation/ decides; the vault stores atomically).
+ * Schedulable: status active, failing or invalid_client, with a due or
+ * NULL next_refresh_at.  vault_due_list walks them in deadline order,
+ * leased ones included (the caller judges the lease) except those that
+ * `self` holds.
+ */
+enum ov_rc	vault_due_list(struct vault *, int64_t now, const char *self,
+		    int limit, vault_cred_cb, void *);
+/* Earliest next_refresh_at later than `after` of a schedulable
+ * credential; 0 if none. */
+enum ov_rc	vault_next_deadline(struct vault *, int64_t after, int64_t *at);
+/* A second connection to the same vault, sharing no state but the keys
+ * (one per thread). */
+enum ov_rc	vault_clone(struct vault *, struct vault **out);
+const char	*vault_dir(const struct vault *);
+/* Who acts from now on ("scheduler", an API key's name), for events. */
+void		vault_set_actor(struct vault *, const char *);
+/*
+ * Takes the lease of cred_id for owner until `until`, if the lease is
+ * free, expired, or held by expected_owner (a dead owner being taken
+ * over), and — unless force — the credential is still due at `now`.
+ * OV_ECONFLICT when someone else holds it or it is no longer due.
+ */
+enum ov_rc	vault_lease_claim(struct vault *, int64_t cred_id,
+		    const char *owner, const char *expected_owner, int64_t now,
+		    int64_t until, int force, struct vault_cred *out);
+enum ov_rc	vault_lease_release(struct vault *, int64_t cred_id,
+		    const char *owner);
+
+/* One refresh attempt's result, committed in one durable transaction
+ * together with its events and the lease release. */
+struct vault_refresh {
+	const char		*owner;		/* lease holder */
+	const char		*outcome;	/* oauth_outcome_str() */
+	const char		*status;	/* new credential status */
+	const char		*event_kind;	/* refresh.ok, credential.revoked */
+	long			 http_status;
+	const char		*oauth_error, *description;
+	int64_t			 duration_ms;
+	int64_t			 next_refresh_at; /* 0: not scheduled */
+	int			 consecutive_failures;
+	int			 unknown_outcome; /* set unknown_outcome_at */
+	json_t			*detail;	 /* extra event detail */
+	/* OAUTH_OK only: */
+	const struct secret	*access_token;
+	const struct secret	*refresh_token;	/* NULL: keep the old one */
+	const char		*token_type, *granted_scope;
+	int64_t			 issued_at, expires_at;
+	json_t			*drift;		/* scope_drift event detail */
+};
+enum ov_rc	vault_refresh_record(struct vault *, int64_t cred_id,
+		    const struct vault_refresh *);
+/* Opens the current access token; OV_ENOTFOUND when there is none. */
+enum ov_rc	vault_token_open(struct vault *, int64_t cred_id,
+		    struct secret **out);
+
 /* Batching: wrap many puts in one transaction (import). */
 enum ov_rc	vault_begin(struct vault *);
 enum ov_rc	vault_commit(struct vault *);
@@ -131,6 +199,9 @@ struct vault_event {
 	char	credential[OV_SLUG_MAX + 1];
 	char	kind[OV_EVENT_KIND_MAX + 1];
 	char	detail[OV_EVENT_DETAIL_MAX + 1];	/* a JSON object */
+	long	http_status;
+	char	oauth_error[OV_OAUTH_ERROR_MAX + 1];
+	char	outcome[32];
 };
 struct vault_event_filter {
 	const char	*org, *credential, *kind;
@@ -139,6 +210,9 @@ struct vault_event_filter {
 typedef int (*vault_event_cb)(const struct vault_event *, void *);
 enum ov_rc	vault_event_list(struct vault *,
 		    const struct vault_event_filter *, vault_event_cb, void *);
+/* Events of several kinds (the revocation ledger). */
+enum ov_rc	vault_event_list_kinds(struct vault *, const char *const *kinds,
+		    int limit, vault_event_cb, void *);
 
 /*
  * Integrity check: keyring, every envelope, the audit hash chain and

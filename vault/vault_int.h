@@ -48,6 +48,15 @@ void		binding_secret(char *buf, size_t len, int64_t org_id,
 void		binding_token(char *buf, size_t len, int64_t org_id,
 		    int64_t cred_id, int64_t generation);
 
+/* cred.c: the full credential row, for every query that returns one. */
+const char	*vault_cred_cols(void);
+const char	*vault_cred_from(void);
+enum ov_rc	vault_cred_row(sqlite3_stmt *, struct vault_cred *);
+/* Seals s as the new `current` version (current → previous). */
+enum ov_rc	vault_secret_store(struct vault *, int64_t org_id,
+		    int64_t cred_id, enum vault_secret_kind,
+		    const struct secret *);
+
 /* schema.c */
 enum schema_mode { SCHEMA_REFUSE_PENDING, SCHEMA_APPLY, SCHEMA_TOLERATE };
 enum ov_rc	schema_check(struct vault *, enum schema_mode, int *pending);
@@ -58,6 +67,8 @@ struct event_rec {
 	int64_t		 org_id, cred_id;
 	const char	*org, *credential, *kind;
 	json_t		*detail;	/* borrowed; NULL for {} */
+	long		 http_status;	/* 0: none */
+	const char	*oauth_error, *outcome;	/* NULL: "" */
 };
 enum ov_rc	event_append(struct vault *, const struct event_rec *);
 /* Verifies the hash chain; reports failures through check's callback. */

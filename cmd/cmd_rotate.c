@@ -1,0 +1,289 @@
+/*
+ * cmd_rotate.c — rotation from the command line: `cred refresh`,
+ * `token`, `audit drift`, `audit revocations`.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/cli.h"
+#include "rotation/rotation.h"
+#include "util/timefmt.h"
+
+static const char refresh_usage[] =
+"usage: orgvault cred refresh ORG NAME [--json]\n"
+"\n"
+"Refreshes one credential now, whatever its deadline, respecting the\n"
+"lease of a running `serve` (exit 3 if it is refreshing it right now).\n"
+"Prints the outcome: ok, revoked (invalid_grant: put a new refresh token),\n"
+"invalid_client (check the client secret), failing, rate_limited,\n"
+"transient or outcome_unknown.  Exit 0 on ok, 5 otherwise.\n";
+
+static const char token_usage[] =
+"usage: orgvault token ORG NAME [--json]\n"
+"\n"
+"Prints a valid access token of the credential on stdout, refreshing it\n"
+"first when it is missing, expired or inside the safety margin.  With\n"
+"--json: access_token, token_type, expires_at, expires_in, scope.  The\n"
+"token is a secret: do not log it.  Exit 5 when no token can be had.\n";
+
+/* ORG NAME [--json] for both commands. */
+static int
+two_args(int argc, char **argv, const char *usage, const char **org,
+    const char **name, int *json)
+{
+	int npos = 0;
+
+	*json = 0;
+	if (cli_wants_help(argc, argv, usage))
+		return -1;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			*json = 1;
+		else if (argv[i][0] == '-')
+			return cli_usage_error(usage, "unknown option %s",
+			    argv[i]);
+		else if (npos == 0 && ++npos)
+			*org = argv[i];
+		else if (npos == 1 && ++npos)
+			*name = argv[i];
+		else
+			return cli_usage_error(usage, "too many arguments");
+	}
+	if (npos != 2)
+		return cli_usage_error(usage, "ORG and NAME are needed");
+	return 0;
+}
+
+static enum ov_rc
+refresh(struct vault *v, const struct vault_cred *c, enum oauth_outcome *o,
+    struct vault_cred *after)
+{
+	struct rot_config cfg;
+
+	rot_config_defaults(&cfg);
+	rot_owner_init(&cfg);
+	return rot_refresh_one(v, &cfg, c, o, after);
+}
+
+int
+cmd_cred_refresh(struct cli *cli, int argc, char **argv)
+{
+	const char *org = NULL, *name = NULL;
+	struct vault_cred c, after;
+	enum oauth_outcome outcome;
+	struct vault *v;
+	enum ov_rc rc;
+	int json, ec;
+
+	if ((ec = two_args(argc, argv, refresh_usage, &org, &name, &json)))
+		return ec < 0 ? 0 : ec;
+	if ((ec = cli_open(cli, 0, &v)) != 0)
+		return ec;
+	if ((rc = vault_cred_get(v, org, name, &c)) == OV_OK)
+		rc = refresh(v, &c, &outcome, &after);
+	vault_close(v);
+	if (rc != OV_OK)
+		return cli_fail(rc);
+	if (json) {
+		json_t *j = render_cred(&after);
+
+		json_object_set_new(j, "outcome",
+		    json_string(oauth_outcome_str(outcome)));
+		cli_print_json(j);
+	} else
+		printf("refresh %s/%s: %s%s%s\n", org, name,
+		    oauth_outcome_str(outcome), after.last_error[0] ? " — " :
+		    "", after.last_error);
+	return outcome == OAUTH_OK ? 0 : 5;
+}
+
+int
+cmd_token(struct cli *cli, int argc, char **argv)
+{
+	const char *org = NULL, *name = NULL;
+	struct vault_cred c;
+	enum oauth_outcome outcome = OAUTH_OK;
+	struct secret *at = NULL;
+	struct vault *v;
+	int64_t now = timefmt_now();
+	enum ov_rc rc;
+	int json, ec;
+
+	if ((ec = two_args(argc, argv, token_usage, &org, &name, &json)))
+		return ec < 0 ? 0 : ec;
+	if ((ec = cli_open(cli, 0, &v)) != 0)
+		return ec;
+	if ((rc = vault_cred_get(v, org, name, &c)) != OV_OK)
+		goto out;
+	if (strcmp(c.status, "revoked") == 0) {
+		rc = ov_seterr(OV_EIO, "%s/%s is revoked (%s): put a new "
+		    "refresh token with `cred put --refresh-token-file`", org,
+		    name, c.last_error);
+		goto out;
+	}
+	if (c.expires_at - rot_safety_margin(c.expires_at - c.issued_at) <=
+	    now) {
+		struct vault_cred before = c;
+
+		if ((rc = refresh(v, &before, &outcome, &c)) != OV_OK)
+			goto out;
+		if (outcome != OAUTH_OK) {
+			rc = ov_seterr(OV_EIO, "no valid token for %s/%s: "
+			    "refresh %s (%s)", org, name,
+			    oauth_outcome_str(outcome), c.last_error);
+			goto out;
+		}
+	}
+	if ((rc = vault_token_open(v, c.id, &at)) != OV_OK)
+		goto out;
+	if (json) {
+		char t[32];
+
+		cli_print_json(json_pack("{s:s%, s:s, s:s, s:I, s:s}",
+		    "access_token", (const char *)at->buf, at->len,
+		    "token_type", "Bearer", "expires_at",
+		    render_time(c.expires_at, t, sizeof(t)), "expires_in",
+		    (json_int_t)(c.expires_at - timefmt_now()), "scope",
+		    c.granted_scope));
+	} else {
+		fwrite(at->buf, 1, at->len, stdout);
+		fputc('\n', stdout);
+	}
+out:
+	secret_free(at);
+	vault_close(v);
+	return rc == OV_OK ? 0 : cli_fail(rc);
+}
+
+static int
+drift_row(const struct vault_cred *c, void *arg)
+{
+	json_t *list = arg, *d;
+
+	if (c->token_generation == 0)
+		return 0;	/* never granted: nothing to compare */
+	if ((d = rot_scope_drift(c->expected_scope, c->granted_scope)) == NULL)
+		return 0;
+	json_object_set_new(d, "org", json_string(c->org));
+	json_object_set_new(d, "credential", json_string(c->name));
+	json_array_append_new(list, d);
+	return 0;
+}
+
+static void
+print_words(const char *label, json_t *arr)
+{
+	size_t i;
+	json_t *v;
+
+	if (json_array_size(arr) == 0)
+		return;
+	printf("  %s:", label);
+	json_array_foreach(arr, i, v)
+		printf(" %s", json_string_value(v));
+	printf("\n");
+}
+
+int
+cmd_audit_drift(struct cli *cli, int argc, char **argv)
+{
+	struct vault_cred_filter f = { 0 };
+	struct vault *v;
+	json_t *list = json_array(), *d;
+	size_t i;
+	int json = argc > 1 && strcmp(argv[1], "--json") == 0, ec;
+	enum ov_rc rc;
+
+	if (cli_wants_help(argc, argv, "usage: orgvault audit drift "
+	    "[--json]\n\nCredentials whose granted scope differs from the "
+	    "expected one:\nmissing and extra scopes, and over-broad grants "
+	    "(*, admin, *:*,\n*:admin).  A drift stays until a grant "
+	    "matches again.\n"))
+		return 0;
+	if ((ec = cli_open(cli, 0, &v)) != 0) {
+		json_decref(list);
+		return ec;
+	}
+	rc = vault_cred_list(v, &f, drift_row, list);
+	vault_close(v);
+	if (rc != OV_OK) {
+		json_decref(list);
+		return cli_fail(rc);
+	}
+	if (json)
+		return cli_print_json(list);
+	json_array_foreach(list, i, d) {
+		printf("%s/%s\n", json_string_value(json_object_get(d, "org")),
+		    json_string_value(json_object_get(d, "credential")));
+		print_words("missing", json_object_get(d, "missing"));
+		print_words("extra", json_object_get(d, "extra"));
+		print_words("over-broad", json_object_get(d, "overbroad"));
+	}
+	if (json_array_size(list) == 0)
+		printf("no scope drift\n");
+	json_decref(list);
+	return 0;
+}
+
+static int
+ledger_row(const struct vault_event *e, void *arg)
+{
+	json_t *list = arg;
+	json_t *j = render_event(e);
+
+	json_object_set_new(j, "http_status", json_integer(e->http_status));
+	json_object_set_new(j, "oauth_error", json_string(e->oauth_error));
+	json_array_append_new(list, j);
+	return 0;
+}
+
+int
+cmd_audit_revocations(struct cli *cli, int argc, char **argv)
+{
+	static const char *const kinds[] = { "credential.revoked",
+	    "credential.invalid_client", NULL };
+	struct vault *v;
+	json_t *list = json_array(), *e;
+	size_t i;
+	int json = argc > 1 && strcmp(argv[1], "--json") == 0, ec;
+	enum ov_rc rc;
+
+	if (cli_wants_help(argc, argv, "usage: orgvault audit revocations "
+	    "[--json]\n\nThe ledger of invalid_grant (revoked) and "
+	    "invalid_client events,\nnewest first, with their context: "
+	    "last success, token and refresh\ntoken age, attempts, and an "
+	    "earlier unknown outcome if one explains it.\n"))
+		return 0;
+	if ((ec = cli_open(cli, 0, &v)) != 0) {
+		json_decref(list);
+		return ec;
+	}
+	rc = vault_event_list_kinds(v, kinds, OV_LIST_LIMIT_MAX, ledger_row,
+	    list);
+	vault_close(v);
+	if (rc != OV_OK) {
+		json_decref(list);
+		return cli_fail(rc);
+	}
+	if (json)
+		return cli_print_json(list);
+	json_array_foreach(list, i, e) {
+		char *detail = json_dumps(json_object_get(e, "detail"),
+		    JSON_COMPACT);
+
+		printf("%s %-26s %s/%s http=%lld %s %s\n",
+		    json_string_value(json_object_get(e, "time")),
+		    json_string_value(json_object_get(e, "kind")),
+		    json_string_value(json_object_get(e, "org")),
+		    json_string_value(json_object_get(e, "credential")),
+		    (long long)json_integer_value(json_object_get(e,
+		    "http_status")),
+		    json_string_value(json_object_get(e, "oauth_error")),
+		    detail ? detail : "");
+		free(detail);
+	}
+	json_decref(list);
+	return 0;
+}

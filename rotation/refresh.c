@@ -1,0 +1,186 @@
+/*
+ * refresh.c — one refresh attempt: claim the lease, open the secrets,
+ * send the request, classify the answer, record it in one transaction.
+ * Used by the scheduler for every credential and by the CLI for one.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "rotation/provider.h"
+#include "rotation/refresh_int.h"
+#include "util/log.h"
+#include "util/timefmt.h"
+
+void
+rot_owner_init(struct rot_config *cfg)
+{
+	char host[64] = "localhost";
+
+	gethostname(host, sizeof(host) - 1);
+	host[strcspn(host, ":")] = '\0';
+	snprintf(cfg->owner, sizeof(cfg->owner), "%s:%ld:%08x", host,
+	    (long)getpid(), randombytes_random());
+}
+
+int
+rot_owner_dead(const char *owner)
+{
+	char host[64] = "localhost", *end;
+	const char *p = strchr(owner, ':');
+	long pid;
+
+	gethostname(host, sizeof(host) - 1);
+	host[strcspn(host, ":")] = '\0';
+	if (p == NULL || (size_t)(p - owner) != strlen(host) ||
+	    strncmp(owner, host, strlen(host)) != 0)
+		return 0;	/* another host: wait out the lease */
+	pid = strtol(p + 1, &end, 10);
+	if (pid <= 0 || *end != ':')
+		return 0;
+	return kill((pid_t)pid, 0) == -1 && errno == ESRCH;
+}
+
+double
+rot_rand01(void)
+{
+	return (double)randombytes_uniform(1000000) / 1000000.0;
+}
+
+enum ov_rc
+rot_attempt_start(struct vault *v, const struct rot_config *cfg,
+    struct oauth_pool *pool, const struct vault_cred *c, oauth_done_cb cb,
+    void *arg)
+{
+	struct secret *cs = NULL, *rt = NULL;
+	struct oauth_request req;
+	enum ov_rc rc;
+
+	if ((rc = vault_secret_open(v, c->id, VAULT_CLIENT_SECRET, NULL,
+	    &cs)) != OV_OK)
+		return rc;
+	if (strcmp(c->grant, "refresh_token") == 0 &&
+	    (rc = vault_secret_open(v, c->id, VAULT_REFRESH_TOKEN, NULL,
+	    &rt)) != OV_OK)
+		goto out;
+	req = (struct oauth_request){
+		.token_url = c->token_url, .client_id = c->client_id,
+		.client_secret = cs, .refresh_token = rt,
+		.auth_basic = strcmp(c->auth, "client_secret_basic") == 0,
+		.scope = c->expected_scope,
+		.connect_timeout_ms = cfg->connect_timeout_ms,
+		.timeout_ms = cfg->timeout_ms,
+	};
+	if (oauth_pool_add(pool, &req, provider_default_lifetime(c->provider),
+	    cb, arg) != 0)
+		rc = ov_seterr(OV_EINTERNAL, "cannot start a token request for "
+		    "%s/%s", c->org, c->name);
+out:
+	secret_free(cs);
+	secret_free(rt);
+	return rc;
+}
+
+static void
+log_outcome(const struct vault_cred *c, const struct vault_refresh *r)
+{
+	char next[32];
+
+	if (r->next_refresh_at)
+		timefmt_rfc3339(r->next_refresh_at, next, sizeof(next));
+	else
+		snprintf(next, sizeof(next), "none");
+	(r->access_token ? log_info : log_warnx)("refresh org=%s "
+	    "credential=%s outcome=%s status=%s http=%ld error=%s "
+	    "duration_ms=%lld next=%s", c->org, c->name, r->outcome,
+	    r->status, r->http_status, r->oauth_error && *r->oauth_error ?
+	    r->oauth_error : "-", (long long)r->duration_ms, next);
+}
+
+enum ov_rc
+rot_attempt_finish(struct vault *v, const struct rot_config *cfg,
+    const struct vault_cred *c, struct oauth_result *res)
+{
+	struct vault_refresh rec;
+	enum ov_rc rc;
+
+	rot_classify(cfg, c, res, timefmt_now(), rot_rand01(), &rec);
+	/* A rotated refresh token must be kept: retry a busy database. */
+	for (int tries = 0; tries < 3; tries++) {
+		rc = vault_refresh_record(v, c->id, &rec);
+		if (rc != OV_EBUSY && rc != OV_EIO)
+			break;
+		log_warnx("recording the refresh of %s/%s: %s; retrying",
+		    c->org, c->name, ov_errmsg());
+	}
+	if (rc == OV_OK)
+		log_outcome(c, &rec);
+	else
+		log_warnx("refresh of %s/%s not recorded: %s%s", c->org,
+		    c->name, ov_errmsg(), res->refresh_token ? " (a rotated "
+		    "refresh token was lost)" : "");
+	json_decref(rec.detail);
+	json_decref(rec.drift);
+	oauth_result_cleanup(res);
+	return rc;
+}
+
+/* The CLI's single attempt waits for its one transfer. */
+struct one {
+	struct oauth_result	res;
+	int			done;
+};
+
+static void
+one_done(void *arg, struct oauth_result *r)
+{
+	struct one *o = arg;
+
+	o->res = *r;
+	o->done = 1;
+}
+
+enum ov_rc
+rot_refresh_one(struct vault *v, const struct rot_config *cfg,
+    const struct vault_cred *c, enum oauth_outcome *outcome,
+    struct vault_cred *after)
+{
+	struct vault_cred leased;
+	struct oauth_pool *pool;
+	struct one o;
+	int64_t now = timefmt_now();
+	const char *holder = c->lease_owner[0] && rot_owner_dead(
+	    c->lease_owner) ? c->lease_owner : NULL;
+	enum ov_rc rc;
+
+	rc = vault_lease_claim(v, c->id, cfg->owner, holder, now, now +
+	    cfg->timeout_ms / 1000 + 60, 1, &leased);
+	if (rc == OV_ECONFLICT)
+		return ov_seterr(rc, "%s/%s is being refreshed by %s right "
+		    "now; try again in a moment", c->org, c->name,
+		    c->lease_owner[0] ? c->lease_owner : "another process");
+	if (rc != OV_OK)
+		return rc;
+	if ((pool = oauth_pool_new(cfg->retry_after_cap_s)) == NULL) {
+		vault_lease_release(v, c->id, cfg->owner);
+		return ov_seterr(OV_ENOMEM, "out of memory");
+	}
+	memset(&o, 0, sizeof(o));
+	if ((rc = rot_attempt_start(v, cfg, pool, &leased, one_done, &o))) {
+		vault_lease_release(v, c->id, cfg->owner);
+		oauth_pool_free(pool);
+		return rc;
+	}
+	while (!o.done)
+		oauth_pool_run(pool, 1000, -1);
+	oauth_pool_free(pool);
+	*outcome = o.res.outcome;
+	if ((rc = rot_attempt_finish(v, cfg, &leased, &o.res)) == OV_OK)
+		rc = vault_cred_get(v, c->org, c->name, after);
+	return rc;
+}

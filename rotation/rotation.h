@@ -1,0 +1,66 @@
+/*
+ * rotation.h — keeping every credential's token fresh.
+ *
+ * rot_refresh_one() runs one attempt now (CLI `cred refresh`, `token`);
+ * the scheduler (rot_scheduler_*) runs them all, each ahead of its
+ * deadline, within per-host budgets, under leases so that one process
+ * refreshes a credential at a time.  The policy functions are pure.
+ */
+#ifndef OV_ROTATION_H
+#define OV_ROTATION_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "rotation/oauth.h"
+#include "vault/vault.h"
+
+struct rot_config {
+	long	connect_timeout_ms, timeout_ms;
+	int	host_concurrency;	/* in-flight requests per host */
+	int	host_rate;		/* requests per host per rate window */
+	int	host_rate_window_s;	/* 60: host_rate is per minute */
+	long	retry_after_cap_s;
+	long	backoff_base_s, backoff_cap_s;
+	double	jitter;			/* fraction of the lifetime, 0.05 */
+	int	failing_after;		/* consecutive failures, 3 */
+	char	owner[96];		/* lease owner: host:pid:nonce */
+};
+void	rot_config_defaults(struct rot_config *);
+/* Sets cfg->owner to "host:pid:nonce". */
+void	rot_owner_init(struct rot_config *);
+/* True when owner names a process on this host that no longer runs. */
+int	rot_owner_dead(const char *owner);
+
+/* Policy (policy.c). rand01 is uniform in [0, 1). */
+int64_t	rot_next_refresh(const struct vault_cred *, int64_t issued_at,
+	    long lifetime, double rand01, double jitter);
+long	rot_safety_margin(long lifetime);
+long	rot_backoff(int failures, long base, long cap, double rand01);
+/* Missing/extra/over-broad scopes as a JSON object, NULL when none. */
+json_t	*rot_scope_drift(const char *expected, const char *granted);
+int	rot_scope_overbroad(const char *scope);
+/* Fills a vault_refresh from an attempt's result (outcome → status,
+ * event, next deadline).  `detail` is owned by out afterwards. */
+void	rot_classify(const struct rot_config *, const struct vault_cred *,
+	    const struct oauth_result *, int64_t now, double rand01,
+	    struct vault_refresh *out);
+
+/* One attempt now (lease respected); *outcome and *res describe it.
+ * OV_OK when the attempt ran (whatever its outcome). */
+enum ov_rc rot_refresh_one(struct vault *, const struct rot_config *,
+	    const struct vault_cred *, enum oauth_outcome *outcome,
+	    struct vault_cred *after);
+
+struct rot_scheduler;
+/* Starts the scheduler thread; it owns v (a vault_clone()) from now. */
+enum ov_rc rot_scheduler_start(struct vault *, const struct rot_config *,
+	    struct rot_scheduler **);
+/* Lets in-flight transfers finish for up to grace_ms, then stops. */
+void	rot_scheduler_stop(struct rot_scheduler *, int grace_ms);
+/* Asks for a scan now (e.g. after an API write). */
+void	rot_scheduler_wake(struct rot_scheduler *);
+int	rot_scheduler_alive(const struct rot_scheduler *);
+
+#endif

@@ -1,0 +1,394 @@
+/*
+ * scheduler.c — one thread that keeps every credential fresh.
+ *
+ * Event-driven: the thread sleeps in curl_multi_poll() until the
+ * earliest of (a) the next credential deadline, (b) a finished
+ * transfer, (c) a change to the database file by another process
+ * (inotify on the data directory: CLI writes take effect at once),
+ * (d) a host budget freeing up, (e) a wake-up from another thread.
+ * There is no fixed poll interval.
+ *
+ * Each attempt holds the credential's lease; leases of dead processes
+ * on this host are taken over at once, others are waited out.  Per
+ * token-endpoint host: at most host_concurrency requests in flight and
+ * host_rate requests per host_rate_window_s, and a 429 pauses the host.
+ * Due credentials beyond the budget wait, in deadline order.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "rotation/refresh_int.h"
+#include "util/log.h"
+#include "util/timefmt.h"
+
+#define SCAN_LIMIT	2048
+#define IDLE_WAKE_MS	(5 * 60 * 1000)	/* a safety net, not a poll */
+
+struct host {
+	char		 name[256];
+	int		 inflight;
+	int64_t		*starts;	/* ring of request start times, ms */
+	int		 head, count;
+	int64_t		 paused_until_ms;
+};
+
+struct attempt {
+	struct rot_scheduler	*s;
+	struct vault_cred	 cred;
+	size_t			 host;	/* index: hosts[] may move */
+	struct attempt		*next;
+};
+
+struct rot_scheduler {
+	struct rot_config	 cfg;
+	struct vault		*v;
+	struct oauth_pool	*pool;
+	pthread_t		 thread;
+	atomic_int		 stop, alive;
+	int			 grace_ms;
+	int			 inotify_fd;
+	struct host		*hosts;
+	size_t			 nhosts;
+	struct attempt		*inflight;
+	int64_t			 wake_ms;	/* earliest reason to scan */
+};
+
+static void
+host_name(const char *url, char *out, size_t len)
+{
+	CURLU *u = curl_url();
+	char *h = NULL, *port = NULL;
+
+	snprintf(out, len, "?");
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK) {
+		curl_url_get(u, CURLUPART_PORT, &port, 0);
+		snprintf(out, len, "%s%s%s", h, port ? ":" : "",
+		    port ? port : "");
+	}
+	curl_free(h);
+	curl_free(port);
+	curl_url_cleanup(u);
+}
+
+/* Index of the budget of url's host, created on first use; -1: no mem. */
+static long
+host_get(struct rot_scheduler *s, const char *url)
+{
+	char name[256];
+	struct host *h;
+	int64_t *starts;
+
+	host_name(url, name, sizeof(name));
+	for (size_t i = 0; i < s->nhosts; i++)
+		if (strcmp(s->hosts[i].name, name) == 0)
+			return (long)i;
+	if ((starts = calloc((size_t)s->cfg.host_rate,
+	    sizeof(int64_t))) == NULL)
+		return -1;
+	if ((h = realloc(s->hosts, (s->nhosts + 1) * sizeof(*h))) == NULL) {
+		free(starts);
+		return -1;
+	}
+	s->hosts = h;
+	h = &s->hosts[s->nhosts];
+	memset(h, 0, sizeof(*h));
+	snprintf(h->name, sizeof(h->name), "%s", name);
+	h->starts = starts;
+	return (long)s->nhosts++;
+}
+
+/* 0 if a request may start now, else the ms time it may. */
+static int64_t
+host_blocked_until(const struct rot_scheduler *s, const struct host *h,
+    int64_t now)
+{
+	int64_t window = (int64_t)s->cfg.host_rate_window_s * 1000;
+
+	if (h->paused_until_ms > now)
+		return h->paused_until_ms;
+	if (h->inflight >= s->cfg.host_concurrency)
+		return -1;	/* a completion will wake us */
+	if (h->count == s->cfg.host_rate) {
+		int64_t oldest = h->starts[h->head];
+
+		if (oldest + window > now)
+			return oldest + window;
+	}
+	return 0;
+}
+
+static void
+host_started(const struct rot_scheduler *s, struct host *h, int64_t now)
+{
+	int slot = (h->head + h->count) % s->cfg.host_rate;
+
+	if (h->count == s->cfg.host_rate) {
+		h->starts[h->head] = now;
+		h->head = (h->head + 1) % s->cfg.host_rate;
+	} else {
+		h->starts[slot] = now;
+		h->count++;
+	}
+	h->inflight++;
+}
+
+static void
+wake_at(struct rot_scheduler *s, int64_t ms)
+{
+	if (ms > 0 && ms < s->wake_ms)
+		s->wake_ms = ms;
+}
+
+static void
+attempt_unlink(struct rot_scheduler *s, struct attempt *a)
+{
+	for (struct attempt **p = &s->inflight; *p; p = &(*p)->next)
+		if (*p == a) {
+			*p = a->next;
+			break;
+		}
+}
+
+static void
+attempt_done(void *arg, struct oauth_result *res)
+{
+	struct attempt *a = arg;
+	struct rot_scheduler *s = a->s;
+	struct host *h = &s->hosts[a->host];
+
+	h->inflight--;
+	if (res->outcome == OAUTH_RATE_LIMITED) {
+		long pause = res->retry_after_s >= 0 ? res->retry_after_s :
+		    s->cfg.backoff_base_s;
+
+		/* The pause is the host's, not just this credential's. */
+		h->paused_until_ms = timefmt_now_ms() + pause * 1000;
+		log_warnx("host %s answered 429: pausing it for %ld s",
+		    h->name, pause);
+	}
+	rot_attempt_finish(s->v, &s->cfg, &a->cred, res);
+	attempt_unlink(s, a);
+	free(a);
+}
+
+/* Starts one due credential if its lease and its host allow. */
+static void
+consider(struct rot_scheduler *s, const struct vault_cred *c, int64_t now_ms)
+{
+	struct vault_cred leased;
+	struct attempt *a;
+	struct host *h;
+	const char *holder = NULL;
+	int64_t now = now_ms / 1000, until;
+	long hi;
+
+	if (c->lease_owner[0] && c->lease_until >= now) {
+		if (!rot_owner_dead(c->lease_owner)) {
+			wake_at(s, (c->lease_until + 1) * 1000);
+			return;
+		}
+		holder = c->lease_owner;
+		log_info("taking over %s/%s from dead refresher %s", c->org,
+		    c->name, holder);
+	}
+	if ((hi = host_get(s, c->token_url)) < 0)
+		return;
+	h = &s->hosts[hi];
+	if ((until = host_blocked_until(s, h, now_ms)) != 0) {
+		wake_at(s, until);
+		return;
+	}
+	if (vault_lease_claim(s->v, c->id, s->cfg.owner, holder, now, now +
+	    s->cfg.timeout_ms / 1000 + 60, 0, &leased) != OV_OK)
+		return;		/* someone else won it, or it was refreshed */
+	if ((a = calloc(1, sizeof(*a))) == NULL) {
+		vault_lease_release(s->v, c->id, s->cfg.owner);
+		return;
+	}
+	a->s = s;
+	a->cred = leased;
+	a->host = (size_t)hi;
+	if (rot_attempt_start(s->v, &s->cfg, s->pool, &leased, attempt_done,
+	    a) != OV_OK) {
+		log_warnx("cannot refresh %s/%s: %s", c->org, c->name,
+		    ov_errmsg());
+		vault_lease_release(s->v, c->id, s->cfg.owner);
+		free(a);
+		return;
+	}
+	host_started(s, h, now_ms);
+	a->next = s->inflight;
+	s->inflight = a;
+}
+
+struct scan {
+	struct rot_scheduler	*s;
+	int64_t			 now_ms;
+	struct vault_cred	*due;
+	size_t			 n, cap;
+};
+
+static int
+collect(const struct vault_cred *c, void *arg)
+{
+	struct scan *sc = arg;
+
+	if (sc->n == sc->cap) {
+		size_t cap = sc->cap ? sc->cap * 2 : 64;
+		struct vault_cred *d = realloc(sc->due, cap * sizeof(*d));
+
+		if (d == NULL)
+			return 1;
+		sc->due = d;
+		sc->cap = cap;
+	}
+	sc->due[sc->n++] = *c;
+	return 0;
+}
+
+static void
+scan(struct rot_scheduler *s)
+{
+	struct scan sc = { .s = s, .now_ms = timefmt_now_ms() };
+	int64_t next = 0;
+
+	s->wake_ms = sc.now_ms + IDLE_WAKE_MS;
+	/* Collect first: claiming writes, and the walk must not see that. */
+	if (vault_due_list(s->v, sc.now_ms / 1000, s->cfg.owner, SCAN_LIMIT,
+	    collect, &sc) != OV_OK)
+		log_warnx("scheduler: %s", ov_errmsg());
+	for (size_t i = 0; i < sc.n && !atomic_load(&s->stop); i++)
+		consider(s, &sc.due[i], sc.now_ms);
+	if (sc.n == SCAN_LIMIT)
+		wake_at(s, sc.now_ms + 1000);
+	free(sc.due);
+	if (vault_next_deadline(s->v, sc.now_ms / 1000, &next) == OV_OK &&
+	    next)
+		wake_at(s, next * 1000);
+}
+
+static void
+drain_inotify(int fd)
+{
+	char buf[4096];
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+}
+
+/* Shutdown: wait for in-flight transfers up to the grace period, then
+ * record what is left as unknown (refresh grants) or failed. */
+static void
+finish_inflight(struct rot_scheduler *s)
+{
+	int64_t deadline = timefmt_now_ms() + s->grace_ms;
+
+	while (s->inflight && timefmt_now_ms() < deadline)
+		oauth_pool_run(s->pool, 100, -1);
+	while (s->inflight) {
+		struct attempt *a = s->inflight;
+		struct oauth_result r = { .retry_after_s = -1 };
+
+		r.outcome = strcmp(a->cred.grant, "refresh_token") == 0 ?
+		    OAUTH_UNKNOWN : OAUTH_TRANSIENT;
+		snprintf(r.error, sizeof(r.error), "shutdown");
+		snprintf(r.description, sizeof(r.description), "orgvault "
+		    "stopped before the provider answered");
+		s->hosts[a->host].inflight--;
+		rot_attempt_finish(s->v, &s->cfg, &a->cred, &r);
+		s->inflight = a->next;
+		free(a);
+	}
+}
+
+static void *
+scheduler_main(void *arg)
+{
+	struct rot_scheduler *s = arg;
+
+	atomic_store(&s->alive, 1);
+	while (!atomic_load(&s->stop)) {
+		int64_t wait;
+
+		scan(s);
+		wait = s->wake_ms - timefmt_now_ms();
+		if (wait < 0)
+			wait = 0;
+		oauth_pool_run(s->pool, (int)(wait > IDLE_WAKE_MS ?
+		    IDLE_WAKE_MS : wait), s->inotify_fd);
+		if (s->inotify_fd >= 0)
+			drain_inotify(s->inotify_fd);
+	}
+	finish_inflight(s);
+	atomic_store(&s->alive, 0);
+	return NULL;
+}
+
+enum ov_rc
+rot_scheduler_start(struct vault *v, const struct rot_config *cfg,
+    struct rot_scheduler **out)
+{
+	struct rot_scheduler *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return ov_seterr(OV_ENOMEM, "out of memory");
+	s->cfg = *cfg;
+	s->v = v;
+	s->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (s->inotify_fd >= 0 && inotify_add_watch(s->inotify_fd,
+	    vault_dir(v), IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE) < 0) {
+		log_warn("inotify on %s; CLI changes are seen within 5 min",
+		    vault_dir(v));
+		close(s->inotify_fd);
+		s->inotify_fd = -1;
+	}
+	if ((s->pool = oauth_pool_new(cfg->retry_after_cap_s)) == NULL ||
+	    pthread_create(&s->thread, NULL, scheduler_main, s) != 0) {
+		oauth_pool_free(s->pool);
+		if (s->inotify_fd >= 0)
+			close(s->inotify_fd);
+		free(s);
+		return ov_seterr(OV_EINTERNAL, "cannot start the scheduler");
+	}
+	*out = s;
+	return OV_OK;
+}
+
+void
+rot_scheduler_wake(struct rot_scheduler *s)
+{
+	oauth_pool_wakeup(s->pool);
+}
+
+int
+rot_scheduler_alive(const struct rot_scheduler *s)
+{
+	return atomic_load(&((struct rot_scheduler *)s)->alive);
+}
+
+void
+rot_scheduler_stop(struct rot_scheduler *s, int grace_ms)
+{
+	if (s == NULL)
+		return;
+	s->grace_ms = grace_ms;
+	atomic_store(&s->stop, 1);
+	oauth_pool_wakeup(s->pool);
+	pthread_join(s->thread, NULL);
+	oauth_pool_free(s->pool);
+	if (s->inotify_fd >= 0)
+		close(s->inotify_fd);
+	for (size_t i = 0; i < s->nhosts; i++)
+		free(s->hosts[i].starts);
+	free(s->hosts);
+	vault_close(s->v);
+	free(s);
+}

@@ -1,0 +1,318 @@
+/*
+ * refresh.c — the vault side of rotation: which credentials are due,
+ * who holds the lease on each, and the one durable transaction that
+ * records an attempt.
+ *
+ * vault_refresh_record() commits the new access token, any rotated
+ * refresh token, the granted scope, the next deadline, the status, the
+ * events and the lease release together (synchronous=FULL): once it
+ * returns, a rotated refresh token cannot be lost.  It commits only if
+ * the caller still holds the lease, so a slow process whose lease was
+ * taken over cannot overwrite a newer token.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/timefmt.h"
+#include "vault/envelope.h"
+#include "vault/vault_int.h"
+
+#define SCHEDULABLE "c.status IN ('active', 'failing', 'invalid_client')"
+
+/* Reads full credential rows for ids selected by `where`. */
+static enum ov_rc
+cred_walk(struct vault *v, const char *where, int64_t a, int64_t b,
+    const char *text, vault_cred_cb cb, void *arg)
+{
+	char sql[2048];
+	sqlite3_stmt *st;
+	struct vault_cred c;
+	enum ov_rc rc = OV_OK;
+	int src;
+
+	snprintf(sql, sizeof(sql), "SELECT %s %s WHERE %s", vault_cred_cols(),
+	    vault_cred_from(), where);
+	if ((rc = db_prepare(v, sql, &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, a);
+	sqlite3_bind_int64(st, 2, b);
+	if (text)
+		sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
+	while ((src = sqlite3_step(st)) == SQLITE_ROW)
+		if ((rc = vault_cred_row(st, &c)) != OV_OK || cb(&c, arg))
+			break;
+	if (rc == OV_OK && src != SQLITE_DONE && src != SQLITE_ROW)
+		rc = db_err(v, src, "listing due credentials");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+enum ov_rc
+vault_due_list(struct vault *v, int64_t now, const char *self, int limit,
+    vault_cred_cb cb, void *arg)
+{
+	return cred_walk(v, SCHEDULABLE " AND (c.next_refresh_at IS NULL OR "
+	    "c.next_refresh_at <= ?1) AND NOT (coalesce(c.lease_owner, '') = "
+	    "?3 AND c.lease_until >= ?1) ORDER BY "
+	    "coalesce(c.next_refresh_at, 0), c.id LIMIT ?2", now, limit,
+	    self, cb, arg);
+}
+
+enum ov_rc
+vault_next_deadline(struct vault *v, int64_t after, int64_t *at)
+{
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = db_prepare(v, "SELECT coalesce(min(c.next_refresh_at), 0) "
+	    "FROM credentials c WHERE c.next_refresh_at > ? AND "
+	    SCHEDULABLE, &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, after);
+	if ((src = sqlite3_step(st)) == SQLITE_ROW)
+		*at = sqlite3_column_int64(st, 0);
+	else
+		rc = db_err(v, src, "reading deadlines");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+copy_cred(const struct vault_cred *c, void *arg)
+{
+	*(struct vault_cred *)arg = *c;
+	return 1;
+}
+
+enum ov_rc
+vault_lease_claim(struct vault *v, int64_t cred_id, const char *owner,
+    const char *expected_owner, int64_t now, int64_t until, int force,
+    struct vault_cred *out)
+{
+	sqlite3_stmt *st;
+	struct vault_cred c;
+	enum ov_rc rc;
+	int src, changed;
+
+	if ((rc = tx_begin(v)) != OV_OK)
+		return rc;
+	if ((rc = db_prepare(v, "UPDATE credentials SET lease_owner = ?1, "
+	    "lease_until = ?2 WHERE id = ?3 AND (lease_owner IS NULL OR "
+	    "lease_until < ?4 OR lease_owner = ?1 OR lease_owner = ?5) AND "
+	    "(?6 OR ((next_refresh_at IS NULL OR next_refresh_at <= ?4) AND "
+	    "status IN ('active', 'failing', 'invalid_client')))",
+	    &st)) != OV_OK)
+		return tx_end(v, rc);
+	sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, until);
+	sqlite3_bind_int64(st, 3, cred_id);
+	sqlite3_bind_int64(st, 4, now);
+	sqlite3_bind_text(st, 5, expected_owner ? expected_owner : "", -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_int(st, 6, force);
+	src = sqlite3_step(st);
+	changed = sqlite3_changes(v->db);
+	sqlite3_finalize(st);
+	if (src != SQLITE_DONE)
+		return tx_end(v, db_err(v, src, "taking a lease"));
+	if (changed == 0)
+		return tx_end(v, ov_seterr(OV_ECONFLICT, "credential %lld is "
+		    "leased by another refresher or no longer due",
+		    (long long)cred_id));
+	c.id = 0;
+	if ((rc = cred_walk(v, "c.id = ?1", cred_id, 0, NULL, copy_cred, &c)) ==
+	    OV_OK && c.id != cred_id)
+		rc = ov_seterr(OV_ENOTFOUND, "credential %lld vanished",
+		    (long long)cred_id);
+	if ((rc = tx_end(v, rc)) == OV_OK)
+		*out = c;
+	return rc;
+}
+
+enum ov_rc
+vault_lease_release(struct vault *v, int64_t cred_id, const char *owner)
+{
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = db_prepare(v, "UPDATE credentials SET lease_owner = NULL, "
+	    "lease_until = NULL WHERE id = ? AND lease_owner = ?", &st)))
+		return rc;
+	sqlite3_bind_int64(st, 1, cred_id);
+	sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
+	src = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return src == SQLITE_DONE ? OV_OK : db_err(v, src, "releasing a lease");
+}
+
+/* The new access token, sealed and bound to its generation. */
+static enum ov_rc
+token_store(struct vault *v, const struct vault_cred *c,
+    const struct vault_refresh *r)
+{
+	sqlite3_stmt *st = NULL;
+	unsigned char *env = NULL;
+	char binding[160];
+	size_t envlen;
+	int64_t gen = c->token_generation + 1;
+	uint32_t kv;
+	enum ov_rc rc;
+	int src;
+
+	binding_token(binding, sizeof(binding), c->org_id, c->id, gen);
+	if ((rc = keyring_seal(v->kr, binding, r->access_token->buf,
+	    r->access_token->len, &env, &envlen)) != OV_OK)
+		return rc;
+	envelope_key_version(env, envlen, &kv);
+	if ((rc = db_prepare(v, "INSERT OR REPLACE INTO tokens (credential_id, "
+	    "generation, ciphertext, key_version, token_type, granted_scope, "
+	    "issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", &st)))
+		goto out;
+	sqlite3_bind_int64(st, 1, c->id);
+	sqlite3_bind_int64(st, 2, gen);
+	sqlite3_bind_blob(st, 3, env, (int)envlen, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, kv);
+	sqlite3_bind_text(st, 5, r->token_type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, r->granted_scope, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, r->issued_at);
+	sqlite3_bind_int64(st, 8, r->expires_at);
+	if ((src = sqlite3_step(st)) != SQLITE_DONE)
+		rc = db_err(v, src, "storing a token");
+out:
+	sqlite3_finalize(st);
+	free(env);
+	return rc;
+}
+
+static enum ov_rc
+cred_state_update(struct vault *v, int64_t cred_id,
+    const struct vault_refresh *r, int64_t now)
+{
+	sqlite3_stmt *st;
+	char last_error[sizeof(((struct vault_cred *)0)->last_error)];
+	int ok = r->access_token != NULL;
+	enum ov_rc rc;
+	int src;
+
+	last_error[0] = '\0';
+	if (!ok)
+		snprintf(last_error, sizeof(last_error), "%s%s%s",
+		    r->oauth_error ? r->oauth_error : r->outcome,
+		    r->description && *r->description ? ": " : "",
+		    r->description ? r->description : "");
+	if ((rc = db_prepare(v, "UPDATE credentials SET status = ?1, "
+	    "status_reason = ?2, last_error = ?2, consecutive_failures = ?3, "
+	    "next_refresh_at = nullif(?4, 0), last_attempt_at = ?5, "
+	    "last_success_at = CASE WHEN ?6 THEN ?5 ELSE last_success_at END, "
+	    "unknown_outcome_at = CASE WHEN ?6 THEN NULL WHEN ?7 THEN ?5 "
+	    "ELSE unknown_outcome_at END, lease_owner = NULL, "
+	    "lease_until = NULL WHERE id = ?8", &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, r->status, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, last_error, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, r->consecutive_failures);
+	sqlite3_bind_int64(st, 4, r->next_refresh_at);
+	sqlite3_bind_int64(st, 5, now);
+	sqlite3_bind_int(st, 6, ok);
+	sqlite3_bind_int(st, 7, r->unknown_outcome);
+	sqlite3_bind_int64(st, 8, cred_id);
+	src = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return src == SQLITE_DONE ? OV_OK :
+	    db_err(v, src, "recording a refresh");
+}
+
+static enum ov_rc
+record_events(struct vault *v, const struct vault_cred *c,
+    const struct vault_refresh *r)
+{
+	json_t *detail;
+	struct event_rec ev = { .org_id = c->org_id, .org = c->org,
+	    .cred_id = c->id, .credential = c->name, .kind = r->event_kind,
+	    .http_status = r->http_status, .oauth_error = r->oauth_error,
+	    .outcome = r->outcome };
+	enum ov_rc rc;
+
+	detail = r->detail ? json_deep_copy(r->detail) : json_object();
+	json_object_set_new(detail, "duration_ms",
+	    json_integer(r->duration_ms));
+	if (r->description && *r->description)
+		json_object_set_new(detail, "description",
+		    json_string(r->description));
+	ev.detail = detail;
+	rc = event_append(v, &ev);
+	json_decref(detail);
+	if (rc == OV_OK && r->drift) {
+		struct event_rec dev = ev;
+
+		dev.kind = json_is_true(json_object_get(r->drift,
+		    "resolved")) ? "scope_drift.resolved" : "scope_drift";
+		dev.detail = r->drift;
+		dev.http_status = 0;
+		dev.oauth_error = NULL;
+		rc = event_append(v, &dev);
+	}
+	return rc;
+}
+
+enum ov_rc
+vault_refresh_record(struct vault *v, int64_t cred_id,
+    const struct vault_refresh *r)
+{
+	struct vault_cred c;
+	int64_t now = timefmt_now();
+	enum ov_rc rc;
+
+	if ((rc = tx_begin(v)) != OV_OK)
+		return rc;
+	c.id = 0;
+	if ((rc = cred_walk(v, "c.id = ?1", cred_id, 0, NULL, copy_cred, &c)))
+		return tx_end(v, rc);
+	if (c.id != cred_id)
+		return tx_end(v, ov_seterr(OV_ENOTFOUND, "credential %lld was "
+		    "removed during its refresh", (long long)cred_id));
+	if (strcmp(c.lease_owner, r->owner) != 0)
+		return tx_end(v, ov_seterr(OV_ECONFLICT, "lease on %s/%s was "
+		    "lost to %s; not recording", c.org, c.name,
+		    c.lease_owner[0] ? c.lease_owner : "nobody"));
+	if (r->access_token && (rc = token_store(v, &c, r)) != OV_OK)
+		return tx_end(v, rc);
+	if (r->refresh_token && (rc = vault_secret_store(v, c.org_id, c.id,
+	    VAULT_REFRESH_TOKEN, r->refresh_token)) != OV_OK)
+		return tx_end(v, rc);
+	if ((rc = cred_state_update(v, cred_id, r, now)) != OV_OK ||
+	    (rc = record_events(v, &c, r)) != OV_OK)
+		return tx_end(v, rc);
+	return tx_end(v, OV_OK);
+}
+
+enum ov_rc
+vault_token_open(struct vault *v, int64_t cred_id, struct secret **out)
+{
+	sqlite3_stmt *st;
+	char binding[160];
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = db_prepare(v, "SELECT c.org_id, t.generation, t.ciphertext "
+	    "FROM tokens t JOIN credentials c ON c.id = t.credential_id "
+	    "WHERE t.credential_id = ?", &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, cred_id);
+	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		binding_token(binding, sizeof(binding),
+		    sqlite3_column_int64(st, 0), cred_id,
+		    sqlite3_column_int64(st, 1));
+		rc = keyring_open(v->kr, binding, sqlite3_column_blob(st, 2),
+		    (size_t)sqlite3_column_bytes(st, 2), out);
+	} else if (src == SQLITE_DONE)
+		rc = ov_seterr(OV_ENOTFOUND, "credential %lld has no access "
+		    "token yet", (long long)cred_id);
+	else
+		rc = db_err(v, src, "reading a token");
+	sqlite3_finalize(st);
+	return rc;
+}
