@@ -53,7 +53,7 @@ $(BUILD)/migrations_embed.c: tools/embed-migrations.sh $(MIGRATIONS)
 $(BUILD)/migrations_embed.o: $(BUILD)/migrations_embed.c
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ) tests/unit/unit.h
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB_OBJ) $(LIBS) -lcmocka
 
@@ -73,7 +73,8 @@ test: deps-test
 	$(MAKE) --no-print-directory unit integration
 
 unit: $(UNIT_BIN)
-	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+	@fail=0; for t in $(UNIT_BIN); do echo "== $$t"; $$t || fail=1; \
+	done; exit $$fail
 
 integration: $(BUILD)/orgvault $(if $(FAKE_SRC),$(BUILD)/fake-oauth)
 	@ORGVAULT=$(abspath $(BUILD)/orgvault) \

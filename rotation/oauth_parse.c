@@ -101,6 +101,20 @@ protocol_error(struct oauth_result *out, const char *why)
 	sanitise(out->description, sizeof(out->description), why);
 }
 
+/* Tokens are printable ASCII without spaces (RFC 6750 b64token and
+ * every real provider's tokens fit that). */
+static int
+token_chars_ok(json_t *v)
+{
+	const char *p = json_string_value(v);
+	size_t n = json_string_length(v);
+
+	for (size_t i = 0; i < n; i++)
+		if (p[i] <= 0x20 || p[i] >= 0x7f)
+			return 0;
+	return 1;
+}
+
 /* A 200 answer: every field checked before anything is kept. */
 static void
 parse_success(json_t *o, const char *requested_scope, long default_lifetime,
@@ -113,7 +127,7 @@ parse_success(json_t *o, const char *requested_scope, long default_lifetime,
 	json_t *rt = json_object_get(o, "refresh_token");
 
 	if (!json_is_string(at) || json_string_length(at) == 0 ||
-	    json_string_length(at) > OV_TOKEN_MAX)
+	    json_string_length(at) > OV_TOKEN_MAX || !token_chars_ok(at))
 		return protocol_error(out, "access_token missing, mistyped or "
 		    "too long");
 	if (!json_is_string(tt) || strcasecmp(json_string_value(tt),
@@ -129,7 +143,7 @@ parse_success(json_t *o, const char *requested_scope, long default_lifetime,
 		return protocol_error(out, "scope mistyped or too long");
 	if (rt && !json_is_null(rt) && (!json_is_string(rt) ||
 	    json_string_length(rt) == 0 ||
-	    json_string_length(rt) > OV_SECRET_MAX))
+	    json_string_length(rt) > OV_SECRET_MAX || !token_chars_ok(rt)))
 		return protocol_error(out, "refresh_token mistyped or too "
 		    "long");
 	if (secret_from(json_string_value(at), json_string_length(at),
@@ -187,7 +201,9 @@ oauth_parse_response(long status, const char *body, size_t len,
 	out->http_status = status;
 	out->retry_after_s = -1;
 	out->error[0] = out->description[0] = '\0';
-	o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	/* ALLOW_NUL: a NUL in a description must not hide invalid_grant. */
+	o = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
+	    &jerr);
 	if (o && !json_is_object(o)) {
 		json_decref(o);
 		o = NULL;

@@ -118,14 +118,17 @@ resolve_endpoint(const struct cred_input *in, struct vault_cred *c)
 	if (in->region) {
 		if ((rc = provider_genesys_region(in->region, &key, &domain)))
 			return rc;
-		copy(c->region, sizeof(c->region), key, "region");
+		if ((rc = copy(c->region, sizeof(c->region), key, "region")))
+			return rc;
 		snprintf(c->token_url, sizeof(c->token_url),
 		    "https://login.%s/oauth/token", domain);
 	}
 	if (in->instance) {
 		if ((rc = validate_slug("ServiceNow instance", in->instance)))
 			return rc;
-		copy(c->region, sizeof(c->region), in->instance, "instance");
+		if ((rc = copy(c->region, sizeof(c->region), in->instance,
+		    "instance")))
+			return rc;
 		snprintf(c->token_url, sizeof(c->token_url),
 		    "https://%s.service-now.com/oauth_token.do", in->instance);
 	}
@@ -133,7 +136,9 @@ resolve_endpoint(const struct cred_input *in, struct vault_cred *c)
 		if ((rc = validate_token_url(in->token_url, url,
 		    sizeof(url))) != OV_OK)
 			return rc;
-		copy(c->token_url, sizeof(c->token_url), url, "token URL");
+		if ((rc = copy(c->token_url, sizeof(c->token_url), url,
+		    "token URL")))
+			return rc;
 	}
 	if (c->token_url[0] == '\0')
 		return ov_seterr(OV_EINVAL, "%s credentials need %s",

@@ -11,7 +11,7 @@
 #define OV_EXTERNAL_ID_MAX	128
 #define OV_CLIENT_ID_MAX	256
 #define OV_URL_MAX		2048
-#define OV_REGION_MAX		32
+#define OV_REGION_MAX		63	/* region key or instance */
 #define OV_SCOPE_MAX		2048	/* space-separated scope set */
 #define OV_SECRET_MAX		16384	/* client secret or refresh token */
 #define OV_PASSPHRASE_MAX	1024

@@ -50,6 +50,15 @@ timefmt_rfc3339_ms(int64_t ms, char *buf, size_t len)
 	return buf;
 }
 
+static int
+digits2(const char *p, int *out)
+{
+	if (p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9')
+		return 0;
+	*out = (p[0] - '0') * 10 + (p[1] - '0');
+	return 1;
+}
+
 int
 timefmt_parse_rfc3339(const char *s, int64_t *secs)
 {
@@ -68,8 +77,9 @@ timefmt_parse_rfc3339(const char *s, int64_t *secs)
 	}
 	if (*p == 'Z' || *p == 'z')
 		p++;
-	else if ((*p == '+' || *p == '-') &&
-	    sscanf(p + 1, "%2d:%2d", &oh, &om) == 2) {
+	else if ((*p == '+' || *p == '-') && digits2(p + 1, &oh) &&
+	    p[3] == ':' && digits2(p + 4, &om) && oh < 24 && om < 60) {
+		/* Exactly "+HH:MM": six bytes, all checked above. */
 		off = (oh * 3600 + om * 60) * (*p == '+' ? 1 : -1);
 		p += 6;
 	} else

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+
 #include <curl/curl.h>
 
 #include "util/limits.h"
@@ -83,6 +85,10 @@ validate_text(const char *what, const char *s, size_t max)
 		if ((step = utf8_seq(p + i)) == 0)
 			return ov_seterr(OV_EINVAL, "%s is not valid UTF-8",
 			    what);
+		/* C1 controls U+0080..U+009F (0xc2 0x80..0x9f). */
+		if (p[i] == 0xc2 && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f)
+			return ov_seterr(OV_EINVAL, "%s must not hold control "
+			    "characters", what);
 	}
 	return OV_OK;
 }
@@ -145,7 +151,7 @@ validate_scope(const char *in, char *out, size_t outlen)
 		}
 		if (dup)
 			continue;
-		if (used + n + 2 > outlen)
+		if (used + (used ? 1 : 0) + n + 1 > outlen)
 			return ov_seterr(OV_ELIMIT, "scope is too long");
 		if (used)
 			out[used++] = ' ';
@@ -196,11 +202,18 @@ bad:
 	    "token lifetime (0.75) or an age such as 18h, 90m, 3600s, 2d");
 }
 
+/* localhost, [::1], or an IPv4 literal in 127.0.0.0/8 — not a name
+ * that merely starts with "127.". */
 static int
 loopback_host(const char *h)
 {
-	return strcmp(h, "localhost") == 0 || strcmp(h, "[::1]") == 0 ||
-	    strcmp(h, "::1") == 0 || strncmp(h, "127.", 4) == 0;
+	struct in_addr a;
+
+	if (strcmp(h, "localhost") == 0 || strcmp(h, "[::1]") == 0 ||
+	    strcmp(h, "::1") == 0)
+		return 1;
+	return inet_pton(AF_INET, h, &a) == 1 &&
+	    (ntohl(a.s_addr) >> 24) == 127;
 }
 
 enum ov_rc

@@ -127,6 +127,12 @@ vault_check(struct vault *v, vault_check_cb cb, void *arg, int64_t *checked,
 	enum ov_rc rc;
 	int64_t n = 0, bad = 0;
 
+	if ((rc = vault_need_key(v)) != OV_OK)
+		return rc;
+	if (keyring_newest(v->kr) == 0 && v->nbad_keys == 0)
+		report(cb, arg, &bad, "keyring", "version", 0, "the keyring "
+		    "holds no usable data key: secrets cannot be opened or "
+		    "written; restore the database from a backup");
 	for (size_t i = 0; i < v->nbad_keys; i++)
 		report(cb, arg, &bad, "keyring", "wrapped_key", v->bad_keys[i],
 		    "data key does not unwrap with the master key: tampered");

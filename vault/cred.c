@@ -300,7 +300,7 @@ vault_cred_put(struct vault *v, const struct vault_cred *in,
 	int exists;
 	enum ov_rc rc;
 
-	if ((rc = tx_begin(v)) != OV_OK)
+	if ((rc = vault_need_key(v)) != OV_OK || (rc = tx_begin(v)) != OV_OK)
 		return rc;
 	if ((rc = vault_org_get(v, in->org, &org)) != OV_OK)
 		goto out;
@@ -390,6 +390,8 @@ vault_secret_open(struct vault *v, int64_t cred_id,
 	enum ov_rc rc;
 	int src;
 
+	if ((rc = vault_need_key(v)) != OV_OK)
+		return rc;
 	if ((rc = db_prepare(v, "SELECT c.org_id, s.version, s.ciphertext "
 	    "FROM secret_versions s JOIN credentials c ON c.id = "
 	    "s.credential_id WHERE s.credential_id = ? AND s.kind = ? AND "

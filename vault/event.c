@@ -77,8 +77,8 @@ event_append(struct vault *v, const struct event_rec *e)
 	enum ov_rc rc;
 	int src;
 
-	if (v->kr == NULL)
-		return ov_seterr(OV_EINTERNAL, "audit events need the key");
+	if ((rc = vault_need_key(v)) != OV_OK)
+		return rc;
 	if ((rc = db_prepare(v, "SELECT id, hash FROM events ORDER BY id DESC "
 	    "LIMIT 1", &st)) != OV_OK)
 		return rc;

@@ -134,7 +134,7 @@ key_file_check(const char *path, const struct stat *st)
 {
 	if (!S_ISREG(st->st_mode))
 		return ov_seterr(OV_ECRYPTO, "key file %s is not a regular "
-		    "file", path);
+		    "file; put the 32-byte key file there (mode 0600)", path);
 	if (st->st_uid != geteuid())
 		return ov_seterr(OV_ECRYPTO, "key file %s is owned by uid %u, "
 		    "not by uid %u that runs orgvault; fix with: chown %u %s",
@@ -165,8 +165,10 @@ keyring_load_file(const char *path, struct keyring **out)
 	if (fd == -1)
 		return ov_seterr(errno == ENOENT ? OV_ENOTFOUND : OV_ECRYPTO,
 		    "cannot open key file %s: %s%s", path, strerror(errno),
-		    errno == ENOENT ? " (a passphrase vault needs "
-		    "--passphrase-file)" : "");
+		    errno == ENOENT ? " (restore it from your backup; a "
+		    "passphrase vault needs --passphrase-file)" :
+		    errno == ELOOP ? " (it is a symbolic link; put the key "
+		    "file itself there, mode 0600)" : "");
 	/* Judge the descriptor we read, not the path (no TOCTOU). */
 	if (fstat(fd, &st) != 0) {
 		rc = ov_seterr(OV_EIO, "cannot stat key file %s", path);

@@ -266,7 +266,7 @@ vault_refresh_record(struct vault *v, int64_t cred_id,
 	int64_t now = timefmt_now();
 	enum ov_rc rc;
 
-	if ((rc = tx_begin(v)) != OV_OK)
+	if ((rc = vault_need_key(v)) != OV_OK || (rc = tx_begin(v)) != OV_OK)
 		return rc;
 	c.id = 0;
 	if ((rc = cred_walk(v, "c.id = ?1", cred_id, 0, NULL, copy_cred, &c)))
@@ -297,6 +297,8 @@ vault_token_open(struct vault *v, int64_t cred_id, struct secret **out)
 	enum ov_rc rc;
 	int src;
 
+	if ((rc = vault_need_key(v)) != OV_OK)
+		return rc;
 	if ((rc = db_prepare(v, "SELECT c.org_id, t.generation, t.ciphertext "
 	    "FROM tokens t JOIN credentials c ON c.id = t.credential_id "
 	    "WHERE t.credential_id = ?", &st)) != OV_OK)

@@ -124,6 +124,18 @@ verify_applied(struct vault *v, int *max_applied)
 			    want);
 			break;
 		}
+		/* Forward-only and in order: no hole below what is applied. */
+		for (size_t i = 0; i < migrations_count; i++)
+			if (migrations[i].version > *max_applied &&
+			    migrations[i].version < ver) {
+				rc = ov_seterr(OV_EINTEGRITY, "migration %s is "
+				    "not recorded although later ones are: "
+				    "schema_migrations was edited; restore "
+				    "from a backup", migrations[i].name);
+				break;
+			}
+		if (rc != OV_OK)
+			break;
 		*max_applied = ver;
 	}
 	if (rc == OV_OK && src != SQLITE_DONE)

@@ -268,6 +268,15 @@ vault_alloc(const struct vault_opts *o, struct vault **out)
 	return OV_OK;
 }
 
+enum ov_rc
+vault_need_key(struct vault *v)
+{
+	if (v->kr == NULL)
+		return ov_seterr(OV_EINTERNAL, "this operation needs the "
+		    "vault's key, but it was opened without it");
+	return OV_OK;
+}
+
 const char *
 vault_dir(const struct vault *v)
 {

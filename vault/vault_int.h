@@ -30,6 +30,8 @@ struct vault {
 };
 
 /* store.c */
+/* OV_EINTERNAL unless the vault was opened with its key. */
+enum ov_rc	vault_need_key(struct vault *);
 enum ov_rc	db_err(struct vault *, int sqlite_rc, const char *doing);
 enum ov_rc	db_prepare(struct vault *, const char *sql, sqlite3_stmt **);
 enum ov_rc	db_exec(struct vault *, const char *sql);
