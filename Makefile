@@ -6,7 +6,7 @@ CC        ?= cc
 PKGS      := sqlite3 libsodium libcurl jansson libmicrohttpd
 DEB_PKGS  := build-essential pkg-config libsqlite3-dev libsodium-dev \
              libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev
-TEST_DEBS := libcmocka-dev jq sqlite3 util-linux
+TEST_DEBS := libcmocka-dev jq sqlite3 util-linux curl bc
 
 WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 \
              -Wmissing-prototypes -Wno-unused-parameter
@@ -31,7 +31,8 @@ FAKE_SRC := $(wildcard tests/fake_oauth/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test unit integration asan install uninstall clean deps deps-test run help
+.PHONY: all test unit integration asan install uninstall clean deps deps-test run help \
+        bench test-long
 
 all: $(BUILD)/orgvault
 
@@ -87,6 +88,23 @@ asan: deps-test
 	    OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    HARDEN="-fPIE" \
 	    LDFLAGS="-fsanitize=address,undefined" unit integration
+
+# bench: figures against baselines measured in the same run; no asserts.
+$(BUILD)/curl-baseline: tests/bench/curl_baseline.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBS)
+
+bench: deps-test $(BUILD)/orgvault $(BUILD)/fake-oauth $(BUILD)/curl-baseline
+	@ORGVAULT=$(abspath $(BUILD)/orgvault) \
+	    FAKE_OAUTH=$(abspath $(BUILD)/fake-oauth) \
+	    CURL_BASELINE=$(abspath $(BUILD)/curl-baseline) \
+	    bash tests/bench/bench_refresh.sh
+
+# test-long: the long variants (herd at full size, ...); minutes each.
+test-long: deps-test $(BUILD)/orgvault $(BUILD)/fake-oauth
+	@ORGVAULT=$(abspath $(BUILD)/orgvault) \
+	    FAKE_OAUTH=$(abspath $(BUILD)/fake-oauth) \
+	    TESTS_DIR=tests/integration/long bash tests/integration/run.sh
 
 run: deps all
 	@sh tools/run.sh $(BUILD)/orgvault

@@ -27,6 +27,87 @@ cli_dispatch(struct cli *cli, const struct cmd *table, int argc, char **argv,
 	return cli_usage_error(usage, "unknown command '%s'", argv[0]);
 }
 
+static char opt_error[160];
+
+const char *
+cli_opt_error(void)
+{
+	return opt_error;
+}
+
+/* The option named by arg ("--name" or "--name=value"), or NULL. */
+static const struct option *
+long_find(const char *arg, const struct option *opts, int *inline_value)
+{
+	size_t n = strcspn(arg + 2, "=");
+
+	*inline_value = arg[2 + n] == '=';
+	for (const struct option *o = opts; o->name; o++)
+		if (strlen(o->name) == n && strncmp(o->name, arg + 2, n) == 0)
+			return o;
+	return NULL;
+}
+
+/* Before parsing starts: every long option must be exact. */
+static int
+prescan(int argc, char **argv, const char *shortopts,
+    const struct option *opts)
+{
+	int stop_at_arg = shortopts[0] == '+';
+
+	for (int i = 1; i < argc; i++) {
+		const struct option *o;
+		int inl;
+
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (argv[i][0] != '-' || argv[i][1] == '\0') {
+			if (stop_at_arg)
+				break;
+			continue;
+		}
+		if (argv[i][1] != '-')
+			continue;	/* short options: getopt judges */
+		if ((o = long_find(argv[i], opts, &inl)) == NULL) {
+			snprintf(opt_error, sizeof(opt_error), "unknown option "
+			    "%.*s", (int)strcspn(argv[i], "="), argv[i]);
+			return -1;
+		}
+		if (o->has_arg == required_argument && !inl)
+			i++;	/* its value, whatever it looks like */
+	}
+	return 0;
+}
+
+int
+cli_getopt(int argc, char **argv, const char *shortopts,
+    const struct option *opts)
+{
+	int ch;
+
+	opterr = 0;
+	if (optind <= 1) {
+		opt_error[0] = '\0';
+		if (prescan(argc, argv, shortopts, opts) != 0)
+			return '?';
+	}
+	ch = getopt_long(argc, argv, shortopts, opts, NULL);
+	if (ch == '?' || ch == ':') {
+		const char *arg = optind > 0 && optind <= argc ?
+		    argv[optind - 1] : "";
+
+		if (strncmp(arg, "--", 2) != 0 && optopt && optopt < 256)
+			snprintf(opt_error, sizeof(opt_error), "unknown option "
+			    "or missing value: -%c", optopt);
+		else
+			snprintf(opt_error, sizeof(opt_error), "unknown option "
+			    "or missing value: %.*s", (int)strcspn(arg, "="),
+			    arg);
+		return '?';
+	}
+	return ch;
+}
+
 int
 cli_fail(enum ov_rc rc)
 {

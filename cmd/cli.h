@@ -5,6 +5,8 @@
 #ifndef OV_CLI_H
 #define OV_CLI_H
 
+#include <getopt.h>
+
 #include <jansson.h>
 
 #include "vault/vault.h"
@@ -25,6 +27,15 @@ struct cmd {
 	int		(*run)(struct cli *, int, char **);
 	const char	*summary;
 };
+
+/*
+ * getopt_long() that takes long options only when spelled out in full
+ * (GNU would read --secret as --secret-file and echo its value in an
+ * error) and prints nothing itself: on '?' the message, which names the
+ * option but never its value, is in cli_opt_error().
+ */
+int	cli_getopt(int, char **, const char *, const struct option *);
+const char *cli_opt_error(void);
 
 /* Runs the subcommand named by argv[1] from table; prints usage if none. */
 int	cli_dispatch(struct cli *, const struct cmd *, int, char **,

@@ -54,7 +54,7 @@ audit_events(struct cli *cli, int argc, char **argv)
 	int ch, json = 0, ec;
 	enum ov_rc rc;
 
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((ch = cli_getopt(argc, argv, "h", opts)) != -1) {
 		switch (ch) {
 		case 'o': f.org = optarg; break;
 		case 'c': f.credential = optarg; break;
@@ -68,7 +68,7 @@ audit_events(struct cli *cli, int argc, char **argv)
 			break;
 		case 'j': json = 1; break;
 		case 'h': fputs(audit_usage, stdout); return 0;
-		default: return cli_usage_error(audit_usage, "bad option");
+		default: return cli_usage_error(audit_usage, "%s", cli_opt_error());
 		}
 	}
 	if (optind != argc)

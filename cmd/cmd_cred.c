@@ -69,7 +69,7 @@ cred_parse(int argc, char **argv, struct cred_args *a)
 	int ch;
 
 	memset(a, 0, sizeof(*a));
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((ch = cli_getopt(argc, argv, "h", opts)) != -1) {
 		switch (ch) {
 		case 'P': a->in.provider = optarg; break;
 		case 'r': a->in.region = optarg; break;
@@ -85,7 +85,7 @@ cred_parse(int argc, char **argv, struct cred_args *a)
 		case 'x': a->status = optarg; break;
 		case 'j': a->json = 1; break;
 		case 'h': fputs(cred_usage, stdout); return -1;
-		default: return cli_usage_error(cred_usage, "bad option");
+		default: return cli_usage_error(cred_usage, "%s", cli_opt_error());
 		}
 	}
 	for (int i = optind; i < argc; i++) {

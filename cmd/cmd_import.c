@@ -192,12 +192,12 @@ cmd_import(struct cli *cli, int argc, char **argv)
 	int ch, dry = 0, json = 0, ec;
 	enum ov_rc rc;
 
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((ch = cli_getopt(argc, argv, "h", opts)) != -1) {
 		switch (ch) {
 		case 'n': dry = 1; break;
 		case 'j': json = 1; break;
 		case 'h': fputs(import_usage, stdout); return 0;
-		default: return cli_usage_error(import_usage, "bad option");
+		default: return cli_usage_error(import_usage, "%s", cli_opt_error());
 		}
 	}
 	if (optind != argc - 1)

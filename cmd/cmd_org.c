@@ -42,14 +42,14 @@ org_parse(int argc, char **argv, struct org_args *a)
 	int ch;
 
 	memset(a, 0, sizeof(*a));
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((ch = cli_getopt(argc, argv, "h", opts)) != -1) {
 		switch (ch) {
 		case 'j': a->json = 1; break;
 		case 'f': a->force = 1; break;
 		case 'n': a->name = optarg; break;
 		case 'e': a->external_id = optarg; break;
 		case 'h': fputs(org_usage, stdout); return -1;
-		default: return cli_usage_error(org_usage, "bad option");
+		default: return cli_usage_error(org_usage, "%s", cli_opt_error());
 		}
 	}
 	for (int i = optind; i < argc; i++) {

@@ -61,7 +61,7 @@ serve_parse(int argc, char **argv, struct rot_config *cfg, int *json_logs)
 	long v, w;
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((ch = cli_getopt(argc, argv, "h", opts)) != -1) {
 		switch (ch) {
 		case 'c':
 			if (positive(optarg, 10000, &v))
@@ -108,7 +108,8 @@ serve_parse(int argc, char **argv, struct rot_config *cfg, int *json_logs)
 		return cli_usage_error(serve_usage, "serve takes no arguments");
 	return 0;
 bad:
-	return cli_usage_error(serve_usage, "bad option or value");
+	return cli_usage_error(serve_usage, "%s", cli_opt_error()[0] ?
+	    cli_opt_error() : "bad value for an option");
 }
 
 int

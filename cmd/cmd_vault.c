@@ -38,7 +38,7 @@ cmd_init(struct cli *cli, int argc, char **argv)
 	enum ov_rc rc;
 	int ch, ec;
 
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((ch = cli_getopt(argc, argv, "h", opts)) != -1) {
 		switch (ch) {
 		case 'p': ppfile = optarg; break;
 		case 'k':
@@ -53,7 +53,7 @@ cmd_init(struct cli *cli, int argc, char **argv)
 				    "--kdf-cost '%s'", optarg);
 			break;
 		case 'h': fputs(init_usage, stdout); return 0;
-		default: return cli_usage_error(init_usage, "bad option");
+		default: return cli_usage_error(init_usage, "%s", cli_opt_error());
 		}
 	}
 	if (optind != argc)

@@ -143,14 +143,14 @@ main(int argc, char **argv)
 	harden();
 	actor_init(&cli);
 	cli.passphrase_file = getenv("ORGVAULT_PASSPHRASE_FILE");
-	while ((ch = getopt_long(argc, argv, "+vh", opts, NULL)) != -1) {
+	while ((ch = cli_getopt(argc, argv, "+vh", opts)) != -1) {
 		switch (ch) {
 		case 'd': cli.data_dir = optarg; break;
 		case 'p': cli.passphrase_file = optarg; break;
 		case 'v': verbose++; cli.verbose++; break;
 		case 'h': fputs(usage, stdout); return 0;
 		case 'V': return cmd_version(&cli, 0, NULL);
-		default: fputs(usage, stderr); return EXIT_USAGE;
+		default: return cli_usage_error(usage, "%s", cli_opt_error());
 		}
 	}
 	log_init(verbose > 1 ? LOG_LVL_DEBUG : verbose ? LOG_LVL_INFO :

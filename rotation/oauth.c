@@ -21,16 +21,19 @@
 #include <sodium.h>
 
 #include "rotation/oauth.h"
+#include "util/secmem.h"
 #include "util/timefmt.h"
 #include "util/validate.h"
+
+#define RESP_INITIAL	4096	/* most token responses fit */
 
 struct transfer {
 	CURL			*easy;
 	struct curl_slist	*headers;
-	char			*body;		/* sodium_malloc */
+	char			*body;		/* secmem */
 	size_t			 body_len;
-	char			*resp;		/* sodium_malloc */
-	size_t			 resp_len;
+	char			*resp;		/* secmem */
+	size_t			 resp_len, resp_cap;
 	int			 resp_overflow;
 	char			 retry_after[128];
 	char			 scope[OV_SCOPE_MAX + 1];
@@ -96,6 +99,22 @@ on_body(char *p, size_t size, size_t n, void *arg)
 		t->resp_overflow = 1;
 		return 0;	/* aborts the transfer: CURLE_WRITE_ERROR */
 	}
+	if (t->resp_len + len > t->resp_cap) {
+		/* Grow in guarded memory: the body holds the token. */
+		size_t cap = t->resp_cap * 4;
+		char *bigger;
+
+		while (cap < t->resp_len + len)
+			cap *= 2;
+		if (cap > OV_TOKEN_BODY_MAX)
+			cap = OV_TOKEN_BODY_MAX;
+		if ((bigger = secmem_alloc(cap)) == NULL)
+			return 0;
+		memcpy(bigger, t->resp, t->resp_len);
+		secmem_free(t->resp);
+		t->resp = bigger;
+		t->resp_cap = cap;
+	}
 	memcpy(t->resp + t->resp_len, p, len);
 	t->resp_len += len;
 	return len;
@@ -126,8 +145,8 @@ transfer_free(struct transfer *t)
 		return;
 	curl_easy_cleanup(t->easy);
 	curl_slist_free_all(t->headers);
-	sodium_free(t->body);
-	sodium_free(t->resp);
+	secmem_free(t->body);
+	secmem_free(t->resp);
 	free(t);
 }
 
@@ -142,7 +161,7 @@ form_add(struct transfer *t, size_t cap, const char *name, const char *val,
 
 	if (esc == NULL)
 		return -1;
-	need = strlen(name) + strlen(esc) + 3;
+	need = strlen(name) + strlen(esc) + 2;
 	if (t->body_len + need >= cap) {
 		curl_free(esc);
 		return -1;
@@ -171,8 +190,8 @@ basic_header(struct transfer *t, const struct oauth_request *r)
 	b64len = sodium_base64_encoded_len(plen,
 	    sodium_base64_VARIANT_ORIGINAL);
 	hlen = sizeof("Authorization: Basic ") + b64len;
-	if ((pair = sodium_malloc(plen + 1)) == NULL ||
-	    (hdr = sodium_malloc(hlen)) == NULL)
+	if ((pair = secmem_alloc(plen + 1)) == NULL ||
+	    (hdr = secmem_alloc(hlen)) == NULL)
 		goto out;
 	snprintf(pair, plen + 1, "%s:%s", id, sec);
 	memcpy(hdr, "Authorization: Basic ", 21);
@@ -183,18 +202,29 @@ basic_header(struct transfer *t, const struct oauth_request *r)
 out:
 	curl_free(id);
 	curl_free(sec);
-	sodium_free(pair);
-	sodium_free(hdr);
+	secmem_free(pair);
+	secmem_free(hdr);
 	return rc;
+}
+
+/* Worst case of form_add(): '&', name, '=', every byte as %XX. */
+static size_t
+form_size(const char *name, size_t vlen)
+{
+	return strlen(name) + 2 + 3 * vlen;
 }
 
 static int
 build_body(struct transfer *t, const struct oauth_request *r)
 {
-	size_t cap = 256 + 3 * (OV_SECRET_MAX * 2 + OV_CLIENT_ID_MAX +
-	    OV_SCOPE_MAX);
+	size_t cap = 1 + form_size("grant_type", 18) +
+	    (r->refresh_token ? form_size("refresh_token",
+	    r->refresh_token->len) : 0) +
+	    (r->scope ? form_size("scope", strlen(r->scope)) : 0) +
+	    (r->auth_basic ? 0 : form_size("client_id", strlen(r->client_id)) +
+	    form_size("client_secret", r->client_secret->len));
 
-	if ((t->body = sodium_malloc(cap)) == NULL)
+	if ((t->body = secmem_alloc(cap)) == NULL)
 		return -1;
 	t->body[0] = '\0';
 	if (r->refresh_token) {
@@ -231,8 +261,9 @@ transfer_setup(struct transfer *t, const struct oauth_request *r)
 	if (r->auth_basic && basic_header(t, r) != 0)
 		return -1;
 	if (build_body(t, r) != 0 ||
-	    (t->resp = sodium_malloc(OV_TOKEN_BODY_MAX)) == NULL)
+	    (t->resp = secmem_alloc(RESP_INITIAL)) == NULL)
 		return -1;
+	t->resp_cap = RESP_INITIAL;
 	curl_easy_setopt(e, CURLOPT_URL, r->token_url);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);

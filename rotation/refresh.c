@@ -102,32 +102,72 @@ log_outcome(const struct vault_cred *c, const struct vault_refresh *r)
 	    r->oauth_error : "-", (long long)r->duration_ms, next);
 }
 
-enum ov_rc
-rot_attempt_finish(struct vault *v, const struct rot_config *cfg,
-    const struct vault_cred *c, struct oauth_result *res)
+void
+rot_done_prepare(const struct rot_config *cfg, struct rot_done *d)
 {
-	struct vault_refresh rec;
-	enum ov_rc rc;
+	rot_classify(cfg, &d->cred, &d->res, timefmt_now(), rot_rand01(),
+	    &d->rec);
+	d->rc = OV_EINTERNAL;
+}
 
-	rot_classify(cfg, c, res, timefmt_now(), rot_rand01(), &rec);
-	/* A rotated refresh token must be kept: retry a busy database. */
+/* One record alone; a rotated refresh token is worth a few retries. */
+static enum ov_rc
+record_alone(struct vault *v, struct rot_done *d)
+{
+	enum ov_rc rc = OV_EINTERNAL;
+
 	for (int tries = 0; tries < 3; tries++) {
-		rc = vault_refresh_record(v, c->id, &rec);
+		rc = vault_refresh_record(v, d->cred.id, &d->rec);
 		if (rc != OV_EBUSY && rc != OV_EIO)
 			break;
 		log_warnx("recording the refresh of %s/%s: %s; retrying",
-		    c->org, c->name, ov_errmsg());
+		    d->cred.org, d->cred.name, ov_errmsg());
 	}
-	if (rc == OV_OK)
-		log_outcome(c, &rec);
-	else
-		log_warnx("refresh of %s/%s not recorded: %s%s", c->org,
-		    c->name, ov_errmsg(), res->refresh_token ? " (a rotated "
-		    "refresh token was lost)" : "");
-	json_decref(rec.detail);
-	json_decref(rec.drift);
-	oauth_result_cleanup(res);
 	return rc;
+}
+
+void
+rot_done_record(struct vault *v, struct rot_done *d, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		d[i].rc = vault_refresh_record(v, d[i].cred.id, &d[i].rec);
+}
+
+enum ov_rc
+rot_done_commit(struct vault *v, struct rot_done *d, size_t n)
+{
+	int batched = 0;
+
+	if (n > 1 && vault_begin(v) == OV_OK) {
+		rot_done_record(v, d, n);
+		batched = vault_commit(v) == OV_OK;
+	}
+	return rot_done_settle(v, d, n, batched);
+}
+
+enum ov_rc
+rot_done_settle(struct vault *v, struct rot_done *d, size_t n, int batched)
+{
+	enum ov_rc first = OV_OK;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!batched || d[i].rc == OV_EBUSY || d[i].rc == OV_EIO)
+			d[i].rc = record_alone(v, &d[i]);
+		if (d[i].rc == OV_OK)
+			log_outcome(&d[i].cred, &d[i].rec);
+		else {
+			log_warnx("refresh of %s/%s not recorded: %s%s",
+			    d[i].cred.org, d[i].cred.name, ov_errmsg(),
+			    d[i].res.refresh_token ? " (a rotated refresh "
+			    "token was lost)" : "");
+			if (first == OV_OK)
+				first = d[i].rc;
+		}
+		json_decref(d[i].rec.detail);
+		json_decref(d[i].rec.drift);
+		oauth_result_cleanup(&d[i].res);
+	}
+	return first;
 }
 
 /* The CLI's single attempt waits for its one transfer. */
@@ -152,6 +192,7 @@ rot_refresh_one(struct vault *v, const struct rot_config *cfg,
 {
 	struct vault_cred leased;
 	struct oauth_pool *pool;
+	struct rot_done d;
 	struct one o;
 	int64_t now = timefmt_now();
 	const char *holder = c->lease_owner[0] && rot_owner_dead(
@@ -180,7 +221,10 @@ rot_refresh_one(struct vault *v, const struct rot_config *cfg,
 		oauth_pool_run(pool, 1000, -1);
 	oauth_pool_free(pool);
 	*outcome = o.res.outcome;
-	if ((rc = rot_attempt_finish(v, cfg, &leased, &o.res)) == OV_OK)
+	d.cred = leased;
+	d.res = o.res;
+	rot_done_prepare(cfg, &d);
+	if ((rc = rot_done_commit(v, &d, 1)) == OV_OK)
 		rc = vault_cred_get(v, c->org, c->name, after);
 	return rc;
 }

@@ -9,8 +9,26 @@ double		rot_rand01(void);
 enum ov_rc	rot_attempt_start(struct vault *, const struct rot_config *,
 		    struct oauth_pool *, const struct vault_cred *,
 		    oauth_done_cb, void *);
-/* Classifies, records (retrying a busy database), logs, wipes res. */
-enum ov_rc	rot_attempt_finish(struct vault *, const struct rot_config *,
-		    const struct vault_cred *, struct oauth_result *);
+/* A finished attempt on its way to the database. */
+struct rot_done {
+	struct vault_cred	cred;
+	struct oauth_result	res;	/* owns the new tokens until wiped */
+	struct vault_refresh	rec;
+	enum ov_rc		rc;
+};
+/* Classifies d->res into d->rec. */
+void		rot_done_prepare(const struct rot_config *, struct rot_done *);
+/*
+ * Records n prepared attempts: one transaction for the batch (group
+ * commit), each one alone when the batch cannot commit, a busy database
+ * retried; then logs and wipes them.  Returns the first failure.
+ */
+enum ov_rc	rot_done_commit(struct vault *, struct rot_done *, size_t n);
+/* The two halves of rot_done_commit, for a caller that commits more in
+ * the same transaction: record inside it, then settle after COMMIT
+ * (committed = whether it did). */
+void		rot_done_record(struct vault *, struct rot_done *, size_t n);
+enum ov_rc	rot_done_settle(struct vault *, struct rot_done *, size_t n,
+		    int committed);
 
 #endif

@@ -33,6 +33,7 @@
 
 struct host {
 	char		 name[256];
+	char		 url[OV_URL_MAX + 1];	/* a URL known to be here */
 	int		 inflight;
 	int64_t		*starts;	/* ring of request start times, ms */
 	int		 head, count;
@@ -57,6 +58,8 @@ struct rot_scheduler {
 	struct host		*hosts;
 	size_t			 nhosts;
 	struct attempt		*inflight;
+	struct rot_done		*done;		/* finished, not yet recorded */
+	size_t			 ndone, capdone;
 	int64_t			 wake_ms;	/* earliest reason to scan */
 };
 
@@ -86,10 +89,16 @@ host_get(struct rot_scheduler *s, const char *url)
 	struct host *h;
 	int64_t *starts;
 
+	for (size_t i = 0; i < s->nhosts; i++)
+		if (strcmp(s->hosts[i].url, url) == 0)
+			return (long)i;
 	host_name(url, name, sizeof(name));
 	for (size_t i = 0; i < s->nhosts; i++)
-		if (strcmp(s->hosts[i].name, name) == 0)
+		if (strcmp(s->hosts[i].name, name) == 0) {
+			snprintf(s->hosts[i].url, sizeof(s->hosts[i].url),
+			    "%s", url);
 			return (long)i;
+		}
 	if ((starts = calloc((size_t)s->cfg.host_rate,
 	    sizeof(int64_t))) == NULL)
 		return -1;
@@ -101,6 +110,7 @@ host_get(struct rot_scheduler *s, const char *url)
 	h = &s->hosts[s->nhosts];
 	memset(h, 0, sizeof(*h));
 	snprintf(h->name, sizeof(h->name), "%s", name);
+	snprintf(h->url, sizeof(h->url), "%s", url);
 	h->starts = starts;
 	return (long)s->nhosts++;
 }
@@ -140,6 +150,15 @@ host_started(const struct rot_scheduler *s, struct host *h, int64_t now)
 	h->inflight++;
 }
 
+/* Undoes the newest host_started() (a claim that did not happen). */
+static void
+host_unstarted(const struct rot_scheduler *s, struct host *h)
+{
+	if (h->count > 0)
+		h->count--;
+	h->inflight--;
+}
+
 static void
 wake_at(struct rot_scheduler *s, int64_t ms)
 {
@@ -157,12 +176,15 @@ attempt_unlink(struct rot_scheduler *s, struct attempt *a)
 		}
 }
 
+/* Transfers finish inside oauth_pool_run(); their results are
+ * recorded together right after it returns (flush_done). */
 static void
 attempt_done(void *arg, struct oauth_result *res)
 {
 	struct attempt *a = arg;
 	struct rot_scheduler *s = a->s;
 	struct host *h = &s->hosts[a->host];
+	struct rot_done *d;
 
 	h->inflight--;
 	if (res->outcome == OAUTH_RATE_LIMITED) {
@@ -174,84 +196,172 @@ attempt_done(void *arg, struct oauth_result *res)
 		log_warnx("host %s answered 429: pausing it for %ld s",
 		    h->name, pause);
 	}
-	rot_attempt_finish(s->v, &s->cfg, &a->cred, res);
+	if (s->ndone == s->capdone) {
+		size_t cap = s->capdone ? s->capdone * 2 : 64;
+
+		if ((d = realloc(s->done, cap * sizeof(*d))) == NULL) {
+			/* Record it alone rather than lose it. */
+			struct rot_done one = { .cred = a->cred, .res = *res };
+
+			rot_done_prepare(&s->cfg, &one);
+			rot_done_commit(s->v, &one, 1);
+			goto out;
+		}
+		s->done = d;
+		s->capdone = cap;
+	}
+	d = &s->done[s->ndone++];
+	memset(d, 0, sizeof(*d));
+	d->cred = a->cred;
+	d->res = *res;
+	rot_done_prepare(&s->cfg, d);
+out:
 	attempt_unlink(s, a);
 	free(a);
 }
 
-/* Starts one due credential if its lease and its host allow. */
 static void
-consider(struct rot_scheduler *s, const struct vault_cred *c, int64_t now_ms)
+flush_done(struct rot_scheduler *s)
 {
-	struct vault_cred leased;
-	struct attempt *a;
-	struct host *h;
-	const char *holder = NULL;
-	int64_t now = now_ms / 1000, until;
-	long hi;
-
-	if (c->lease_owner[0] && c->lease_until >= now) {
-		if (!rot_owner_dead(c->lease_owner)) {
-			wake_at(s, (c->lease_until + 1) * 1000);
-			return;
-		}
-		holder = c->lease_owner;
-		log_info("taking over %s/%s from dead refresher %s", c->org,
-		    c->name, holder);
-	}
-	if ((hi = host_get(s, c->token_url)) < 0)
+	if (s->ndone == 0)
 		return;
-	h = &s->hosts[hi];
-	if ((until = host_blocked_until(s, h, now_ms)) != 0) {
-		wake_at(s, until);
-		return;
-	}
-	if (vault_lease_claim(s->v, c->id, s->cfg.owner, holder, now, now +
-	    s->cfg.timeout_ms / 1000 + 60, 0, &leased) != OV_OK)
-		return;		/* someone else won it, or it was refreshed */
-	if ((a = calloc(1, sizeof(*a))) == NULL) {
-		vault_lease_release(s->v, c->id, s->cfg.owner);
-		return;
-	}
-	a->s = s;
-	a->cred = leased;
-	a->host = (size_t)hi;
-	if (rot_attempt_start(s->v, &s->cfg, s->pool, &leased, attempt_done,
-	    a) != OV_OK) {
-		log_warnx("cannot refresh %s/%s: %s", c->org, c->name,
-		    ov_errmsg());
-		vault_lease_release(s->v, c->id, s->cfg.owner);
-		free(a);
-		return;
-	}
-	host_started(s, h, now_ms);
-	a->next = s->inflight;
-	s->inflight = a;
+	rot_done_commit(s->v, s->done, s->ndone);
+	s->ndone = 0;
 }
+
+struct candidate {
+	struct vault_due	due;
+	long			host;
+	int			takeover;
+};
 
 struct scan {
 	struct rot_scheduler	*s;
 	int64_t			 now_ms;
-	struct vault_cred	*due;
+	struct candidate	*c;
 	size_t			 n, cap;
 };
 
+/* Picks what may start: lease free (or its owner dead), host budget. */
 static int
-collect(const struct vault_cred *c, void *arg)
+consider(const struct vault_due *d, void *arg)
 {
 	struct scan *sc = arg;
+	struct rot_scheduler *s = sc->s;
+	int64_t until, now = sc->now_ms / 1000;
+	int takeover = 0;
+	long hi;
 
+	if (d->lease_owner[0] && d->lease_until >= now) {
+		if (!rot_owner_dead(d->lease_owner)) {
+			wake_at(s, (d->lease_until + 1) * 1000);
+			return 0;
+		}
+		takeover = 1;
+	}
+	if ((hi = host_get(s, d->token_url)) < 0)
+		return 0;
+	if ((until = host_blocked_until(s, &s->hosts[hi], sc->now_ms)) != 0) {
+		wake_at(s, until);
+		return 0;
+	}
 	if (sc->n == sc->cap) {
 		size_t cap = sc->cap ? sc->cap * 2 : 64;
-		struct vault_cred *d = realloc(sc->due, cap * sizeof(*d));
+		struct candidate *c = realloc(sc->c, cap * sizeof(*c));
 
-		if (d == NULL)
+		if (c == NULL)
 			return 1;
-		sc->due = d;
+		sc->c = c;
 		sc->cap = cap;
 	}
-	sc->due[sc->n++] = *c;
+	sc->c[sc->n].due = *d;
+	sc->c[sc->n].host = hi;
+	sc->c[sc->n].takeover = takeover;
+	sc->n++;
+	host_started(s, &s->hosts[hi], sc->now_ms);	/* reserve */
 	return 0;
+}
+
+/* Starts the request of a claimed credential. */
+static void
+start(struct rot_scheduler *s, const struct vault_cred *c, long hi)
+{
+	struct attempt *a;
+
+	if ((a = calloc(1, sizeof(*a))) == NULL ||
+	    rot_attempt_start(s->v, &s->cfg, s->pool, c, attempt_done, a) !=
+	    OV_OK) {
+		log_warnx("cannot refresh %s/%s: %s", c->org, c->name,
+		    a ? ov_errmsg() : "out of memory");
+		free(a);
+		vault_lease_release(s->v, c->id, s->cfg.owner);
+		host_unstarted(s, &s->hosts[hi]);
+		return;
+	}
+	a->s = s;
+	a->cred = *c;
+	a->host = (size_t)hi;
+	a->next = s->inflight;
+	s->inflight = a;
+}
+
+/*
+ * Claims every candidate in one transaction, committed before any
+ * request is sent, then starts them.  A candidate someone else claimed
+ * first (or that was refreshed meanwhile) gives its budget back.
+ */
+static void
+claim_and_start(struct rot_scheduler *s, struct scan *sc)
+{
+	struct vault_cred *claimed = NULL;
+	int64_t now = sc->now_ms / 1000;
+	size_t n = 0;
+	int began, committed;
+
+	if (sc->n == 0 && s->ndone == 0)
+		return;
+	if (sc->n && (claimed = calloc(sc->n, sizeof(*claimed))) == NULL) {
+		flush_done(s);
+		goto undo;
+	}
+	/* One transaction: finished results first, then the new leases. */
+	began = vault_begin(s->v) == OV_OK;
+	if (began)
+		rot_done_record(s->v, s->done, s->ndone);
+	for (size_t i = 0; began && i < sc->n; i++) {
+		struct candidate *c = &sc->c[i];
+
+		if (c->takeover)
+			log_info("taking over credential %lld from dead "
+			    "refresher %s", (long long)c->due.id,
+			    c->due.lease_owner);
+		if (vault_lease_claim(s->v, c->due.id, s->cfg.owner,
+		    c->takeover ? c->due.lease_owner : NULL, now, now +
+		    s->cfg.timeout_ms / 1000 + 60, 0, &claimed[n]) == OV_OK) {
+			c->takeover = 2;	/* claimed */
+			n++;
+		}
+	}
+	committed = began && vault_commit(s->v) == OV_OK;
+	rot_done_settle(s->v, s->done, s->ndone, committed);
+	s->ndone = 0;
+	if (!committed && sc->n) {
+		log_warnx("scheduler: cannot take leases: %s", ov_errmsg());
+		n = 0;
+		for (size_t i = 0; i < sc->n; i++)
+			sc->c[i].takeover = 0;
+	}
+	for (size_t i = 0, j = 0; i < sc->n; i++) {
+		if (sc->c[i].takeover == 2)
+			start(s, &claimed[j++], sc->c[i].host);
+		else
+			host_unstarted(s, &s->hosts[sc->c[i].host]);
+	}
+	free(claimed);
+	return;
+undo:
+	for (size_t i = 0; i < sc->n; i++)
+		host_unstarted(s, &s->hosts[sc->c[i].host]);
 }
 
 static void
@@ -261,15 +371,16 @@ scan(struct rot_scheduler *s)
 	int64_t next = 0;
 
 	s->wake_ms = sc.now_ms + IDLE_WAKE_MS;
-	/* Collect first: claiming writes, and the walk must not see that. */
 	if (vault_due_list(s->v, sc.now_ms / 1000, s->cfg.owner, SCAN_LIMIT,
-	    collect, &sc) != OV_OK)
+	    consider, &sc) != OV_OK)
 		log_warnx("scheduler: %s", ov_errmsg());
-	for (size_t i = 0; i < sc.n && !atomic_load(&s->stop); i++)
-		consider(s, &sc.due[i], sc.now_ms);
-	if (sc.n == SCAN_LIMIT)
-		wake_at(s, sc.now_ms + 1000);
-	free(sc.due);
+	if (atomic_load(&s->stop)) {
+		for (size_t i = 0; i < sc.n; i++)
+			host_unstarted(s, &s->hosts[sc.c[i].host]);
+		sc.n = 0;
+	}
+	claim_and_start(s, &sc);	/* also records what finished */
+	free(sc.c);
 	if (vault_next_deadline(s->v, sc.now_ms / 1000, &next) == OV_OK &&
 	    next)
 		wake_at(s, next * 1000);
@@ -291,8 +402,10 @@ finish_inflight(struct rot_scheduler *s)
 {
 	int64_t deadline = timefmt_now_ms() + s->grace_ms;
 
-	while (s->inflight && timefmt_now_ms() < deadline)
+	while (s->inflight && timefmt_now_ms() < deadline) {
 		oauth_pool_run(s->pool, 100, -1);
+		flush_done(s);
+	}
 	while (s->inflight) {
 		struct attempt *a = s->inflight;
 		struct oauth_result r = { .retry_after_s = -1 };
@@ -302,11 +415,9 @@ finish_inflight(struct rot_scheduler *s)
 		snprintf(r.error, sizeof(r.error), "shutdown");
 		snprintf(r.description, sizeof(r.description), "orgvault "
 		    "stopped before the provider answered");
-		s->hosts[a->host].inflight--;
-		rot_attempt_finish(s->v, &s->cfg, &a->cred, &r);
-		s->inflight = a->next;
-		free(a);
+		attempt_done(a, &r);	/* unlinks and frees a */
 	}
+	flush_done(s);
 }
 
 static void *
@@ -389,6 +500,7 @@ rot_scheduler_stop(struct rot_scheduler *s, int grace_ms)
 	for (size_t i = 0; i < s->nhosts; i++)
 		free(s->hosts[i].starts);
 	free(s->hosts);
+	free(s->done);
 	vault_close(s->v);
 	free(s);
 }

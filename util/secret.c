@@ -13,24 +13,33 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "util/secmem.h"
 #include "util/secret.h"
 
 enum ov_rc
-secret_from(const void *p, size_t len, struct secret **out)
+secret_new(size_t len, struct secret **out)
 {
 	struct secret *s;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return ov_seterr(OV_ENOMEM, "out of memory");
-	if ((s->buf = sodium_malloc(len + 1)) == NULL) {
+	if ((s->buf = secmem_alloc(len + 1)) == NULL) {
 		free(s);
 		return ov_seterr(OV_ENOMEM, "out of secure memory");
 	}
-	memcpy(s->buf, p, len);
-	s->buf[len] = '\0';
 	s->len = len;
 	*out = s;
 	return OV_OK;
+}
+
+enum ov_rc
+secret_from(const void *p, size_t len, struct secret **out)
+{
+	enum ov_rc rc;
+
+	if ((rc = secret_new(len, out)) == OV_OK)
+		memcpy((*out)->buf, p, len);
+	return rc;
 }
 
 void
@@ -38,7 +47,7 @@ secret_free(struct secret *s)
 {
 	if (s == NULL)
 		return;
-	sodium_free(s->buf);	/* sodium_free wipes before unmapping */
+	secmem_free(s->buf);	/* wipes */
 	free(s);
 }
 
@@ -56,7 +65,7 @@ secret_read(const char *path, size_t max, const char *what,
 	else if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1)
 		return ov_seterr(errno == ENOENT ? OV_ENOTFOUND : OV_EIO,
 		    "cannot open %s file %s: %s", what, path, strerror(errno));
-	if ((buf = sodium_malloc(cap)) == NULL) {
+	if ((buf = secmem_alloc(cap)) == NULL) {
 		rc = ov_seterr(OV_ENOMEM, "out of secure memory");
 		goto out_close;
 	}
@@ -94,7 +103,7 @@ secret_read(const char *path, size_t max, const char *what,
 		}
 	rc = secret_from(buf, len, out);
 out:
-	sodium_free(buf);
+	secmem_free(buf);
 out_close:
 	if (fd != STDIN_FILENO)
 		close(fd);

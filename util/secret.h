@@ -26,6 +26,8 @@ struct secret {
  */
 enum ov_rc	 secret_read(const char *path, size_t max, const char *what,
 		    struct secret **out);
+/* A new zeroed secret of len bytes (NUL-ended), to be filled in. */
+enum ov_rc	 secret_new(size_t len, struct secret **out);
 /* Copies len bytes into a new secret. */
 enum ov_rc	 secret_from(const void *, size_t, struct secret **out);
 void		 secret_free(struct secret *);	/* wipes; NULL ok */

@@ -84,7 +84,7 @@ check_envelopes(struct vault *v, const struct walk *w, vault_check_cb cb,
 	}
 	if (src != SQLITE_DONE)
 		rc = db_err(v, src, "reading envelopes");
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	return rc;
 }
 
@@ -105,7 +105,7 @@ check_sqlite(struct vault *v, vault_check_cb cb, void *arg,
 		if (msg && strcmp(msg, "ok") != 0)
 			report(cb, arg, failures, "sqlite", "", 0, msg);
 	}
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	if (src != SQLITE_DONE)
 		return db_err(v, src, "running integrity_check");
 	if ((rc = db_prepare(v, "PRAGMA foreign_key_check", &st)) != OV_OK)
@@ -115,7 +115,7 @@ check_sqlite(struct vault *v, vault_check_cb cb, void *arg,
 		    (const char *)sqlite3_column_text(st, 0), "foreign key",
 		    sqlite3_column_int64(st, 1), "row points at a missing "
 		    "parent");
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	return src == SQLITE_DONE ? OV_OK :
 	    db_err(v, src, "running foreign_key_check");
 }

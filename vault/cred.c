@@ -113,7 +113,7 @@ vault_cred_get(struct vault *v, const char *org, const char *name,
 		    name, org);
 	else
 		rc = db_err(v, src, "reading a credential");
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	return rc;
 }
 
@@ -141,7 +141,7 @@ vault_cred_list(struct vault *v, const struct vault_cred_filter *f,
 	}
 	if (rc == OV_OK && src != SQLITE_DONE && src != SQLITE_ROW)
 		rc = db_err(v, src, "listing credentials");
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	return rc;
 }
 
@@ -172,7 +172,7 @@ vault_secret_store(struct vault *v, int64_t org_id, int64_t cred_id,
 		sqlite3_bind_int64(st, 1, cred_id);
 		sqlite3_bind_text(st, 2, kname, -1, SQLITE_STATIC);
 		src = sqlite3_step(st);
-		sqlite3_finalize(st);
+		db_finish(v, st);
 		if (src != SQLITE_DONE)
 			return db_err(v, src, "storing a secret");
 	}
@@ -183,7 +183,7 @@ vault_secret_store(struct vault *v, int64_t org_id, int64_t cred_id,
 	sqlite3_bind_text(st, 2, kname, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		version = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	binding_secret(binding, sizeof(binding), org_id, cred_id, kname,
 	    version);
 	if ((rc = keyring_seal(v->kr, binding, s->buf, s->len, &env,
@@ -203,7 +203,7 @@ vault_secret_store(struct vault *v, int64_t org_id, int64_t cred_id,
 	if ((src = sqlite3_step(st)) != SQLITE_DONE)
 		rc = db_err(v, src, "storing a secret");
 out:
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	free(env);
 	return rc;
 }
@@ -284,7 +284,7 @@ cred_write(struct vault *v, const struct vault_cred *c,
 		*id = sqlite3_column_int64(st, 0);
 	else
 		rc = db_err(v, src, "writing a credential");
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	return rc;
 }
 
@@ -373,7 +373,7 @@ vault_cred_rm(struct vault *v, const char *org, const char *name)
 		return tx_end(v, rc);
 	sqlite3_bind_int64(st, 1, c.id);
 	src = sqlite3_step(st);
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	if (src != SQLITE_DONE)
 		return tx_end(v, db_err(v, src, "removing a credential"));
 	ev.org_id = c.org_id;
@@ -420,6 +420,6 @@ vault_secret_open(struct vault *v, int64_t cred_id,
 		    kind_names[kind]);
 	else
 		rc = db_err(v, src, "reading a secret");
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	return rc;
 }

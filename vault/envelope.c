@@ -87,7 +87,8 @@ enum ov_rc
 envelope_open(const unsigned char key[32], const char *binding,
     const unsigned char *env, size_t len, struct secret **out)
 {
-	unsigned char *pt, *ad;
+	struct secret *pt;
+	unsigned char *ad;
 	unsigned long long ptlen;
 	size_t adlen;
 	uint32_t kv;
@@ -95,20 +96,21 @@ envelope_open(const unsigned char key[32], const char *binding,
 
 	if ((rc = envelope_key_version(env, len, &kv)) != OV_OK)
 		return rc;
-	if ((pt = sodium_malloc(len)) == NULL)
-		return ov_seterr(OV_ENOMEM, "out of secure memory");
-	if ((ad = ad_build(env, binding, &adlen)) == NULL) {
-		sodium_free(pt);
+	if ((ad = ad_build(env, binding, &adlen)) == NULL)
 		return ov_seterr(OV_ENOMEM, "out of memory");
+	/* Decrypt straight into the caller's secret: one guarded buffer. */
+	if ((rc = secret_new(len - ENVELOPE_OVERHEAD, &pt)) != OV_OK) {
+		free(ad);
+		return rc;
 	}
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt(pt, &ptlen, NULL,
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(pt->buf, &ptlen, NULL,
 	    env + ENVELOPE_HEADER, len - ENVELOPE_HEADER, ad, adlen,
-	    env + 5, key) != 0)
+	    env + 5, key) != 0) {
+		secret_free(pt);
 		rc = ov_seterr(OV_EINTEGRITY, "envelope does not open: "
 		    "tampered, moved from another row, or wrong key");
-	else
-		rc = secret_from(pt, (size_t)ptlen, out);
+	} else
+		*out = pt;
 	free(ad);
-	sodium_free(pt);
 	return rc;
 }

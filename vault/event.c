@@ -8,7 +8,11 @@
  * with absent ids and status as 0 and detail as its stored JSON text.
  *   hash(N) = BLAKE2b-256(key = audit subkey, hash(N-1) || canonical(N))
  * with hash(0) = 32 zero bytes.  Ids are consecutive, so a deleted,
- * inserted, edited or reordered row breaks the chain at that row.
+ * inserted, edited or reordered row breaks the chain at that row.  The
+ * head (last id and hash) is kept in vault_meta "audit_head", written
+ * in the same transaction, so deleting the newest events shows too —
+ * unless the attacker also puts back an older head they copied earlier;
+ * exporting the head elsewhere (audit export) closes that gap.
  * Events never carry secret material.
  */
 #include <stdlib.h>
@@ -23,31 +27,51 @@
 	"coalesce(credential_id, 0), credential, kind, " \
 	"coalesce(http_status, 0), oauth_error, outcome, detail"
 
-/* Canonical bytes of the row at the current step of st (EVENT_COLS). */
+/* The fields of one event, in canonical order. */
+struct canon {
+	int64_t		 id, time_ms, org_id, cred_id, http_status;
+	const char	*actor, *org, *credential, *kind, *oauth_error;
+	const char	*outcome, *detail;
+};
+
 static char *
-canonical(sqlite3_stmt *st)
+canonical(const struct canon *c)
 {
 	json_t *a;
 	char *s;
 
 	a = json_pack("[I, I, s, I, s, I, s, s, I, s, s, s]",
-	    (json_int_t)sqlite3_column_int64(st, 0),
-	    (json_int_t)sqlite3_column_int64(st, 1),
-	    (const char *)sqlite3_column_text(st, 2),
-	    (json_int_t)sqlite3_column_int64(st, 3),
-	    (const char *)sqlite3_column_text(st, 4),
-	    (json_int_t)sqlite3_column_int64(st, 5),
-	    (const char *)sqlite3_column_text(st, 6),
-	    (const char *)sqlite3_column_text(st, 7),
-	    (json_int_t)sqlite3_column_int64(st, 8),
-	    (const char *)sqlite3_column_text(st, 9),
-	    (const char *)sqlite3_column_text(st, 10),
-	    (const char *)sqlite3_column_text(st, 11));
+	    (json_int_t)c->id, (json_int_t)c->time_ms, c->actor,
+	    (json_int_t)c->org_id, c->org, (json_int_t)c->cred_id,
+	    c->credential, c->kind, (json_int_t)c->http_status,
+	    c->oauth_error, c->outcome, c->detail);
 	if (a == NULL)
 		return NULL;
 	s = json_dumps(a, JSON_COMPACT | JSON_ENSURE_ASCII);
 	json_decref(a);
 	return s;
+}
+
+/* Canonical bytes of the row at the current step of st (EVENT_COLS). */
+static char *
+canonical_row(sqlite3_stmt *st)
+{
+	struct canon c = {
+		.id = sqlite3_column_int64(st, 0),
+		.time_ms = sqlite3_column_int64(st, 1),
+		.actor = (const char *)sqlite3_column_text(st, 2),
+		.org_id = sqlite3_column_int64(st, 3),
+		.org = (const char *)sqlite3_column_text(st, 4),
+		.cred_id = sqlite3_column_int64(st, 5),
+		.credential = (const char *)sqlite3_column_text(st, 6),
+		.kind = (const char *)sqlite3_column_text(st, 7),
+		.http_status = sqlite3_column_int64(st, 8),
+		.oauth_error = (const char *)sqlite3_column_text(st, 9),
+		.outcome = (const char *)sqlite3_column_text(st, 10),
+		.detail = (const char *)sqlite3_column_text(st, 11),
+	};
+
+	return canonical(&c);
 }
 
 static void
@@ -67,28 +91,73 @@ chain_hash(struct vault *v, const unsigned char prev[32], const char *canon,
 	free(buf);
 }
 
+/* "id:hexhash" of the newest event. */
+static enum ov_rc
+head_write(struct vault *v, int64_t id, const unsigned char hash[32])
+{
+	char head[96];
+	int n = snprintf(head, sizeof(head), "%lld:", (long long)id);
+
+	sodium_bin2hex(head + n, sizeof(head) - (size_t)n, hash, 32);
+	return meta_set(v, "audit_head", head);
+}
+
+/* After a whole walk: the last event must be the recorded head. */
+static void
+head_verify(struct vault *v, int64_t last_id, const unsigned char *last_hash,
+    vault_check_cb cb, void *arg, int64_t *failures)
+{
+	char head[96], want[96];
+	struct vault_check_failure f = { "events", "hash", last_id, NULL };
+	long long head_id = 0;
+	int n;
+
+	if (meta_get(v, "audit_head", head, sizeof(head)) != OV_OK) {
+		f.problem = "audit chain: the recorded head (vault_meta "
+		    "audit_head) is missing";
+	} else {
+		head_id = strtoll(head, NULL, 10);
+		n = snprintf(want, sizeof(want), "%lld:", (long long)last_id);
+		sodium_bin2hex(want + n, sizeof(want) - (size_t)n, last_hash,
+		    32);
+		if (head_id > last_id)
+			f.problem = "audit chain: the newest events were "
+			    "deleted (the recorded head is later than the "
+			    "last event)";
+		else if (strcmp(head, want) != 0)
+			f.problem = "audit chain: the last event is not the "
+			    "recorded head";
+	}
+	if (f.problem) {
+		(*failures)++;
+		cb(&f, arg);
+	}
+}
+
 enum ov_rc
 event_append(struct vault *v, const struct event_rec *e)
 {
 	sqlite3_stmt *st = NULL;
 	unsigned char prev[32] = { 0 }, hash[32];
 	char *detail = NULL, *canon = NULL;
-	int64_t id = 1;
+	struct canon c;
 	enum ov_rc rc;
 	int src;
 
 	if ((rc = vault_need_key(v)) != OV_OK)
 		return rc;
+	memset(&c, 0, sizeof(c));
+	c.id = 1;
 	if ((rc = db_prepare(v, "SELECT id, hash FROM events ORDER BY id DESC "
 	    "LIMIT 1", &st)) != OV_OK)
 		return rc;
 	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		id = sqlite3_column_int64(st, 0) + 1;
+		c.id = sqlite3_column_int64(st, 0) + 1;
 		if (sqlite3_column_bytes(st, 1) == 32)
 			memcpy(prev, sqlite3_column_blob(st, 1), 32);
 	} else if (src != SQLITE_DONE)
 		rc = db_err(v, src, "reading the audit trail");
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	st = NULL;
 	if (rc != OV_OK)
 		return rc;
@@ -96,47 +165,48 @@ event_append(struct vault *v, const struct event_rec *e)
 	    JSON_SORT_KEYS) : strdup("{}");
 	if (detail == NULL)
 		return ov_seterr(OV_ENOMEM, "out of memory");
-	if ((rc = db_prepare(v, "INSERT INTO events (id, time_ms, actor, "
-	    "org_id, org, credential_id, credential, kind, detail, "
-	    "http_status, oauth_error, outcome, hash) VALUES (?, ?, ?, "
-	    "nullif(?, 0), ?, nullif(?, 0), ?, ?, ?, nullif(?, 0), ?, ?, "
-	    "zeroblob(32)) RETURNING " EVENT_COLS, &st)) != OV_OK)
-		goto out;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, timefmt_now_ms());
-	sqlite3_bind_text(st, 3, v->actor, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, e->org_id);
-	sqlite3_bind_text(st, 5, e->org ? e->org : "", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, e->cred_id);
-	sqlite3_bind_text(st, 7, e->credential ? e->credential : "", -1,
-	    SQLITE_STATIC);
-	sqlite3_bind_text(st, 8, e->kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 9, detail, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 10, e->http_status);
-	sqlite3_bind_text(st, 11, e->oauth_error ? e->oauth_error : "", -1,
-	    SQLITE_STATIC);
-	sqlite3_bind_text(st, 12, e->outcome ? e->outcome : "", -1,
-	    SQLITE_STATIC);
-	if ((src = sqlite3_step(st)) != SQLITE_ROW) {
-		rc = db_err(v, src, "writing an audit event");
-		goto out;
-	}
-	if ((canon = canonical(st)) == NULL) {
+	/* Exactly what the row will hold, so check recomputes the same. */
+	c.time_ms = timefmt_now_ms();
+	c.actor = v->actor;
+	c.org_id = e->org_id;
+	c.org = e->org ? e->org : "";
+	c.cred_id = e->cred_id;
+	c.credential = e->credential ? e->credential : "";
+	c.kind = e->kind;
+	c.http_status = e->http_status;
+	c.oauth_error = e->oauth_error ? e->oauth_error : "";
+	c.outcome = e->outcome ? e->outcome : "";
+	c.detail = detail;
+	if ((canon = canonical(&c)) == NULL) {
 		rc = ov_seterr(OV_ENOMEM, "out of memory");
 		goto out;
 	}
-	sqlite3_finalize(st);
-	st = NULL;
 	chain_hash(v, prev, canon, hash);
-	if ((rc = db_prepare(v, "UPDATE events SET hash = ? WHERE id = ?",
+	if ((rc = db_prepare(v, "INSERT INTO events (id, time_ms, actor, "
+	    "org_id, org, credential_id, credential, kind, detail, "
+	    "http_status, oauth_error, outcome, hash) VALUES (?, ?, ?, "
+	    "nullif(?, 0), ?, nullif(?, 0), ?, ?, ?, nullif(?, 0), ?, ?, ?)",
 	    &st)) != OV_OK)
 		goto out;
-	sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, id);
+	sqlite3_bind_int64(st, 1, c.id);
+	sqlite3_bind_int64(st, 2, c.time_ms);
+	sqlite3_bind_text(st, 3, c.actor, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, c.org_id);
+	sqlite3_bind_text(st, 5, c.org, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, c.cred_id);
+	sqlite3_bind_text(st, 7, c.credential, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, c.kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 9, c.detail, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 10, c.http_status);
+	sqlite3_bind_text(st, 11, c.oauth_error, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 12, c.outcome, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 13, hash, 32, SQLITE_STATIC);
 	if ((src = sqlite3_step(st)) != SQLITE_DONE)
 		rc = db_err(v, src, "writing an audit event");
+	else
+		rc = head_write(v, c.id, hash);
 out:
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	free(canon);
 	free(detail);
 	return rc;
@@ -149,6 +219,7 @@ event_verify_chain(struct vault *v, vault_check_cb cb, void *arg,
 	sqlite3_stmt *st;
 	unsigned char prev[32] = { 0 }, want[32];
 	int64_t expect_id = 1;
+	int broken = 0;
 	enum ov_rc rc;
 	int src;
 
@@ -157,7 +228,7 @@ event_verify_chain(struct vault *v, vault_check_cb cb, void *arg,
 		return rc;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(st, 0);
-		char *canon = canonical(st);
+		char *canon = canonical_row(st);
 		struct vault_check_failure f = { "events", "hash", id, NULL };
 
 		(*checked)++;
@@ -178,13 +249,16 @@ event_verify_chain(struct vault *v, vault_check_cb cb, void *arg,
 		if (f.problem) {
 			(*failures)++;
 			cb(&f, arg);
+			broken = 1;
 			/* Report the first broken link only, like git fsck. */
 			break;
 		}
 		memcpy(prev, want, 32);
 		expect_id = id + 1;
 	}
-	sqlite3_finalize(st);
+	db_finish(v, st);
+	if (rc == OV_OK && !broken)
+		head_verify(v, expect_id - 1, prev, cb, arg, failures);
 	return rc;
 }
 
@@ -217,7 +291,7 @@ event_walk(struct vault *v, sqlite3_stmt *st, vault_event_cb cb, void *arg)
 	}
 	if (rc == OV_OK && src != SQLITE_DONE && src != SQLITE_ROW)
 		rc = db_err(v, src, "reading events");
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	return rc;
 }
 

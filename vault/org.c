@@ -50,7 +50,7 @@ vault_org_add(struct vault *v, const struct vault_org *o)
 	src = sqlite3_step(st);
 	if (src == SQLITE_ROW)
 		ev.org_id = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	if ((src & 0xff) == SQLITE_CONSTRAINT)
 		return tx_end(v, ov_seterr(OV_ECONFLICT, "org %s already "
 		    "exists", o->slug));
@@ -84,7 +84,7 @@ vault_org_get(struct vault *v, const char *slug, struct vault_org *out)
 		    "orgvault org list", slug);
 	else
 		rc = db_err(v, src, "reading an org");
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	return rc;
 }
 
@@ -105,7 +105,7 @@ vault_org_list(struct vault *v, vault_org_cb cb, void *arg)
 	}
 	if (rc == OV_OK && src != SQLITE_DONE && src != SQLITE_ROW)
 		rc = db_err(v, src, "listing orgs");
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	return rc;
 }
 
@@ -132,7 +132,7 @@ vault_org_rm(struct vault *v, const char *slug, int force)
 		return tx_end(v, rc);
 	sqlite3_bind_int64(st, 1, o.id);
 	src = sqlite3_step(st);
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	if (src != SQLITE_DONE)
 		return tx_end(v, db_err(v, src, "removing an org"));
 	ev.org_id = o.id;

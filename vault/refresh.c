@@ -44,19 +44,44 @@ cred_walk(struct vault *v, const char *where, int64_t a, int64_t b,
 			break;
 	if (rc == OV_OK && src != SQLITE_DONE && src != SQLITE_ROW)
 		rc = db_err(v, src, "listing due credentials");
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	return rc;
 }
 
+/* Light rows: the scheduler scans often and claims few. */
 enum ov_rc
 vault_due_list(struct vault *v, int64_t now, const char *self, int limit,
-    vault_cred_cb cb, void *arg)
+    vault_due_cb cb, void *arg)
 {
-	return cred_walk(v, SCHEDULABLE " AND (c.next_refresh_at IS NULL OR "
-	    "c.next_refresh_at <= ?1) AND NOT (coalesce(c.lease_owner, '') = "
-	    "?3 AND c.lease_until >= ?1) ORDER BY "
-	    "coalesce(c.next_refresh_at, 0), c.id LIMIT ?2", now, limit,
-	    self, cb, arg);
+	sqlite3_stmt *st;
+	struct vault_due d;
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = db_prepare(v, "SELECT c.id, coalesce(c.next_refresh_at, 0), "
+	    "coalesce(c.lease_until, 0), coalesce(c.lease_owner, ''), "
+	    "c.token_url FROM credentials c WHERE " SCHEDULABLE " AND "
+	    "(c.next_refresh_at IS NULL OR c.next_refresh_at <= ?1) AND NOT "
+	    "(coalesce(c.lease_owner, '') = ?3 AND c.lease_until >= ?1) "
+	    "ORDER BY coalesce(c.next_refresh_at, 0), c.id LIMIT ?2", &st)))
+		return rc;
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int(st, 2, limit);
+	sqlite3_bind_text(st, 3, self, -1, SQLITE_STATIC);
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		d.id = sqlite3_column_int64(st, 0);
+		d.next_refresh_at = sqlite3_column_int64(st, 1);
+		d.lease_until = sqlite3_column_int64(st, 2);
+		if ((rc = db_text(st, 3, d.lease_owner,
+		    sizeof(d.lease_owner))) ||
+		    (rc = db_text(st, 4, d.token_url, sizeof(d.token_url))) ||
+		    cb(&d, arg))
+			break;
+	}
+	if (rc == OV_OK && src != SQLITE_DONE && src != SQLITE_ROW)
+		rc = db_err(v, src, "listing due credentials");
+	db_finish(v, st);
+	return rc;
 }
 
 enum ov_rc
@@ -75,7 +100,7 @@ vault_next_deadline(struct vault *v, int64_t after, int64_t *at)
 		*at = sqlite3_column_int64(st, 0);
 	else
 		rc = db_err(v, src, "reading deadlines");
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	return rc;
 }
 
@@ -114,7 +139,7 @@ vault_lease_claim(struct vault *v, int64_t cred_id, const char *owner,
 	sqlite3_bind_int(st, 6, force);
 	src = sqlite3_step(st);
 	changed = sqlite3_changes(v->db);
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	if (src != SQLITE_DONE)
 		return tx_end(v, db_err(v, src, "taking a lease"));
 	if (changed == 0)
@@ -144,7 +169,7 @@ vault_lease_release(struct vault *v, int64_t cred_id, const char *owner)
 	sqlite3_bind_int64(st, 1, cred_id);
 	sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
 	src = sqlite3_step(st);
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	return src == SQLITE_DONE ? OV_OK : db_err(v, src, "releasing a lease");
 }
 
@@ -182,7 +207,7 @@ token_store(struct vault *v, const struct vault_cred *c,
 	if ((src = sqlite3_step(st)) != SQLITE_DONE)
 		rc = db_err(v, src, "storing a token");
 out:
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	free(env);
 	return rc;
 }
@@ -220,7 +245,7 @@ cred_state_update(struct vault *v, int64_t cred_id,
 	sqlite3_bind_int(st, 7, r->unknown_outcome);
 	sqlite3_bind_int64(st, 8, cred_id);
 	src = sqlite3_step(st);
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	return src == SQLITE_DONE ? OV_OK :
 	    db_err(v, src, "recording a refresh");
 }
@@ -315,6 +340,6 @@ vault_token_open(struct vault *v, int64_t cred_id, struct secret **out)
 		    "token yet", (long long)cred_id);
 	else
 		rc = db_err(v, src, "reading a token");
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	return rc;
 }

@@ -20,9 +20,13 @@ static const char create_table[] =
     " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
     " checksum TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT";
 
-/* Creates schema_migrations only when missing: opening writes nothing. */
+/*
+ * Creates schema_migrations only for `init` (create): any other file
+ * without it is not an orgvault database — an empty file included — and
+ * opening it writes nothing.
+ */
 static enum ov_rc
-ensure_table(struct vault *v)
+ensure_table(struct vault *v, int create)
 {
 	sqlite3_stmt *st;
 	enum ov_rc rc;
@@ -32,11 +36,16 @@ ensure_table(struct vault *v)
 	    "'table' AND name = 'schema_migrations'", &st)) != OV_OK)
 		return rc;
 	src = sqlite3_step(st);
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	if (src == SQLITE_ROW)
 		return OV_OK;
 	if (src != SQLITE_DONE)
 		return db_err(v, src, "reading the schema");
+	if (!create)
+		return ov_seterr(OV_EINTEGRITY, "%s is not an orgvault "
+		    "database (it has no schema_migrations table); restore it "
+		    "from a backup, or create a vault with `orgvault init` in "
+		    "an empty directory", v->db_path);
 	return db_exec(v, create_table);
 }
 
@@ -85,7 +94,7 @@ apply_one(struct vault *v, const struct migration *m)
 	if ((src = sqlite3_step(st)) != SQLITE_DONE)
 		rc = db_err(v, src, "recording a migration");
 out:
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	return tx_end(v, rc);
 }
 
@@ -140,7 +149,7 @@ verify_applied(struct vault *v, int *max_applied)
 	}
 	if (rc == OV_OK && src != SQLITE_DONE)
 		rc = db_err(v, src, "reading schema_migrations");
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	return rc;
 }
 
@@ -150,14 +159,14 @@ schema_check(struct vault *v, enum schema_mode mode, int *pending)
 	int max_applied;
 	enum ov_rc rc;
 
-	if ((rc = ensure_table(v)) != OV_OK ||
+	if ((rc = ensure_table(v, mode == SCHEMA_CREATE)) != OV_OK ||
 	    (rc = verify_applied(v, &max_applied)) != OV_OK)
 		return rc;
 	*pending = 0;
 	for (size_t i = 0; i < migrations_count; i++) {
 		if (migrations[i].version <= max_applied)
 			continue;
-		if (mode != SCHEMA_APPLY) {
+		if (mode != SCHEMA_APPLY && mode != SCHEMA_CREATE) {
 			(*pending)++;
 			continue;
 		}
@@ -176,7 +185,7 @@ schema_apply_all(struct vault *v)
 {
 	int pending;
 
-	return schema_check(v, SCHEMA_APPLY, &pending);
+	return schema_check(v, SCHEMA_CREATE, &pending);
 }
 
 enum ov_rc
@@ -220,6 +229,6 @@ vault_migrate_status(struct vault *v, vault_migration_cb cb, void *arg)
 		if (cb(&m, arg))
 			break;
 	}
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	return OV_OK;
 }

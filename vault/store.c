@@ -67,12 +67,71 @@ db_err(struct vault *v, int src, const char *doing)
 	}
 }
 
+static uint32_t
+sql_hash(const char *s)
+{
+	uint32_t h = 2166136261u;	/* FNV-1a */
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h;
+}
+
+/*
+ * The refresh path runs the same dozen statements thousands of times a
+ * second; compiling them each time was a third of its CPU.  A statement
+ * in use (a nested call with the same SQL) falls back to a fresh one.
+ */
 enum ov_rc
 db_prepare(struct vault *v, const char *sql, sqlite3_stmt **st)
 {
-	int src = sqlite3_prepare_v2(v->db, sql, -1, st, NULL);
+	uint32_t h = sql_hash(sql);
+	struct cached_stmt *c;
+	int src;
 
-	return src == SQLITE_OK ? OV_OK : db_err(v, src, "preparing a query");
+	for (size_t i = 0; i < v->ncache; i++) {
+		c = &v->cache[i];
+		if (c->hash == h && !c->in_use && strcmp(c->sql, sql) == 0) {
+			c->in_use = 1;
+			*st = c->st;
+			return OV_OK;
+		}
+	}
+	src = sqlite3_prepare_v3(v->db, sql, -1, v->ncache < VAULT_STMT_CACHE ?
+	    SQLITE_PREPARE_PERSISTENT : 0, st, NULL);
+	if (src != SQLITE_OK)
+		return db_err(v, src, "preparing a query");
+	if (v->ncache < VAULT_STMT_CACHE) {
+		c = &v->cache[v->ncache++];
+		c->st = *st;
+		c->sql = sqlite3_sql(*st);
+		c->hash = h;
+		c->in_use = 1;
+	}
+	return OV_OK;
+}
+
+void
+db_finish(struct vault *v, sqlite3_stmt *st)
+{
+	if (st == NULL)
+		return;
+	for (size_t i = 0; i < v->ncache; i++)
+		if (v->cache[i].st == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			v->cache[i].in_use = 0;
+			return;
+		}
+	sqlite3_finalize(st);
+}
+
+static void
+cache_clear(struct vault *v)
+{
+	for (size_t i = 0; i < v->ncache; i++)
+		sqlite3_finalize(v->cache[i].st);
+	v->ncache = 0;
 }
 
 enum ov_rc
@@ -97,15 +156,25 @@ db_text(sqlite3_stmt *st, int col, char *buf, size_t len)
 	return OV_OK;
 }
 
+/* Runs one statement without results through the cache: SQLITE_*. */
+static int
+db_run(struct vault *v, const char *sql)
+{
+	sqlite3_stmt *st;
+	int src;
+
+	if (db_prepare(v, sql, &st) != OV_OK)
+		return sqlite3_errcode(v->db);
+	src = sqlite3_step(st);
+	db_finish(v, st);
+	return src == SQLITE_DONE ? SQLITE_OK : src;
+}
+
 enum ov_rc
 tx_begin(struct vault *v)
 {
-	int src;
+	int src = db_run(v, v->batch ? "SAVEPOINT op" : "BEGIN IMMEDIATE");
 
-	if (v->batch)
-		src = sqlite3_exec(v->db, "SAVEPOINT op", NULL, NULL, NULL);
-	else
-		src = sqlite3_exec(v->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	return src == SQLITE_OK ? OV_OK :
 	    db_err(v, src, "starting a transaction");
 }
@@ -117,18 +186,17 @@ tx_end(struct vault *v, enum ov_rc rc)
 
 	if (v->batch) {
 		if (rc != OV_OK)
-			sqlite3_exec(v->db, "ROLLBACK TO op", NULL, NULL, NULL);
-		sqlite3_exec(v->db, "RELEASE op", NULL, NULL, NULL);
+			db_run(v, "ROLLBACK TO op");
+		db_run(v, "RELEASE op");
 		return rc;
 	}
 	if (rc != OV_OK) {
-		sqlite3_exec(v->db, "ROLLBACK", NULL, NULL, NULL);
+		db_run(v, "ROLLBACK");
 		return rc;
 	}
-	if ((src = sqlite3_exec(v->db, "COMMIT", NULL, NULL, NULL)) !=
-	    SQLITE_OK) {
+	if ((src = db_run(v, "COMMIT")) != SQLITE_OK) {
 		rc = db_err(v, src, "committing");
-		sqlite3_exec(v->db, "ROLLBACK", NULL, NULL, NULL);
+		db_run(v, "ROLLBACK");
 	}
 	return rc;
 }
@@ -175,7 +243,7 @@ meta_get(struct vault *v, const char *key, char *buf, size_t len)
 		    "from %s", key, v->db_path);
 	else
 		rc = db_err(v, src, "reading vault settings");
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	return rc;
 }
 
@@ -193,7 +261,7 @@ meta_set(struct vault *v, const char *key, const char *value)
 	sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
 	if ((src = sqlite3_step(st)) != SQLITE_DONE)
 		rc = db_err(v, src, "writing vault settings");
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	return rc;
 }
 
@@ -220,17 +288,17 @@ db_connect(struct vault *v, int create)
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW |
 	    SQLITE_OPEN_FULLMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
 	int src;
-	enum ov_rc rc;
 
 	if ((src = sqlite3_open_v2(v->db_path, &v->db, flags, NULL)) !=
 	    SQLITE_OK)
 		return db_err(v, src, "opening the database");
 	sqlite3_extended_result_codes(v->db, 1);
 	sqlite3_busy_timeout(v->db, v->busy_timeout_ms);
-	if ((rc = db_exec(v, "PRAGMA foreign_keys = ON; "
+	src = sqlite3_exec(v->db, "PRAGMA foreign_keys = ON; "
 	    "PRAGMA secure_delete = ON; PRAGMA synchronous = FULL; "
-	    "PRAGMA trusted_schema = OFF")) != OV_OK)
-		return rc;
+	    "PRAGMA trusted_schema = OFF", NULL, NULL, NULL);
+	if (src != SQLITE_OK)
+		return db_err(v, src, "opening the database");
 	/* A file that is not a database fails here, not later. */
 	src = sqlite3_exec(v->db, "SELECT count(*) FROM sqlite_schema", NULL,
 	    NULL, NULL);
@@ -321,6 +389,7 @@ vault_close(struct vault *v)
 {
 	if (v == NULL)
 		return;
+	cache_clear(v);
 	sqlite3_close_v2(v->db);
 	keyring_free(v->kr);
 	free(v);
@@ -405,7 +474,7 @@ keyring_rows_load(struct vault *v)
 	}
 	if (src != SQLITE_DONE)
 		rc = db_err(v, src, "reading the keyring");
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	return rc;
 }
 
@@ -417,10 +486,14 @@ vault_open(const struct vault_opts *o, unsigned flags, struct vault **out)
 	enum ov_rc rc;
 	int pending;
 
-	if (stat(o->data_dir, &st) != 0 || !S_ISDIR(st.st_mode))
+	if (stat(o->data_dir, &st) != 0)
 		return ov_seterr(OV_ENOTFOUND, "no vault in %s: the directory "
 		    "does not exist; create one with: orgvault --data-dir %s "
 		    "init", o->data_dir, o->data_dir);
+	if (!S_ISDIR(st.st_mode))
+		return ov_seterr(OV_EINVAL, "data directory %s is not a "
+		    "directory; give --data-dir the vault's directory",
+		    o->data_dir);
 	if ((rc = vault_alloc(o, &v)) != OV_OK)
 		return rc;
 	if (access(v->db_path, F_OK) != 0) {
@@ -493,7 +566,7 @@ init_contents(struct vault *v, const struct vault_opts *o,
 	}
 	rc = event_append(v, &ev);
 out:
-	sqlite3_finalize(st);
+	db_finish(v, st);
 	free(wrapped);
 	return tx_end(v, rc);
 }
@@ -503,6 +576,7 @@ vault_init(const struct vault_opts *o, enum vault_kdf_cost cost)
 {
 	struct vault *v = NULL;
 	struct keyring_kdf kdf;
+	struct stat st;
 	char key_path[PATH_MAX + 16];
 	int made_dir = 0, made_key = 0, made_db = 0;
 	enum ov_rc rc;
@@ -512,7 +586,12 @@ vault_init(const struct vault_opts *o, enum vault_kdf_cost cost)
 	snprintf(key_path, sizeof(key_path), "%s/%s", v->dir, VAULT_KEY_FILE);
 	if (mkdir(v->dir, 0700) == 0)
 		made_dir = 1;
-	else if (errno != EEXIST) {
+	else if (errno == EEXIST && (stat(v->dir, &st) != 0 ||
+	    !S_ISDIR(st.st_mode))) {
+		rc = ov_seterr(OV_EINVAL, "%s exists and is not a directory",
+		    v->dir);
+		goto out;
+	} else if (errno != EEXIST) {
 		rc = ov_seterr(OV_EIO, "cannot create data directory %s: %s",
 		    v->dir, strerror(errno));
 		goto out;
@@ -545,6 +624,7 @@ vault_init(const struct vault_opts *o, enum vault_kdf_cost cost)
 out:
 	if (rc != OV_OK) {
 		/* Leave nothing half made, so init can simply be re-run. */
+		cache_clear(v);
 		sqlite3_close_v2(v->db);
 		v->db = NULL;
 		if (made_db) {

@@ -136,8 +136,14 @@ enum ov_rc	vault_secret_open(struct vault *, int64_t cred_id,
  * leased ones included (the caller judges the lease) except those that
  * `self` holds.
  */
+struct vault_due {
+	int64_t	id, next_refresh_at, lease_until;
+	char	lease_owner[96];
+	char	token_url[OV_URL_MAX + 1];
+};
+typedef int (*vault_due_cb)(const struct vault_due *, void *);
 enum ov_rc	vault_due_list(struct vault *, int64_t now, const char *self,
-		    int limit, vault_cred_cb, void *);
+		    int limit, vault_due_cb, void *);
 /* Earliest next_refresh_at later than `after` of a schedulable
  * credential; 0 if none. */
 enum ov_rc	vault_next_deadline(struct vault *, int64_t after, int64_t *at);

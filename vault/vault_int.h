@@ -16,6 +16,15 @@
 #include "vault/vault.h"
 
 #define VAULT_BAD_KEYS_MAX 16
+#define VAULT_STMT_CACHE 48
+
+/* A prepared statement kept for reuse (db_prepare/db_finish). */
+struct cached_stmt {
+	sqlite3_stmt	*st;
+	const char	*sql;		/* sqlite3_sql(st) */
+	uint32_t	 hash;
+	int		 in_use;
+};
 
 struct vault {
 	sqlite3		*db;
@@ -27,13 +36,18 @@ struct vault {
 	int		 batch;		/* inside vault_begin() */
 	uint32_t	 bad_keys[VAULT_BAD_KEYS_MAX]; /* versions not opened */
 	size_t		 nbad_keys;
+	struct cached_stmt cache[VAULT_STMT_CACHE];
+	size_t		 ncache;
 };
 
 /* store.c */
 /* OV_EINTERNAL unless the vault was opened with its key. */
 enum ov_rc	vault_need_key(struct vault *);
 enum ov_rc	db_err(struct vault *, int sqlite_rc, const char *doing);
+/* Prepared statements are cached per connection: always pair
+ * db_prepare() with db_finish(), never sqlite3_finalize(). */
 enum ov_rc	db_prepare(struct vault *, const char *sql, sqlite3_stmt **);
+void		db_finish(struct vault *, sqlite3_stmt *);
 enum ov_rc	db_exec(struct vault *, const char *sql);
 /* Copies a text column; OV_EINTEGRITY if it does not fit. */
 enum ov_rc	db_text(sqlite3_stmt *, int col, char *buf, size_t len);
@@ -60,7 +74,8 @@ enum ov_rc	vault_secret_store(struct vault *, int64_t org_id,
 		    const struct secret *);
 
 /* schema.c */
-enum schema_mode { SCHEMA_REFUSE_PENDING, SCHEMA_APPLY, SCHEMA_TOLERATE };
+enum schema_mode { SCHEMA_REFUSE_PENDING, SCHEMA_APPLY, SCHEMA_TOLERATE,
+	SCHEMA_CREATE /* init: a new, empty database */ };
 enum ov_rc	schema_check(struct vault *, enum schema_mode, int *pending);
 enum ov_rc	schema_apply_all(struct vault *);
 

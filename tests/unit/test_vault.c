@@ -295,7 +295,8 @@ test_open_missing(void **state)
 	/* A file where the directory should be. */
 	assert_int_equal(rmdir(u->dir), 0);
 	assert_int_equal(unit_write_file(u->dir, "x", 1, 0600), 0);
-	assert_int_equal(vault_open(&u->opts, 0, &v), OV_ENOTFOUND);
+	assert_int_equal(vault_open(&u->opts, 0, &v), OV_EINVAL);
+	assert_non_null(strstr(ov_errmsg(), "not a directory"));
 	assert_ptr_equal(v, (struct vault *)1);
 	unit_vault_free(u);
 }

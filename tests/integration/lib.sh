@@ -1,0 +1,409 @@
+# lib.sh — shared helpers of the orgvault integration tests.
+#
+# Sourced by every tests/integration/t_*.sh.  Gives each test:
+#   TMP        a private temp dir (mktemp -d), removed on exit
+#   DIR, DB, KEY   the data dir, its database and key file under TMP
+#   ov ARGS    runs "$ORGVAULT" --data-dir "$DIR" ARGS
+#   run CMD    runs CMD capturing stdout/stderr to files: sets RC, OUT, ERR
+#              (every capture is kept under $CAP for secret-leak greps)
+#   assertions that print "ok - NAME" / "not ok - NAME" (+ "#" context)
+#   bg_track PID   a background process to kill (with its children) on exit
+#
+# Results: on exit the counts "PASS FAIL" are written to $OV_RESULTS_FILE
+# (set by run.sh) and a summary line is printed; the exit status is 0
+# only when nothing failed.
+#
+# Conventions: tests use `set -u`, never `set -e`: every assertion runs
+# and reports.
+
+set -u
+
+if [ -z "${ORGVAULT:-}" ]; then
+	echo "ORGVAULT is not set (path of the orgvault binary)" >&2
+	exit 2
+fi
+case $ORGVAULT in
+/*) ;;
+*) ORGVAULT=$(cd "$(dirname "$ORGVAULT")" && pwd)/$(basename "$ORGVAULT") ;;
+esac
+if [ ! -x "$ORGVAULT" ]; then
+	echo "ORGVAULT=$ORGVAULT is not an executable file" >&2
+	exit 2
+fi
+export ORGVAULT
+
+# Nothing from the caller's environment may steer the binary.
+unset ORGVAULT_DATA_DIR ORGVAULT_PASSPHRASE_FILE ORGVAULT_BUSY_TIMEOUT_MS \
+    XDG_DATA_HOME
+
+TEST_NAME=$(basename "$0" .sh)
+TMP=$(mktemp -d -t "ov-${TEST_NAME}.XXXXXX") || {
+	echo "mktemp failed" >&2
+	exit 2
+}
+DIR=$TMP/vault
+DB=$DIR/orgvault.db
+KEY=$DIR/master.key
+CAP=$TMP/cap		# stdout/stderr of every `run`
+CMDLOG=$TMP/cmdlog	# the command lines, kept apart from CAP
+mkdir -p "$CAP" "$CMDLOG" "$TMP/misc"
+
+PASS=0
+FAIL=0
+NCAP=0
+RC=0
+OUT=/dev/null
+ERR=/dev/null
+BG_PIDS=()
+
+# ---------------------------------------------------------------- cleanup
+
+_children() {
+	if command -v pgrep >/dev/null 2>&1; then
+		pgrep -P "$1" 2>/dev/null
+	else
+		cat /proc/"$1"/task/*/children 2>/dev/null
+	fi
+}
+
+# Kills a process we started and its descendants, by pid.
+kill_tree() {
+	local p=$1 c
+	for c in $(_children "$p"); do
+		kill_tree "$c"
+	done
+	kill "$p" 2>/dev/null
+}
+
+bg_track() {
+	BG_PIDS+=("$1")
+}
+
+_cleanup() {
+	local p
+	trap - EXIT INT TERM HUP
+	for p in "${BG_PIDS[@]}"; do
+		kill_tree "$p"
+	done
+	for p in "${BG_PIDS[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	exec 3>&- 4>&-
+	if [ -n "${TMP:-}" ] && [ -d "$TMP" ]; then
+		chmod -R u+rwX "$TMP" 2>/dev/null
+		rm -rf "$TMP"
+	fi
+	if [ -n "${OV_RESULTS_FILE:-}" ]; then
+		echo "$PASS $FAIL" >"$OV_RESULTS_FILE"
+	fi
+	echo "# $TEST_NAME: $PASS passed, $FAIL failed"
+	if [ "$FAIL" -eq 0 ] && [ "$PASS" -gt 0 ]; then
+		exit 0
+	fi
+	exit 1
+}
+trap _cleanup EXIT
+trap 'echo "not ok - $TEST_NAME: interrupted"; FAIL=$((FAIL + 1)); exit 1' \
+    INT TERM HUP
+
+# ---------------------------------------------------------------- running
+
+ov() {
+	"$ORGVAULT" --data-dir "$DIR" "$@"
+}
+
+# ov as user nobody (setpriv), for tests where root would bypass modes.
+ov_nobody() {
+	setpriv --reuid=nobody --regid=nogroup --clear-groups \
+	    "$ORGVAULT" --data-dir "$DIR" "$@"
+}
+
+# run CMD...: stdout → $OUT, stderr → $ERR, status → $RC.  Stdin is the
+# caller's, so `run ov cred put ... --secret-file - <file` works.
+run() {
+	NCAP=$((NCAP + 1))
+	OUT=$CAP/$NCAP.out
+	ERR=$CAP/$NCAP.err
+	printf '%s\n' "$*" >"$CMDLOG/$NCAP"
+	"$@" >"$OUT" 2>"$ERR"
+	RC=$?
+	return 0
+}
+
+# --------------------------------------------------------------- reporting
+
+pass() {
+	PASS=$((PASS + 1))
+	echo "ok - $TEST_NAME: $1"
+}
+
+# fail NAME [DETAIL...]
+fail() {
+	local name=$1 l
+	shift
+	FAIL=$((FAIL + 1))
+	echo "not ok - $TEST_NAME: $name"
+	for l in "$@"; do
+		printf '%s\n' "$l" | sed 's/^/#   /'
+	done
+	return 1
+}
+
+# Context of the last `run`, for a failure report.
+context() {
+	echo "#   command: $(cat "$CMDLOG/$NCAP" 2>/dev/null)"
+	echo "#   exit code: $RC"
+	if [ -s "$ERR" ]; then
+		head -c 2000 "$ERR" | head -n 12 | sed 's/^/#   stderr| /'
+	else
+		echo "#   stderr: (empty)"
+	fi
+	if [ -s "$OUT" ]; then
+		head -c 2000 "$OUT" | head -n 12 | sed 's/^/#   stdout| /'
+	else
+		echo "#   stdout: (empty)"
+	fi
+}
+
+# A sanitizer report or a signal is a failure whatever the exit code.
+_crashed() {
+	if grep -aqE 'ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:|SUMMARY: [A-Za-z]*Sanitizer' "$ERR" 2>/dev/null; then
+		echo "sanitizer report on stderr"
+		return 0
+	fi
+	if [ "$RC" -ge 128 ]; then
+		echo "killed by signal $((RC - 128)) (exit $RC): crash"
+		return 0
+	fi
+	return 1
+}
+
+# True when $RC is one of the codes in "4" or "4|5".
+_code_in() {
+	case "|$1|" in
+	*"|$RC|"*) return 0 ;;
+	esac
+	return 1
+}
+
+# expect_exit CODES NAME -- CMD...   CODES: "0", "4|5", ...
+expect_exit() {
+	local want=$1 name=$2 why
+	shift 2
+	[ "${1:-}" = -- ] && shift
+	run "$@"
+	if why=$(_crashed); then
+		fail "$name" "$why"
+		context
+		return 1
+	fi
+	if ! _code_in "$want"; then
+		fail "$name" "expected exit code $want, got $RC"
+		context
+		return 1
+	fi
+	pass "$name"
+}
+
+expect_ok() {
+	local name=$1
+	shift
+	expect_exit 0 "$name" "$@"
+}
+
+# expect_fail CODES NAME REGEX -- CMD...
+# The command must exit with one of CODES and explain itself on stderr:
+# the first "orgvault: " line matches REGEX (extended, case-insensitive).
+# Unless it is a usage error (stderr then shows "usage:"), stderr must be
+# exactly that one line.
+expect_fail() {
+	local want=$1 name=$2 re=$3 why first nlines
+	shift 3
+	[ "${1:-}" = -- ] && shift
+	run "$@"
+	if why=$(_crashed); then
+		fail "$name" "$why"
+		context
+		return 1
+	fi
+	if ! _code_in "$want"; then
+		fail "$name" "expected exit code $want, got $RC"
+		context
+		return 1
+	fi
+	first=$(grep -a -m1 '^orgvault: ' "$ERR")
+	if [ -z "$first" ]; then
+		fail "$name" "no 'orgvault: ' error line on stderr"
+		context
+		return 1
+	fi
+	if ! grep -a -q '^usage:' "$ERR"; then
+		nlines=$(wc -l <"$ERR")
+		if [ "$nlines" -ne 1 ] || ! head -n1 "$ERR" | grep -aq '^orgvault: '; then
+			fail "$name" "stderr should be exactly one 'orgvault: ' line, has $nlines line(s)"
+			context
+			return 1
+		fi
+	fi
+	if [ -n "$re" ] && ! printf '%s\n' "$first" | grep -aEiq -- "$re"; then
+		fail "$name" "error message does not match /$re/"
+		context
+		return 1
+	fi
+	pass "$name"
+}
+
+# expect_stdout_contains NAME STRING   (last run, fixed string)
+expect_stdout_contains() {
+	if grep -aqF -- "$2" "$OUT"; then
+		pass "$1"
+	else
+		fail "$1" "stdout lacks '$2'"
+		context
+	fi
+}
+
+expect_stdout_lacks() {
+	if grep -aqF -- "$2" "$OUT"; then
+		fail "$1" "stdout holds '$2'"
+		context
+	else
+		pass "$1"
+	fi
+}
+
+expect_stderr_contains() {
+	if grep -aqF -- "$2" "$ERR"; then
+		pass "$1"
+	else
+		fail "$1" "stderr lacks '$2'"
+		context
+	fi
+}
+
+expect_stderr_lacks() {
+	if grep -aqF -- "$2" "$ERR"; then
+		fail "$1" "stderr holds '$2'"
+		context
+	else
+		pass "$1"
+	fi
+}
+
+# expect_json NAME FILTER [JQ-OPTION...]: FILTER, run by jq on the last
+# stdout, must output `true` — at least once, and nothing but `true`.
+# (An empty stdout, a select() that matches nothing, or invalid JSON fail;
+# jq 1.6's `-e` would let the first two pass.)
+expect_json() {
+	local name=$1 filter=$2 got
+	shift 2
+	if [ ! -s "$OUT" ]; then
+		fail "$name" "stdout is empty, expected JSON for: $filter"
+		context
+		return 1
+	fi
+	if got=$(jq -c "$@" "$filter" "$OUT" 2>&1) && [ -n "$got" ] &&
+	    ! printf '%s\n' "$got" | grep -qvx 'true'; then
+		pass "$name"
+	else
+		fail "$name" "jq '$filter' gave: $(printf '%s' "${got:-(no output)}" | head -c 300)"
+		context
+		return 1
+	fi
+}
+
+# expect_eq NAME WANT GOT
+expect_eq() {
+	if [ "$2" = "$3" ]; then
+		pass "$1"
+	else
+		fail "$1" "expected: '$2'" "actual:   '$3'"
+	fi
+}
+
+# expect_true NAME -- CMD...: a shell condition (not orgvault) holds.
+expect_true() {
+	local name=$1 out
+	shift
+	[ "${1:-}" = -- ] && shift
+	if out=$("$@" 2>&1); then
+		pass "$name"
+	else
+		fail "$name" "condition failed: $*" \
+		    "output: $(printf '%s' "$out" | head -c 300)"
+	fi
+}
+
+expect_false() {
+	local name=$1 out
+	shift
+	[ "${1:-}" = -- ] && shift
+	if out=$("$@" 2>&1); then
+		fail "$name" "condition unexpectedly held: $*" \
+		    "output: $(printf '%s' "$out" | head -c 300)"
+	else
+		pass "$name"
+	fi
+}
+
+# ----------------------------------------------------------------- helpers
+
+# Octal mode of a file ("600").
+mode_of() {
+	stat -c %a "$1"
+}
+
+size_of() {
+	stat -c %s "$1"
+}
+
+sha_of() {
+	sha256sum "$1" | cut -d' ' -f1
+}
+
+# need_root WHAT: true as root; otherwise records a failure saying why.
+need_root() {
+	if [ "$(id -u)" -eq 0 ]; then
+		return 0
+	fi
+	fail "$1" "this test must run as root (it uses chown/setpriv)"
+	return 1
+}
+
+# Fresh key-file vault in $DIR (counts as an assertion).
+setup_vault() {
+	expect_ok "setup: init vault" -- ov init
+}
+
+# A secret file holding one line: secret_file PATH VALUE
+secret_file() {
+	printf '%s\n' "$2" >"$1"
+	chmod 600 "$1"
+}
+
+# Saves / restores the data dir (for tests that damage it).
+snapshot() {
+	rm -rf "$TMP/snapshot"
+	cp -a "$DIR" "$TMP/snapshot"
+}
+
+restore() {
+	rm -rf "$DIR"
+	cp -a "$TMP/snapshot" "$DIR"
+}
+
+# Prints elapsed seconds since $1 (date +%s.%N).
+elapsed_since() {
+	awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }'
+}
+
+# Polls until a file exists (or timeout seconds pass): wait_for_file F T
+wait_for_file() {
+	local f=$1 t=${2:-10} i=0
+	while [ ! -e "$f" ]; do
+		i=$((i + 1))
+		[ "$i" -gt $((t * 20)) ] && return 1
+		sleep 0.05
+	done
+	return 0
+}

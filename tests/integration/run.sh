@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# run.sh — runs every tests/integration/t_*.sh (in name order, each in its
+# own bash process) against the binary named by $ORGVAULT, and prints the
+# totals as the last line, exactly "N passed, N failed" (read by CI).
+# Exit 0 only when nothing failed.
+#
+#   ORGVAULT=$PWD/build/orgvault bash tests/integration/run.sh [t_name ...]
+#
+# Optional arguments restrict the run to the named tests (t_init or
+# t_init.sh).  OV_TEST_TIMEOUT (seconds, default 900) bounds each file.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+passed=0
+failed=0
+
+finish() {
+	echo "$passed passed, $failed failed"
+	[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+	exit $?
+}
+
+if [ -z "${ORGVAULT:-}" ] || [ ! -x "$ORGVAULT" ]; then
+	echo "not ok - run.sh: ORGVAULT='${ORGVAULT:-}' is not an executable (set it to the absolute path of build/orgvault)"
+	failed=1
+	finish
+fi
+case $ORGVAULT in
+/*) ;;
+*) ORGVAULT=$(cd "$(dirname "$ORGVAULT")" && pwd)/$(basename "$ORGVAULT") ;;
+esac
+export ORGVAULT
+
+for tool in jq sqlite3 setpriv; do
+	if ! command -v "$tool" >/dev/null 2>&1; then
+		echo "not ok - run.sh: the '$tool' command is needed by the tests (make deps-test)"
+		failed=$((failed + 1))
+	fi
+done
+[ "$failed" -eq 0 ] || finish
+
+tests=()
+if [ $# -gt 0 ]; then
+	for t in "$@"; do
+		t=${t%.sh}
+		tests+=("$here/${t##*/}.sh")
+	done
+else
+	for t in "$here"/t_*.sh; do
+		[ -e "$t" ] && tests+=("$t")
+	done
+fi
+
+results=$(mktemp -t ov-results.XXXXXX) || exit 2
+child=
+trap 'rm -f "$results"' EXIT
+# timeout(1) runs each test in its own process group: pass signals on.
+trap '[ -n "$child" ] && kill "$child" 2>/dev/null; wait; echo "not ok - run.sh: interrupted"; failed=$((failed + 1)); finish' \
+    INT TERM HUP
+start=$(date +%s)
+
+for t in "${tests[@]}"; do
+	name=$(basename "$t" .sh)
+	echo "== $name"
+	: >"$results"
+	t0=$(date +%s)
+	OV_RESULTS_FILE=$results timeout --kill-after=10 "${OV_TEST_TIMEOUT:-900}" \
+	    bash "$t" &
+	child=$!
+	wait "$child"
+	rc=$?
+	child=
+	p=0
+	f=0
+	if [ -s "$results" ]; then
+		read -r p f <"$results"
+	fi
+	case "$p $f" in
+	*[!0-9\ ]*) p=0 f=0 ;;
+	esac
+	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+		echo "not ok - $name: timed out after ${OV_TEST_TIMEOUT:-900}s"
+		f=$((f + 1))
+	elif [ ! -s "$results" ]; then
+		echo "not ok - $name: died before reporting (exit $rc)"
+		f=$((f + 1))
+	elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "not ok - $name: exited $rc with no failed assertion"
+		f=$((f + 1))
+	elif [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+		echo "not ok - $name: ran no assertion"
+		f=$((f + 1))
+	fi
+	echo "== $name: $p passed, $f failed ($(($(date +%s) - t0))s)"
+	passed=$((passed + p))
+	failed=$((failed + f))
+done
+
+echo "== total time $(($(date +%s) - start))s"
+finish

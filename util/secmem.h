@@ -1,0 +1,19 @@
+/*
+ * secmem.h — memory for plaintext secrets.
+ *
+ * Chunks come from large sodium_malloc regions (locked in RAM, not in
+ * core dumps, guard pages around each region), in size classes; every
+ * chunk is wiped when freed and carries a canary that is checked then.
+ * One sodium_malloc per secret would cost half a dozen system calls
+ * (mmap, mprotect, mlock ...) on the refresh hot path; this costs none.
+ * Requests larger than the biggest class fall back to sodium_malloc.
+ */
+#ifndef OV_SECMEM_H
+#define OV_SECMEM_H
+
+#include <stddef.h>
+
+void	*secmem_alloc(size_t);		/* zeroed; NULL when out of memory */
+void	 secmem_free(void *);		/* wipes; NULL ok; aborts on overflow */
+
+#endif
