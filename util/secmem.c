@@ -77,8 +77,12 @@ secmem_alloc(size_t n)
 	for (cls = 0; cls < NCLASSES && class_size[cls] < n; cls++)
 		;
 	if (cls == NCLASSES) {
-		/* Rare and large: a guarded allocation of its own. */
-		if ((h = sodium_malloc(sizeof(*h) + n)) == NULL)
+		/* Rare and large: a guarded allocation of its own.  sodium
+		 * puts the block against its guard page: keep the size a
+		 * multiple of 16 so the header stays aligned. */
+		if (n > SIZE_MAX - 64 ||
+		    (h = sodium_malloc((sizeof(*h) + n + 15) & ~(size_t)15)) ==
+		    NULL)
 			return NULL;
 		h->magic = CHUNK_MAGIC;
 		h->cls = BIG_CLASS;
