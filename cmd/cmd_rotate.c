@@ -186,27 +186,33 @@ print_words(const char *label, json_t *arr)
 	printf("\n");
 }
 
-int
-cmd_audit_drift(struct cli *cli, int argc, char **argv)
+/* A report: a JSON array filled from the vault, printed as JSON or text. */
+struct report {
+	const char	*usage;
+	enum ov_rc	(*fill)(struct vault *, json_t *);
+	void		(*print)(json_t *);
+};
+
+static int
+report_run(struct cli *cli, int argc, char **argv, const struct report *r)
 {
-	struct vault_cred_filter f = { 0 };
 	struct vault *v;
-	json_t *list = json_array(), *d;
-	size_t i;
-	int json = argc > 1 && strcmp(argv[1], "--json") == 0, ec;
+	json_t *list;
+	int json = 0, ec;
 	enum ov_rc rc;
 
-	if (cli_wants_help(argc, argv, "usage: orgvault audit drift "
-	    "[--json]\n\nCredentials whose granted scope differs from the "
-	    "expected one:\nmissing and extra scopes, and over-broad grants "
-	    "(*, admin, *:*,\n*:admin).  A drift stays until a grant "
-	    "matches again.\n"))
+	if (cli_wants_help(argc, argv, r->usage))
 		return 0;
-	if ((ec = cli_open(cli, 0, &v)) != 0) {
-		json_decref(list);
-		return ec;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") != 0)
+			return cli_usage_error(r->usage, "unexpected argument "
+			    "'%s'", argv[i]);
+		json = 1;
 	}
-	rc = vault_cred_list(v, &f, drift_row, list);
+	if ((ec = cli_open(cli, 0, &v)) != 0)
+		return ec;
+	list = json_array();
+	rc = r->fill(v, list);
 	vault_close(v);
 	if (rc != OV_OK) {
 		json_decref(list);
@@ -214,6 +220,25 @@ cmd_audit_drift(struct cli *cli, int argc, char **argv)
 	}
 	if (json)
 		return cli_print_json(list);
+	r->print(list);
+	json_decref(list);
+	return 0;
+}
+
+static enum ov_rc
+drift_fill(struct vault *v, json_t *list)
+{
+	struct vault_cred_filter f = { 0 };
+
+	return vault_cred_list(v, &f, drift_row, list);
+}
+
+static void
+drift_print(json_t *list)
+{
+	size_t i;
+	json_t *d;
+
 	json_array_foreach(list, i, d) {
 		printf("%s/%s\n", json_string_value(json_object_get(d, "org")),
 		    json_string_value(json_object_get(d, "credential")));
@@ -223,8 +248,20 @@ cmd_audit_drift(struct cli *cli, int argc, char **argv)
 	}
 	if (json_array_size(list) == 0)
 		printf("no scope drift\n");
-	json_decref(list);
-	return 0;
+}
+
+int
+cmd_audit_drift(struct cli *cli, int argc, char **argv)
+{
+	static const struct report r = {
+		"usage: orgvault audit drift [--json]\n\n"
+		"Credentials whose granted scope differs from the expected "
+		"one:\nmissing and extra scopes, and over-broad grants (*, "
+		"admin, *:*,\n*:admin).  A drift stays until a grant matches "
+		"again.\n", drift_fill, drift_print,
+	};
+
+	return report_run(cli, argc, argv, &r);
 }
 
 static int
@@ -239,36 +276,22 @@ ledger_row(const struct vault_event *e, void *arg)
 	return 0;
 }
 
-int
-cmd_audit_revocations(struct cli *cli, int argc, char **argv)
+static enum ov_rc
+ledger_fill(struct vault *v, json_t *list)
 {
 	static const char *const kinds[] = { "credential.revoked",
 	    "credential.invalid_client", NULL };
-	struct vault *v;
-	json_t *list = json_array(), *e;
-	size_t i;
-	int json = argc > 1 && strcmp(argv[1], "--json") == 0, ec;
-	enum ov_rc rc;
 
-	if (cli_wants_help(argc, argv, "usage: orgvault audit revocations "
-	    "[--json]\n\nThe ledger of invalid_grant (revoked) and "
-	    "invalid_client events,\nnewest first, with their context: "
-	    "last success, token and refresh\ntoken age, attempts, and an "
-	    "earlier unknown outcome if one explains it.\n"))
-		return 0;
-	if ((ec = cli_open(cli, 0, &v)) != 0) {
-		json_decref(list);
-		return ec;
-	}
-	rc = vault_event_list_kinds(v, kinds, OV_LIST_LIMIT_MAX, ledger_row,
+	return vault_event_list_kinds(v, kinds, OV_LIST_LIMIT_MAX, ledger_row,
 	    list);
-	vault_close(v);
-	if (rc != OV_OK) {
-		json_decref(list);
-		return cli_fail(rc);
-	}
-	if (json)
-		return cli_print_json(list);
+}
+
+static void
+ledger_print(json_t *list)
+{
+	size_t i;
+	json_t *e;
+
 	json_array_foreach(list, i, e) {
 		char *detail = json_dumps(json_object_get(e, "detail"),
 		    JSON_COMPACT);
@@ -284,6 +307,21 @@ cmd_audit_revocations(struct cli *cli, int argc, char **argv)
 		    detail ? detail : "");
 		free(detail);
 	}
-	json_decref(list);
-	return 0;
+	if (json_array_size(list) == 0)
+		printf("no revocations\n");
+}
+
+int
+cmd_audit_revocations(struct cli *cli, int argc, char **argv)
+{
+	static const struct report r = {
+		"usage: orgvault audit revocations [--json]\n\n"
+		"The ledger of invalid_grant (revoked) and invalid_client "
+		"events,\nnewest first, with their context: last success, "
+		"token and refresh\ntoken age, attempts, and an earlier "
+		"unknown outcome if one explains it.\n", ledger_fill,
+		ledger_print,
+	};
+
+	return report_run(cli, argc, argv, &r);
 }

@@ -36,20 +36,8 @@
 
 static const char *kind_names[] = { "client_secret", "refresh_token" };
 
-const char *
-vault_cred_cols(void)
-{
-	return CRED_COLS;
-}
-
-const char *
-vault_cred_from(void)
-{
-	return CRED_FROM;
-}
-
-enum ov_rc
-vault_cred_row(sqlite3_stmt *st, struct vault_cred *c)
+static enum ov_rc
+cred_row(sqlite3_stmt *st, struct vault_cred *c)
 {
 	enum ov_rc rc;
 
@@ -91,30 +79,80 @@ vault_cred_row(sqlite3_stmt *st, struct vault_cred *c)
 	return OV_OK;
 }
 
+/* Walks the rows of a prepared, bound CRED_COLS query; finishes st. */
+static enum ov_rc
+cred_walk(struct vault *v, sqlite3_stmt *st, vault_cred_cb cb, void *arg)
+{
+	struct vault_cred c;
+	enum ov_rc rc = OV_OK;
+	int src;
+
+	while ((src = sqlite3_step(st)) == SQLITE_ROW)
+		if ((rc = cred_row(st, &c)) != OV_OK || cb(&c, arg))
+			break;
+	if (rc == OV_OK && src != SQLITE_DONE && src != SQLITE_ROW)
+		rc = db_err(v, src, "reading credentials");
+	db_finish(v, st);
+	return rc;
+}
+
+struct found {
+	struct vault_cred	*out;
+	int			 n;
+};
+
+static int
+found_one(const struct vault_cred *c, void *arg)
+{
+	struct found *f = arg;
+
+	*f->out = *c;
+	f->n = 1;
+	return 1;
+}
+
 enum ov_rc
 vault_cred_get(struct vault *v, const char *org, const char *name,
     struct vault_cred *out)
 {
-	sqlite3_stmt *st;
 	struct vault_cred c;
+	struct found f = { &c, 0 };
+	sqlite3_stmt *st;
 	enum ov_rc rc;
-	int src;
 
 	if ((rc = db_prepare(v, "SELECT " CRED_COLS CRED_FROM
 	    "WHERE o.slug = ? AND c.name = ?", &st)) != OV_OK)
 		return rc;
 	sqlite3_bind_text(st, 1, org, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((rc = vault_cred_row(st, &c)) == OV_OK)
-			*out = c;
-	} else if (src == SQLITE_DONE)
-		rc = ov_seterr(OV_ENOTFOUND, "no credential %s in org %s",
+	if ((rc = cred_walk(v, st, found_one, &f)) != OV_OK)
+		return rc;
+	if (!f.n)
+		return ov_seterr(OV_ENOTFOUND, "no credential %s in org %s",
 		    name, org);
-	else
-		rc = db_err(v, src, "reading a credential");
-	db_finish(v, st);
-	return rc;
+	*out = c;
+	return OV_OK;
+}
+
+enum ov_rc
+vault_cred_by_id(struct vault *v, int64_t id, struct vault_cred *out)
+{
+	struct vault_cred c;
+	struct found f = { &c, 0 };
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+
+	if ((rc = db_prepare(v, "SELECT " CRED_COLS CRED_FROM "WHERE c.id = ?",
+	    &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	if ((rc = cred_walk(v, st, found_one, &f)) != OV_OK)
+		return rc;
+	if (!f.n)
+		return ov_seterr(OV_ENOTFOUND, "credential %lld was removed",
+		    (long long)id);
+	*out = c;
+	return OV_OK;
 }
 
 enum ov_rc
@@ -122,9 +160,7 @@ vault_cred_list(struct vault *v, const struct vault_cred_filter *f,
     vault_cred_cb cb, void *arg)
 {
 	sqlite3_stmt *st;
-	struct vault_cred c;
 	enum ov_rc rc;
-	int src;
 
 	if ((rc = db_prepare(v, "SELECT " CRED_COLS CRED_FROM
 	    "WHERE (?1 IS NULL OR o.slug = ?1) "
@@ -135,14 +171,7 @@ vault_cred_list(struct vault *v, const struct vault_cred_filter *f,
 	sqlite3_bind_text(st, 1, f->org, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, f->status, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, f->provider, -1, SQLITE_STATIC);
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((rc = vault_cred_row(st, &c)) != OV_OK || cb(&c, arg))
-			break;
-	}
-	if (rc == OV_OK && src != SQLITE_DONE && src != SQLITE_ROW)
-		rc = db_err(v, src, "listing credentials");
-	db_finish(v, st);
-	return rc;
+	return cred_walk(v, st, cb, arg);
 }
 
 /* Seals s as the new `current` version of (cred, kind). */

@@ -20,34 +20,6 @@
 
 #define SCHEDULABLE "c.status IN ('active', 'failing', 'invalid_client')"
 
-/* Reads full credential rows for ids selected by `where`. */
-static enum ov_rc
-cred_walk(struct vault *v, const char *where, int64_t a, int64_t b,
-    const char *text, vault_cred_cb cb, void *arg)
-{
-	char sql[2048];
-	sqlite3_stmt *st;
-	struct vault_cred c;
-	enum ov_rc rc = OV_OK;
-	int src;
-
-	snprintf(sql, sizeof(sql), "SELECT %s %s WHERE %s", vault_cred_cols(),
-	    vault_cred_from(), where);
-	if ((rc = db_prepare(v, sql, &st)) != OV_OK)
-		return rc;
-	sqlite3_bind_int64(st, 1, a);
-	sqlite3_bind_int64(st, 2, b);
-	if (text)
-		sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
-	while ((src = sqlite3_step(st)) == SQLITE_ROW)
-		if ((rc = vault_cred_row(st, &c)) != OV_OK || cb(&c, arg))
-			break;
-	if (rc == OV_OK && src != SQLITE_DONE && src != SQLITE_ROW)
-		rc = db_err(v, src, "listing due credentials");
-	db_finish(v, st);
-	return rc;
-}
-
 /* Light rows: the scheduler scans often and claims few. */
 enum ov_rc
 vault_due_list(struct vault *v, int64_t now, const char *self, int limit,
@@ -104,13 +76,6 @@ vault_next_deadline(struct vault *v, int64_t after, int64_t *at)
 	return rc;
 }
 
-static int
-copy_cred(const struct vault_cred *c, void *arg)
-{
-	*(struct vault_cred *)arg = *c;
-	return 1;
-}
-
 enum ov_rc
 vault_lease_claim(struct vault *v, int64_t cred_id, const char *owner,
     const char *expected_owner, int64_t now, int64_t until, int force,
@@ -146,11 +111,7 @@ vault_lease_claim(struct vault *v, int64_t cred_id, const char *owner,
 		return tx_end(v, ov_seterr(OV_ECONFLICT, "credential %lld is "
 		    "leased by another refresher or no longer due",
 		    (long long)cred_id));
-	c.id = 0;
-	if ((rc = cred_walk(v, "c.id = ?1", cred_id, 0, NULL, copy_cred, &c)) ==
-	    OV_OK && c.id != cred_id)
-		rc = ov_seterr(OV_ENOTFOUND, "credential %lld vanished",
-		    (long long)cred_id);
+	rc = vault_cred_by_id(v, cred_id, &c);
 	if ((rc = tx_end(v, rc)) == OV_OK)
 		*out = c;
 	return rc;
@@ -293,12 +254,8 @@ vault_refresh_record(struct vault *v, int64_t cred_id,
 
 	if ((rc = vault_need_key(v)) != OV_OK || (rc = tx_begin(v)) != OV_OK)
 		return rc;
-	c.id = 0;
-	if ((rc = cred_walk(v, "c.id = ?1", cred_id, 0, NULL, copy_cred, &c)))
+	if ((rc = vault_cred_by_id(v, cred_id, &c)) != OV_OK)
 		return tx_end(v, rc);
-	if (c.id != cred_id)
-		return tx_end(v, ov_seterr(OV_ENOTFOUND, "credential %lld was "
-		    "removed during its refresh", (long long)cred_id));
 	if (strcmp(c.lease_owner, r->owner) != 0)
 		return tx_end(v, ov_seterr(OV_ECONFLICT, "lease on %s/%s was "
 		    "lost to %s; not recording", c.org, c.name,

@@ -64,10 +64,8 @@ void		binding_secret(char *buf, size_t len, int64_t org_id,
 void		binding_token(char *buf, size_t len, int64_t org_id,
 		    int64_t cred_id, int64_t generation);
 
-/* cred.c: the full credential row, for every query that returns one. */
-const char	*vault_cred_cols(void);
-const char	*vault_cred_from(void);
-enum ov_rc	vault_cred_row(sqlite3_stmt *, struct vault_cred *);
+/* cred.c */
+enum ov_rc	vault_cred_by_id(struct vault *, int64_t, struct vault_cred *);
 /* Seals s as the new `current` version (current → previous). */
 enum ov_rc	vault_secret_store(struct vault *, int64_t org_id,
 		    int64_t cred_id, enum vault_secret_kind,
