@@ -240,7 +240,8 @@ render_cred(const struct vault_cred *cr)
 		snprintf(refresh_at, sizeof(refresh_at), "%g",
 		    cr->refresh_fraction);
 	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, "
-	    "s:s, s:b, s:b, s:s, s:s, s:o, s:o, s:o, s:s, s:o, s:i, s:s}",
+	    "s:s, s:b, s:b, s:s, s:s, s:o, s:o, s:o, s:s, s:o, s:i, s:s, "
+	    "s:o}",
 	    "org", cr->org, "name", cr->name, "provider", cr->provider,
 	    "region", cr->region, "token_url", cr->token_url,
 	    "client_id", cr->client_id, "grant", cr->grant, "auth", cr->auth,
@@ -256,7 +257,9 @@ render_cred(const struct vault_cred *cr)
 	    "granted_scope", cr->granted_scope,
 	    "last_attempt_at", time_or_null(cr->last_attempt_at),
 	    "consecutive_failures", cr->consecutive_failures,
-	    "last_error", cr->last_error);
+	    "last_error", cr->last_error,
+	    "refresh_token_expires_at",
+	    time_or_null(cr->refresh_token_expires_at));
 	return j;
 }
 

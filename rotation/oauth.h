@@ -45,6 +45,7 @@ struct oauth_result {
 	struct secret		*refresh_token;		/* NULL: keep old */
 	char			 token_type[16];
 	long			 expires_in;
+	long			 refresh_expires_in;	/* 0: not said */
 	char			 granted_scope[OV_SCOPE_MAX + 1];
 	int64_t			 duration_ms;
 };

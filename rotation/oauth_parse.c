@@ -125,6 +125,7 @@ parse_success(json_t *o, const char *requested_scope, long default_lifetime,
 	json_t *ei = json_object_get(o, "expires_in");
 	json_t *sc = json_object_get(o, "scope");
 	json_t *rt = json_object_get(o, "refresh_token");
+	json_t *rte = json_object_get(o, "refresh_token_expires_in");
 
 	if (!json_is_string(at) || json_string_length(at) == 0 ||
 	    json_string_length(at) > OV_TOKEN_MAX || !token_chars_ok(at))
@@ -146,6 +147,11 @@ parse_success(json_t *o, const char *requested_scope, long default_lifetime,
 	    json_string_length(rt) > OV_SECRET_MAX || !token_chars_ok(rt)))
 		return protocol_error(out, "refresh_token mistyped or too "
 		    "long");
+	/* Not RFC 6749, but some providers say when the refresh token
+	 * dies; anything unusable is ignored, not fatal. */
+	if (json_is_integer(rte) && json_integer_value(rte) > 0 &&
+	    json_integer_value(rte) <= OV_LIFETIME_MAX * 10)
+		out->refresh_expires_in = (long)json_integer_value(rte);
 	if (secret_from(json_string_value(at), json_string_length(at),
 	    &out->access_token) != OV_OK)
 		return protocol_error(out, "out of memory");

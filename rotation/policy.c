@@ -5,6 +5,7 @@
  *   next = issued + lifetime × fraction (or + absolute age)
  *          − U[0, jitter × lifetime)
  *   next ≤ expires − margin, margin = min(60 s, lifetime / 10)
+ *   next ≤ refresh-token expiry − its margin, when the provider says
  *
  *   outcome         status                      next attempt
  *   ok              active                      policy above
@@ -224,6 +225,20 @@ rot_classify(const struct rot_config *cfg, const struct vault_cred *c,
 		out->expires_at = now + res->expires_in;
 		out->next_refresh_at = rot_next_refresh(c, now,
 		    res->expires_in, rand01, cfg->jitter);
+		/* A known refresh-token expiry caps the deadline too; a kept
+		 * refresh token keeps its known expiry. */
+		out->refresh_token_expires_at = res->refresh_expires_in > 0 ?
+		    now + res->refresh_expires_in : res->refresh_token ? 0 :
+		    c->refresh_token_expires_at;
+		if (out->refresh_token_expires_at > now) {
+			int64_t rt_latest = out->refresh_token_expires_at -
+			    rot_safety_margin(out->refresh_token_expires_at -
+			    now);
+
+			if (rt_latest < out->next_refresh_at)
+				out->next_refresh_at = rt_latest > now ?
+				    rt_latest : now + 1;
+		}
 		out->drift = drift_event(c, res->granted_scope);
 		out->detail = json_pack("{s:I, s:b}", "expires_in",
 		    (json_int_t)res->expires_in, "refresh_token_rotated",

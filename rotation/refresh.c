@@ -199,6 +199,8 @@ rot_refresh_one(struct vault *v, const struct rot_config *cfg,
 	    c->lease_owner) ? c->lease_owner : NULL;
 	enum ov_rc rc;
 
+	if (holder && vault_note_unknown(v, c->id, holder) != OV_OK)
+		return OV_EIO;
 	rc = vault_lease_claim(v, c->id, cfg->owner, holder, now, now +
 	    cfg->timeout_ms / 1000 + 60, 1, &leased);
 	if (rc == OV_ECONFLICT)

@@ -331,10 +331,15 @@ claim_and_start(struct rot_scheduler *s, struct scan *sc)
 	for (size_t i = 0; began && i < sc->n; i++) {
 		struct candidate *c = &sc->c[i];
 
-		if (c->takeover)
+		if (c->takeover) {
 			log_info("taking over credential %lld from dead "
 			    "refresher %s", (long long)c->due.id,
 			    c->due.lease_owner);
+			/* What it sent may have rotated the refresh token. */
+			if (vault_note_unknown(s->v, c->due.id,
+			    c->due.lease_owner) != OV_OK)
+				log_warnx("%s", ov_errmsg());
+		}
 		if (vault_lease_claim(s->v, c->due.id, s->cfg.owner,
 		    c->takeover ? c->due.lease_owner : NULL, now, now +
 		    s->cfg.timeout_ms / 1000 + 60, 0, &claimed[n]) == OV_OK) {

@@ -134,6 +134,43 @@ vault_lease_release(struct vault *v, int64_t cred_id, const char *owner)
 	return src == SQLITE_DONE ? OV_OK : db_err(v, src, "releasing a lease");
 }
 
+enum ov_rc
+vault_note_unknown(struct vault *v, int64_t cred_id, const char *dead_owner)
+{
+	struct vault_cred c;
+	struct event_rec ev = { .kind = "refresh.outcome_unknown",
+	    .outcome = "outcome_unknown", .oauth_error = "refresher_died" };
+	sqlite3_stmt *st;
+	json_t *detail;
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = tx_begin(v)) != OV_OK)
+		return rc;
+	if ((rc = vault_cred_by_id(v, cred_id, &c)) != OV_OK)
+		return tx_end(v, rc);
+	if ((rc = db_prepare(v, "UPDATE credentials SET unknown_outcome_at = "
+	    "? WHERE id = ?", &st)) != OV_OK)
+		return tx_end(v, rc);
+	sqlite3_bind_int64(st, 1, timefmt_now());
+	sqlite3_bind_int64(st, 2, cred_id);
+	src = sqlite3_step(st);
+	db_finish(v, st);
+	if (src != SQLITE_DONE)
+		return tx_end(v, db_err(v, src, "recording an unknown outcome"));
+	ev.org_id = c.org_id;
+	ev.org = c.org;
+	ev.cred_id = c.id;
+	ev.credential = c.name;
+	detail = json_pack("{s:s, s:s}", "lease_owner", dead_owner,
+	    "description", "the refresher died holding the lease; its "
+	    "request may have reached the provider");
+	ev.detail = detail;
+	rc = event_append(v, &ev);
+	json_decref(detail);
+	return tx_end(v, rc);
+}
+
 /* The new access token, sealed and bound to its generation. */
 static enum ov_rc
 token_store(struct vault *v, const struct vault_cred *c,
@@ -155,7 +192,8 @@ token_store(struct vault *v, const struct vault_cred *c,
 	envelope_key_version(env, envlen, &kv);
 	if ((rc = db_prepare(v, "INSERT OR REPLACE INTO tokens (credential_id, "
 	    "generation, ciphertext, key_version, token_type, granted_scope, "
-	    "issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", &st)))
+	    "issued_at, expires_at, refresh_token_expires_at) VALUES "
+	    "(?, ?, ?, ?, ?, ?, ?, ?, nullif(?, 0))", &st)))
 		goto out;
 	sqlite3_bind_int64(st, 1, c->id);
 	sqlite3_bind_int64(st, 2, gen);
@@ -165,6 +203,7 @@ token_store(struct vault *v, const struct vault_cred *c,
 	sqlite3_bind_text(st, 6, r->granted_scope, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 7, r->issued_at);
 	sqlite3_bind_int64(st, 8, r->expires_at);
+	sqlite3_bind_int64(st, 9, r->refresh_token_expires_at);
 	if ((src = sqlite3_step(st)) != SQLITE_DONE)
 		rc = db_err(v, src, "storing a token");
 out:

@@ -101,6 +101,7 @@ struct vault_cred {
 	char	last_error[OV_OAUTH_DESC_MAX + OV_OAUTH_ERROR_MAX + 8];
 	char	granted_scope[OV_SCOPE_MAX + 1];
 	int64_t	refresh_token_set_at;	/* when the current one was stored */
+	int64_t	refresh_token_expires_at;	/* 0: unknown */
 };
 struct vault_cred_filter {
 	const char	*org;		/* NULL: all orgs */
@@ -164,6 +165,10 @@ enum ov_rc	vault_lease_claim(struct vault *, int64_t cred_id,
 		    int64_t until, int force, struct vault_cred *out);
 enum ov_rc	vault_lease_release(struct vault *, int64_t cred_id,
 		    const char *owner);
+/* Records that an attempt's outcome is unknown (its refresher died
+ * holding the lease): an event and unknown_outcome_at. */
+enum ov_rc	vault_note_unknown(struct vault *, int64_t cred_id,
+		    const char *dead_owner);
 
 /* One refresh attempt's result, committed in one durable transaction
  * together with its events and the lease release. */
@@ -184,6 +189,7 @@ struct vault_refresh {
 	const struct secret	*refresh_token;	/* NULL: keep the old one */
 	const char		*token_type, *granted_scope;
 	int64_t			 issued_at, expires_at;
+	int64_t			 refresh_token_expires_at; /* 0: unknown */
 	json_t			*drift;		/* scope_drift event detail */
 };
 enum ov_rc	vault_refresh_record(struct vault *, int64_t cred_id,

@@ -34,8 +34,19 @@ test_success_full(void **state)
 	assert_string_equal((char *)r.refresh_token->buf, "RT2");
 	assert_int_equal(r.expires_in, 3600);
 	assert_string_equal(r.granted_scope, "a");
+	assert_int_equal(r.refresh_expires_in, 0);
 	oauth_result_cleanup(&r);
 	assert_null(r.access_token);
+	parse(200, "{\"access_token\":\"AT\",\"token_type\":\"bearer\","
+	    "\"refresh_token\":\"R\",\"refresh_token_expires_in\":7776000}",
+	    NULL, &r);
+	assert_int_equal(r.refresh_expires_in, 7776000);
+	oauth_result_cleanup(&r);
+	parse(200, "{\"access_token\":\"AT\",\"token_type\":\"bearer\","
+	    "\"refresh_token_expires_in\":\"soon\"}", NULL, &r);
+	assert_int_equal(r.outcome, OAUTH_OK);
+	assert_int_equal(r.refresh_expires_in, 0);
+	oauth_result_cleanup(&r);
 }
 
 static void

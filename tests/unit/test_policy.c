@@ -194,6 +194,34 @@ test_revocation_names_unknown_outcome(void **state)
 }
 
 static void
+test_refresh_token_expiry_caps(void **state)
+{
+	struct vault_cred c = cred(0.75, 0);
+	struct rot_config cfg;
+	struct oauth_result r;
+	struct vault_refresh v;
+
+	rot_config_defaults(&cfg);
+	memset(&r, 0, sizeof(r));
+	r.outcome = OAUTH_OK;
+	r.expires_in = 86400;
+	r.refresh_expires_in = 3600;	/* dies long before the token */
+	rot_classify(&cfg, &c, &r, 1000, 0.0, &v);
+	assert_int_equal(v.refresh_token_expires_at, 4600);
+	assert_int_equal(v.next_refresh_at, 4600 - 60);
+	json_decref(v.detail);
+	json_decref(v.drift);
+	/* Not said again, no new refresh token: the known expiry stays. */
+	c.refresh_token_expires_at = 5000;
+	r.refresh_expires_in = 0;
+	rot_classify(&cfg, &c, &r, 1000, 0.0, &v);
+	assert_int_equal(v.refresh_token_expires_at, 5000);
+	assert_int_equal(v.next_refresh_at, 5000 - 60);
+	json_decref(v.detail);
+	json_decref(v.drift);
+}
+
+static void
 test_drift_event_once(void **state)
 {
 	struct vault_cred c = cred(0.75, 0);
@@ -234,6 +262,7 @@ main(void)
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_revocation_names_unknown_outcome),
 		cmocka_unit_test(test_drift_event_once),
+		cmocka_unit_test(test_refresh_token_expiry_caps),
 	};
 
 	if (sodium_init() < 0)
