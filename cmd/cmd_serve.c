@@ -19,7 +19,7 @@ static const char serve_usage[] =
 "\n"
 "Runs the refresh scheduler until SIGTERM or SIGINT.  Every credential\n"
 "is refreshed ahead of its deadline (default 0.75 of the token lifetime,\n"
-"minus up to 5 %% jitter, never later than 60 s before expiry), a new one\n"
+"minus up to 5 % jitter, never later than 60 s before expiry), a new one\n"
 "at once.  Several `serve` processes may share one data directory: a\n"
 "lease makes sure only one refreshes a credential at a time.\n"
 "\n"

@@ -293,7 +293,9 @@ cred_write(struct vault *v, const struct vault_cred *c,
 		    "status = CASE WHEN ?10 THEN 'active' ELSE status END, "
 		    "status_reason = CASE WHEN ?10 THEN '' ELSE status_reason "
 		    "END, consecutive_failures = CASE WHEN ?10 THEN 0 ELSE "
-		    "consecutive_failures END WHERE id = ?11 RETURNING id", &st);
+		    "consecutive_failures END, next_refresh_at = CASE WHEN ?10 "
+		    "THEN NULL ELSE next_refresh_at END WHERE id = ?11 "
+		    "RETURNING id", &st);
 	else
 		rc = db_prepare(v, "INSERT INTO credentials (region, token_url, "
 		    "auth_method, grant_type, client_id, expected_scope, "
