@@ -6,10 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cmd/cli.h"
 #include "rotation/rotation.h"
 #include "util/timefmt.h"
+
+#define TOKEN_WAIT_MS	2000	/* for another process's refresh */
 
 static const char refresh_usage[] =
 "usage: orgvault cred refresh ORG NAME [--json]\n"
@@ -99,6 +102,33 @@ cmd_cred_refresh(struct cli *cli, int argc, char **argv)
 	return outcome == OAUTH_OK ? 0 : 5;
 }
 
+/*
+ * Another process holds the lease and is refreshing: wait briefly for
+ * its new token, else serve the current one while it is still valid.
+ * Never a second refresh (DESIGN.md "Exactly one refresher").
+ */
+static enum ov_rc
+wait_for_refresher(struct vault *v, const struct vault_cred *before,
+    struct vault_cred *now_c)
+{
+	struct timespec nap = { 0, 200 * 1000 * 1000 };
+	enum ov_rc rc;
+
+	for (int i = 0; i < TOKEN_WAIT_MS / 200; i++) {
+		nanosleep(&nap, NULL);
+		if ((rc = vault_cred_get(v, before->org, before->name,
+		    now_c)) != OV_OK)
+			return rc;
+		if (now_c->token_generation != before->token_generation)
+			return OV_OK;
+	}
+	if (now_c->expires_at > timefmt_now())
+		return OV_OK;		/* still valid: serve it */
+	return ov_seterr(OV_EIO, "%s/%s has no valid token and %s is "
+	    "refreshing it; try again in a moment", before->org, before->name,
+	    before->lease_owner[0] ? before->lease_owner : "another process");
+}
+
 int
 cmd_token(struct cli *cli, int argc, char **argv)
 {
@@ -127,7 +157,10 @@ cmd_token(struct cli *cli, int argc, char **argv)
 	    now) {
 		struct vault_cred before = c;
 
-		if ((rc = refresh(v, &before, &outcome, &c)) != OV_OK)
+		rc = refresh(v, &before, &outcome, &c);
+		if (rc == OV_ECONFLICT)
+			rc = wait_for_refresher(v, &before, &c);
+		if (rc != OV_OK)
 			goto out;
 		if (outcome != OAUTH_OK) {
 			rc = ov_seterr(OV_EIO, "no valid token for %s/%s: "
