@@ -153,8 +153,16 @@ cmd_token(struct cli *cli, int argc, char **argv)
 		    name, c.last_error);
 		goto out;
 	}
-	if (c.expires_at - rot_safety_margin(c.expires_at - c.issued_at) <=
-	    now) {
+	if (strcmp(c.status, "unknown") == 0 && c.expires_at <= now) {
+		rc = ov_seterr(OV_EIO, "%s/%s is held: a refresh got no answer "
+		    "and the provider may have rotated its refresh token; run "
+		    "`orgvault cred refresh %s %s` to retry, or put a new "
+		    "refresh token", org, name, org, name);
+		goto out;
+	}
+	/* A held credential is never refreshed here: only by an operator. */
+	if (strcmp(c.status, "unknown") != 0 && c.expires_at -
+	    rot_safety_margin(c.expires_at - c.issued_at) <= now) {
 		struct vault_cred before = c;
 
 		rc = refresh(v, &before, &outcome, &c);

@@ -50,7 +50,8 @@ CREATE TABLE credentials (
 	refresh_age_s		INTEGER NOT NULL DEFAULT 0,
 	status			TEXT NOT NULL DEFAULT 'active'
 				CHECK (status IN ('active', 'failing',
-				    'revoked', 'invalid_client', 'disabled')),
+				    'revoked', 'invalid_client', 'unknown',
+				    'disabled')),
 	status_reason		TEXT NOT NULL DEFAULT '',
 	consecutive_failures	INTEGER NOT NULL DEFAULT 0,
 	next_refresh_at		INTEGER,

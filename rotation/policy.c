@@ -14,7 +14,9 @@
  *   failing         failing                     backoff cap
  *   rate_limited    failing after N in a row    Retry-After (capped)
  *   transient       failing after N in a row    full-jitter backoff
- *   unknown         as transient, and remembered for the next answer
+ *   unknown         remembered for the next answer; held for an operator
+ *                   (status unknown, no replay) unless the provider is
+ *                   known to keep its refresh token: then as transient
  */
 #include <stdio.h>
 #include <string.h>
@@ -271,6 +273,19 @@ rot_classify(const struct rot_config *cfg, const struct vault_cred *c,
 		break;
 	case OAUTH_UNKNOWN:
 		out->unknown_outcome = 1;
+		if (!c->refresh_token_kept) {
+			/* The provider may have rotated the token we sent:
+			 * a replay could revoke the family.  Hold it for an
+			 * operator (DESIGN.md: never replayed blindly). */
+			out->status = "unknown";
+			out->event_kind = "refresh.outcome_unknown";
+			out->next_refresh_at = 0;
+			out->detail = json_pack("{s:s}", "action", "held: run "
+			    "`orgvault cred refresh` to retry, or put a new "
+			    "refresh token");
+			break;
+		}
+		/* The provider keeps its refresh token: a retry is safe. */
 		/* FALLTHROUGH */
 	case OAUTH_TRANSIENT:
 		out->status = failure_status(cfg, c, failures);

@@ -31,7 +31,7 @@
 	"coalesce((SELECT s.created_at FROM secret_versions s WHERE " \
 	"s.credential_id = c.id AND s.kind = 'refresh_token' AND " \
 	"s.stage = 'current'), 0), " \
-	"coalesce(t.refresh_token_expires_at, 0)"
+	"coalesce(t.refresh_token_expires_at, 0), c.refresh_token_kept"
 #define CRED_FROM " FROM credentials c JOIN orgs o ON o.id = c.org_id " \
 	"LEFT JOIN tokens t ON t.credential_id = c.id "
 
@@ -74,6 +74,7 @@ cred_row(sqlite3_stmt *st, struct vault_cred *c)
 	c->consecutive_failures = sqlite3_column_int(st, 27);
 	c->refresh_token_set_at = sqlite3_column_int64(st, 30);
 	c->refresh_token_expires_at = sqlite3_column_int64(st, 31);
+	c->refresh_token_kept = sqlite3_column_int(st, 32);
 	if ((rc = db_text(st, 26, c->lease_owner, sizeof(c->lease_owner))) ||
 	    (rc = db_text(st, 28, c->last_error, sizeof(c->last_error))) ||
 	    (rc = db_text(st, 29, c->granted_scope, sizeof(c->granted_scope))))

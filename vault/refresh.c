@@ -150,7 +150,11 @@ vault_note_unknown(struct vault *v, int64_t cred_id, const char *dead_owner)
 	if ((rc = vault_cred_by_id(v, cred_id, &c)) != OV_OK)
 		return tx_end(v, rc);
 	if ((rc = db_prepare(v, "UPDATE credentials SET unknown_outcome_at = "
-	    "? WHERE id = ?", &st)) != OV_OK)
+	    "?1, status = CASE WHEN NOT refresh_token_kept AND grant_type = "
+	    "'refresh_token' THEN 'unknown' ELSE status END, last_error = "
+	    "CASE WHEN NOT refresh_token_kept AND grant_type = "
+	    "'refresh_token' THEN 'refresher_died: its request may have rotated the refresh "
+	    "token' ELSE last_error END WHERE id = ?2", &st)) != OV_OK)
 		return tx_end(v, rc);
 	sqlite3_bind_int64(st, 1, timefmt_now());
 	sqlite3_bind_int64(st, 2, cred_id);
@@ -234,7 +238,8 @@ cred_state_update(struct vault *v, int64_t cred_id,
 	    "last_success_at = CASE WHEN ?6 THEN ?5 ELSE last_success_at END, "
 	    "unknown_outcome_at = CASE WHEN ?6 THEN NULL WHEN ?7 THEN ?5 "
 	    "ELSE unknown_outcome_at END, lease_owner = NULL, "
-	    "lease_until = NULL WHERE id = ?8", &st)) != OV_OK)
+	    "lease_until = NULL, refresh_token_kept = CASE WHEN ?6 THEN ?9 "
+	    "ELSE refresh_token_kept END WHERE id = ?8", &st)) != OV_OK)
 		return rc;
 	sqlite3_bind_text(st, 1, r->status, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, last_error, -1, SQLITE_STATIC);
@@ -244,6 +249,7 @@ cred_state_update(struct vault *v, int64_t cred_id,
 	sqlite3_bind_int(st, 6, ok);
 	sqlite3_bind_int(st, 7, r->unknown_outcome);
 	sqlite3_bind_int64(st, 8, cred_id);
+	sqlite3_bind_int(st, 9, r->refresh_token == NULL);
 	src = sqlite3_step(st);
 	db_finish(v, st);
 	return src == SQLITE_DONE ? OV_OK :

@@ -102,6 +102,7 @@ struct vault_cred {
 	char	granted_scope[OV_SCOPE_MAX + 1];
 	int64_t	refresh_token_set_at;	/* when the current one was stored */
 	int64_t	refresh_token_expires_at;	/* 0: unknown */
+	int	refresh_token_kept;	/* last answer kept the refresh token */
 };
 struct vault_cred_filter {
 	const char	*org;		/* NULL: all orgs */
@@ -166,7 +167,9 @@ enum ov_rc	vault_lease_claim(struct vault *, int64_t cred_id,
 enum ov_rc	vault_lease_release(struct vault *, int64_t cred_id,
 		    const char *owner);
 /* Records that an attempt's outcome is unknown (its refresher died
- * holding the lease): an event and unknown_outcome_at. */
+ * holding the lease): an event and unknown_outcome_at; and, for a
+ * refresh-token credential whose provider is not known to keep its
+ * refresh token, status `unknown` (held for an operator: no replay). */
 enum ov_rc	vault_note_unknown(struct vault *, int64_t cred_id,
 		    const char *dead_owner);
 

@@ -163,9 +163,19 @@ test_classify(void **state)
 	assert_string_equal(v.status, "failing");
 	assert_int_equal(v.consecutive_failures, 3);
 
+	/* Unknown outcome: held, unless the provider keeps its token. */
 	classify(&c, OAUTH_UNKNOWN, -1, &v);
 	assert_int_equal(v.unknown_outcome, 1);
 	assert_string_equal(v.event_kind, "refresh.outcome_unknown");
+	assert_string_equal(v.status, "unknown");
+	assert_int_equal(v.next_refresh_at, 0);
+	json_decref(v.detail);
+	c.refresh_token_kept = 1;
+	classify(&c, OAUTH_UNKNOWN, -1, &v);
+	assert_int_equal(v.unknown_outcome, 1);
+	assert_string_equal(v.status, "failing");
+	assert_true(v.next_refresh_at > 10000);
+	c.refresh_token_kept = 0;
 
 	classify(&c, OAUTH_OK, -1, &v);
 	assert_string_equal(v.status, "active");
