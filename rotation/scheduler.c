@@ -150,6 +150,23 @@ host_started(const struct rot_scheduler *s, struct host *h, int64_t now)
 	h->inflight++;
 }
 
+/* Moves the reservations made at `scanned` to `sent`. */
+static void
+host_restamp(struct rot_scheduler *s, int64_t scanned, int64_t sent)
+{
+	for (size_t i = 0; i < s->nhosts; i++) {
+		struct host *h = &s->hosts[i];
+
+		for (int k = 0; k < h->count; k++) {
+			int64_t *t = &h->starts[(h->head + k) %
+			    s->cfg.host_rate];
+
+			if (*t == scanned)
+				*t = sent;
+		}
+	}
+}
+
 /* Undoes the newest host_started() (a claim that did not happen). */
 static void
 host_unstarted(const struct rot_scheduler *s, struct host *h)
@@ -348,6 +365,9 @@ claim_and_start(struct rot_scheduler *s, struct scan *sc)
 		}
 	}
 	committed = began && vault_commit(s->v) == OV_OK;
+	/* Requests leave now, not at the scan: the rate window counts
+	 * from when they are sent. */
+	host_restamp(s, sc->now_ms, timefmt_now_ms());
 	rot_done_settle(s->v, s->done, s->ndone, committed);
 	s->ndone = 0;
 	if (!committed && sc->n) {

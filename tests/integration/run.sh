@@ -11,6 +11,9 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
+# TESTS_DIR (make test-long) runs the t_*.sh of another folder instead.
+tdir=$here
+[ -n "${TESTS_DIR:-}" ] && tdir=$(cd "$TESTS_DIR" && pwd)
 passed=0
 failed=0
 
@@ -43,10 +46,10 @@ tests=()
 if [ $# -gt 0 ]; then
 	for t in "$@"; do
 		t=${t%.sh}
-		tests+=("$here/${t##*/}.sh")
+		tests+=("$tdir/${t##*/}.sh")
 	done
 else
-	for t in "$here"/t_*.sh; do
+	for t in "$tdir"/t_*.sh; do
 		[ -e "$t" ] && tests+=("$t")
 	done
 fi
