@@ -35,8 +35,10 @@ static const char cred_usage[] =
 "                 the default: 18 h of a 24 h token) or at this age (18h)\n"
 "\n"
 "`cred show` and `cred list` never print a secret.  Statuses: active,\n"
-"failing, revoked, invalid_client, disabled.  A new secret or refresh\n"
-"token sets the status back to active.\n";
+"failing, revoked (invalid_grant), invalid_client, unknown (a refresh got\n"
+"no answer: held for an operator, see `cred refresh`), disabled.  A new\n"
+"secret or refresh token sets the status back to active and makes the\n"
+"credential due at once.\n";
 
 struct cred_args {
 	struct cred_input	 in;
