@@ -1,5 +1,6 @@
 #!/bin/sh
-# `make run`: initialise a local vault on first use and show how to use it.
+# `make run`: initialise a local vault on first use, show how to use it,
+# and run the service (`orgvault serve`) in the foreground until Ctrl-C.
 # The data directory is ORGVAULT_DATA_DIR, or ./data beside the Makefile.
 set -u
 bin=$1
@@ -11,7 +12,8 @@ fi
 cat <<MSG
 
 The vault is ready in $dir (key file $dir/master.key: back it up).
-Try:
+orgvault serve now keeps every credential's token fresh (Ctrl-C stops it).
+In another terminal, try:
   export ORGVAULT_DATA_DIR=$dir
   $bin org add acme --name "Acme Corp"
   printf '%s\n' 'the-client-secret' > secret.txt   # or use --secret-file -
@@ -20,4 +22,6 @@ Try:
   rm secret.txt
   $bin cred list
   $bin audit events
+  $bin token acme genesys        # needs a reachable token endpoint
 MSG
+exec "$bin" --data-dir "$dir" serve
