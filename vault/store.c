@@ -328,8 +328,12 @@ vault_alloc(const struct vault_opts *o, struct vault **out)
 	    "unknown");
 	v->busy_timeout_ms = o->busy_timeout_ms;
 	if (v->busy_timeout_ms <= 0 &&
-	    (env = getenv("ORGVAULT_BUSY_TIMEOUT_MS")) != NULL)
-		v->busy_timeout_ms = atoi(env);
+	    (env = getenv("ORGVAULT_BUSY_TIMEOUT_MS")) != NULL) {
+		long ms = strtol(env, NULL, 10);
+
+		/* Out of range or garbage: the default below. */
+		v->busy_timeout_ms = ms > 0 && ms <= 600000 ? (int)ms : 0;
+	}
 	if (v->busy_timeout_ms <= 0)
 		v->busy_timeout_ms = OV_BUSY_TIMEOUT_MS;
 	*out = v;
