@@ -10,7 +10,6 @@
  * Authorization header live in sodium memory, and libcurl's own copies
  * are wiped on free (oauth_global_init).
  */
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,40 +52,11 @@ struct oauth_pool {
 };
 
 /* libcurl strdup's headers and URLs: wipe every block it frees. */
-static void
-wipe_free(void *p)
-{
-	if (p) {
-		sodium_memzero(p, malloc_usable_size(p));
-		free(p);
-	}
-}
-
-static void *
-wipe_realloc(void *p, size_t n)
-{
-	void *q;
-	size_t old;
-
-	if (p == NULL)
-		return malloc(n);
-	if (n == 0) {
-		wipe_free(p);
-		return NULL;
-	}
-	if ((q = malloc(n)) == NULL)
-		return NULL;
-	old = malloc_usable_size(p);
-	memcpy(q, p, old < n ? old : n);
-	wipe_free(p);
-	return q;
-}
-
 int
 oauth_global_init(void)
 {
-	return curl_global_init_mem(CURL_GLOBAL_DEFAULT, malloc, wipe_free,
-	    wipe_realloc, strdup, calloc) == CURLE_OK ? 0 : -1;
+	return curl_global_init_mem(CURL_GLOBAL_DEFAULT, malloc,
+	    secmem_wipe_free, secmem_wipe_realloc, strdup, calloc) == CURLE_OK ? 0 : -1;
 }
 
 static size_t
@@ -404,12 +374,6 @@ void
 oauth_pool_wakeup(struct oauth_pool *p)
 {
 	curl_multi_wakeup(p->multi);
-}
-
-int
-oauth_pool_running(const struct oauth_pool *p)
-{
-	return p->running;
 }
 
 void

@@ -84,6 +84,5 @@ int			 oauth_pool_add(struct oauth_pool *,
 int			 oauth_pool_run(struct oauth_pool *, int timeout_ms,
 			    int extra_fd);
 void			 oauth_pool_wakeup(struct oauth_pool *);
-int			 oauth_pool_running(const struct oauth_pool *);
 
 #endif

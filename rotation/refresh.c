@@ -199,8 +199,8 @@ rot_refresh_one(struct vault *v, const struct rot_config *cfg,
 	    c->lease_owner) ? c->lease_owner : NULL;
 	enum ov_rc rc;
 
-	if (holder && vault_note_unknown(v, c->id, holder) != OV_OK)
-		return OV_EIO;
+	if (holder && (rc = vault_note_unknown(v, c->id, holder)) != OV_OK)
+		return rc;
 	rc = vault_lease_claim(v, c->id, cfg->owner, holder, now, now +
 	    cfg->timeout_ms / 1000 + 60, 1, &leased);
 	if (rc == OV_ECONFLICT)

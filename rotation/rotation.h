@@ -59,8 +59,5 @@ enum ov_rc rot_scheduler_start(struct vault *, const struct rot_config *,
 	    struct rot_scheduler **);
 /* Lets in-flight transfers finish for up to grace_ms, then stops. */
 void	rot_scheduler_stop(struct rot_scheduler *, int grace_ms);
-/* Asks for a scan now (e.g. after an API write). */
-void	rot_scheduler_wake(struct rot_scheduler *);
-int	rot_scheduler_alive(const struct rot_scheduler *);
 
 #endif

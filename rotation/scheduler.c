@@ -52,7 +52,7 @@ struct rot_scheduler {
 	struct vault		*v;
 	struct oauth_pool	*pool;
 	pthread_t		 thread;
-	atomic_int		 stop, alive;
+	atomic_int		 stop;
 	int			 grace_ms;
 	int			 inotify_fd;
 	struct host		*hosts;
@@ -450,7 +450,6 @@ scheduler_main(void *arg)
 {
 	struct rot_scheduler *s = arg;
 
-	atomic_store(&s->alive, 1);
 	while (!atomic_load(&s->stop)) {
 		int64_t wait;
 
@@ -464,7 +463,6 @@ scheduler_main(void *arg)
 			drain_inotify(s->inotify_fd);
 	}
 	finish_inflight(s);
-	atomic_store(&s->alive, 0);
 	return NULL;
 }
 
@@ -496,18 +494,6 @@ rot_scheduler_start(struct vault *v, const struct rot_config *cfg,
 	}
 	*out = s;
 	return OV_OK;
-}
-
-void
-rot_scheduler_wake(struct rot_scheduler *s)
-{
-	oauth_pool_wakeup(s->pool);
-}
-
-int
-rot_scheduler_alive(const struct rot_scheduler *s)
-{
-	return atomic_load(&((struct rot_scheduler *)s)->alive);
 }
 
 void

@@ -7,6 +7,7 @@
  * Free lists per class, one mutex.  Regions are never returned to the
  * OS; a freed chunk is wiped at once, so nothing lingers in them.
  */
+#include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -133,4 +134,33 @@ secmem_free(void *p)
 	f->next = free_list[h->cls];
 	free_list[h->cls] = f;
 	pthread_mutex_unlock(&lock);
+}
+
+void
+secmem_wipe_free(void *p)
+{
+	if (p) {
+		sodium_memzero(p, malloc_usable_size(p));
+		free(p);
+	}
+}
+
+void *
+secmem_wipe_realloc(void *p, size_t n)
+{
+	void *q;
+	size_t old;
+
+	if (p == NULL)
+		return malloc(n);
+	if (n == 0) {
+		secmem_wipe_free(p);
+		return NULL;
+	}
+	if ((q = malloc(n)) == NULL)
+		return NULL;
+	old = malloc_usable_size(p);
+	memcpy(q, p, old < n ? old : n);
+	secmem_wipe_free(p);
+	return q;
 }

@@ -16,4 +16,12 @@
 void	*secmem_alloc(size_t);		/* zeroed; NULL when out of memory */
 void	 secmem_free(void *);		/* wipes; NULL ok; aborts on overflow */
 
+/*
+ * free() and realloc() for blocks of plain malloc that may have held a
+ * secret: they wipe the whole block first.  Given to libraries that copy
+ * secrets into their own memory (jansson, libcurl).
+ */
+void	 secmem_wipe_free(void *);
+void	*secmem_wipe_realloc(void *, size_t);
+
 #endif

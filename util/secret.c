@@ -4,7 +4,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,23 +109,9 @@ out_close:
 	return rc;
 }
 
-/*
- * jansson keeps parsed strings in malloc'd blocks that it frees without
- * wiping.  This free wipes the whole block first.  Blocks still come
- * from plain malloc, so strings jansson hands out (json_dumps) may be
- * released with free() as its documentation says.
- */
-static void
-wipe_free(void *p)
-{
-	if (p == NULL)
-		return;
-	sodium_memzero(p, malloc_usable_size(p));
-	free(p);
-}
-
+/* jansson frees parsed strings (request bodies hold secrets) unwiped. */
 void
 secret_json_wipe_on_free(void)
 {
-	json_set_alloc_funcs(malloc, wipe_free);
+	json_set_alloc_funcs(malloc, secmem_wipe_free);
 }
