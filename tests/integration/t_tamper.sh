@@ -142,7 +142,8 @@ expect_exit 4 "tampered keyring: a write needing the data key fails with exit 4"
 expect_stderr_contains "tampered keyring: the write's error names the keyring" "keyring"
 
 restore
-q "update vault_meta set value = '00' || substr(value, 3) where key = 'key_check'"
+# Flip the first byte (a fixed '00' left it unchanged one run in 256).
+q "update vault_meta set value = (case when substr(value, 1, 2) = '00' then 'ff' else '00' end) || substr(value, 3) where key = 'key_check'"
 expect_fail 4 "tampered key_check: commands refuse (exit 4)" "" -- ov org list
 
 # --- audit chain ---------------------------------------------------------------------
