@@ -7,6 +7,7 @@ PKGS      := sqlite3 libsodium libcurl jansson libmicrohttpd
 DEB_PKGS  := build-essential pkg-config libsqlite3-dev libsodium-dev \
              libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev
 TEST_DEBS := libcmocka-dev jq sqlite3 util-linux curl bc
+BENCH_DEBS := wrk
 
 WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 \
              -Wmissing-prototypes -Wno-unused-parameter
@@ -94,11 +95,21 @@ $(BUILD)/curl-baseline: tests/bench/curl_baseline.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBS)
 
-bench: deps-test $(BUILD)/orgvault $(BUILD)/fake-oauth $(BUILD)/curl-baseline
+$(BUILD)/bench-bare-mhd: tests/bench/bare_mhd.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBS)
+
+bench: deps-test $(BUILD)/orgvault $(BUILD)/fake-oauth $(BUILD)/curl-baseline \
+    $(BUILD)/bench-bare-mhd
+	@sh tools/deps.sh $(BENCH_DEBS)
 	@ORGVAULT=$(abspath $(BUILD)/orgvault) \
 	    FAKE_OAUTH=$(abspath $(BUILD)/fake-oauth) \
 	    CURL_BASELINE=$(abspath $(BUILD)/curl-baseline) \
 	    bash tests/bench/bench_refresh.sh
+	@ORGVAULT=$(abspath $(BUILD)/orgvault) \
+	    FAKE_OAUTH=$(abspath $(BUILD)/fake-oauth) \
+	    BARE_MHD=$(abspath $(BUILD)/bench-bare-mhd) \
+	    bash tests/bench/bench_broker.sh
 
 # test-long: the long variants (herd at full size, ...); minutes each.
 test-long: deps-test $(BUILD)/orgvault $(BUILD)/fake-oauth

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "vault/render.h"
 #include "vault/vault.h"
 
 struct cli {
@@ -56,15 +57,12 @@ int	cli_print_json(json_t *);
 /* True for "--help"/"-h" among argv: print usage, exit 0. */
 int	cli_wants_help(int, char **, const char *usage);
 
-json_t	*render_org(const struct vault_org *);
-json_t	*render_cred(const struct vault_cred *);
-json_t	*render_event(const struct vault_event *);
-const char *render_time(int64_t secs, char *buf, size_t len);
 
 int	cmd_init(struct cli *, int, char **);
 int	cmd_migrate(struct cli *, int, char **);
 int	cmd_check(struct cli *, int, char **);
 int	cmd_org(struct cli *, int, char **);
+int	cmd_apikey(struct cli *, int, char **);
 int	cmd_cred(struct cli *, int, char **);
 int	cmd_audit(struct cli *, int, char **);
 int	cmd_import(struct cli *, int, char **);

@@ -46,23 +46,6 @@ field(json_t *o, const char *key)
 }
 
 static enum ov_rc
-secret_field(json_t *o, const char *key, struct secret **out)
-{
-	json_t *v = json_object_get(o, key);
-
-	*out = NULL;
-	if (v == NULL || json_is_null(v))
-		return OV_OK;
-	if (!json_is_string(v) || json_string_length(v) == 0)
-		return ov_seterr(OV_EINVAL, "%s must be a non-empty string",
-		    key);
-	if (json_string_length(v) > OV_SECRET_MAX)
-		return ov_seterr(OV_ELIMIT, "%s is longer than %d bytes", key,
-		    OV_SECRET_MAX);
-	return secret_from(json_string_value(v), json_string_length(v), out);
-}
-
-static enum ov_rc
 ensure_org(struct vault *v, json_t *o, const char *slug,
     struct import_stats *st)
 {
@@ -93,7 +76,10 @@ import_line(struct vault *v, const char *line, size_t len,
 	struct cred_input in;
 	struct vault_cred old, c;
 	struct secret *cs = NULL, *rt = NULL;
+	static const char *const import_extra[] = { "org", "name",
+	    "org_name", "external_id", NULL };
 	json_error_t jerr;
+	const char *bad;
 	json_t *o;
 	int created;
 	enum ov_rc rc;
@@ -104,15 +90,12 @@ import_line(struct vault *v, const char *line, size_t len,
 		return ov_seterr(OV_EINVAL, "not a JSON object (column %d)",
 		    jerr.column);
 	}
-	in = (struct cred_input){
-		.org = field(o, "org"), .name = field(o, "name"),
-		.provider = field(o, "provider"), .region = field(o, "region"),
-		.instance = field(o, "instance"),
-		.token_url = field(o, "token_url"),
-		.client_id = field(o, "client_id"), .grant = field(o, "grant"),
-		.auth = field(o, "auth"), .scope = field(o, "scope"),
-		.refresh_at = field(o, "refresh_at"),
-	};
+	memset(&in, 0, sizeof(in));
+	if ((rc = provider_input_json(o, import_extra, &in, &cs, &rt,
+	    &bad)) != OV_OK)
+		goto out;
+	in.org = field(o, "org");
+	in.name = field(o, "name");
 	if (in.org == NULL || in.name == NULL) {
 		rc = ov_seterr(OV_EINVAL, "\"org\" and \"name\" are required");
 		goto out;
@@ -123,8 +106,6 @@ import_line(struct vault *v, const char *line, size_t len,
 	if (rc != OV_OK && rc != OV_ENOTFOUND)
 		goto out;
 	if ((rc = provider_resolve(&in, rc == OV_OK ? &old : NULL, &c)) ||
-	    (rc = secret_field(o, "client_secret", &cs)) ||
-	    (rc = secret_field(o, "refresh_token", &rt)) ||
 	    (rc = vault_cred_put(v, &c, cs, rt, &created)))
 		goto out;
 	if (created)

@@ -1,4 +1,4 @@
-/* cmd_org.c — `orgvault org add|list|show|rm`. */
+/* cmd_org.c — `orgvault org add|list|show|update|rm`. */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,12 +10,15 @@ static const char org_usage[] =
 "usage: orgvault org add SLUG [--name TEXT] [--external-id ID] [--json]\n"
 "       orgvault org list [--json]\n"
 "       orgvault org show SLUG [--json]\n"
+"       orgvault org update SLUG [--name TEXT] [--external-id ID] [--json]\n"
 "       orgvault org rm SLUG [--force]\n"
 "\n"
 "An org is a tenant: one customer organisation of an integration partner.\n"
 "SLUG is 1-63 lowercase letters, digits and '-' (not at either end).\n"
 "--name is a display name (default: the slug); --external-id the\n"
 "provider's org id, e.g. a Genesys Cloud organization GUID.\n"
+"`org update` changes only what it is given; --external-id '' clears\n"
+"the external id.  The slug never changes.\n"
 "`org rm` refuses while the org holds credentials unless --force, which\n"
 "removes them and their secrets too.  Exit 2: no such org; 3: the slug\n"
 "exists, or the org holds credentials.\n";
@@ -170,6 +173,38 @@ org_show(struct cli *cli, int argc, char **argv)
 }
 
 static int
+org_update(struct cli *cli, int argc, char **argv)
+{
+	struct org_args a;
+	struct vault_org o;
+	struct vault *v;
+	enum ov_rc rc;
+	int ec;
+
+	if ((ec = org_parse(argc, argv, &a)) != 0)
+		return ec < 0 ? 0 : ec;
+	if (a.npos != 1)
+		return cli_usage_error(org_usage, "org update needs one SLUG");
+	if (a.name == NULL && a.external_id == NULL)
+		return cli_usage_error(org_usage, "org update needs --name or "
+		    "--external-id");
+	if ((a.name && (rc = validate_text("--name", a.name, OV_NAME_MAX))) ||
+	    (a.external_id && *a.external_id && (rc = validate_text(
+	    "--external-id", a.external_id, OV_EXTERNAL_ID_MAX))))
+		return cli_fail(rc);
+	if ((ec = cli_open(cli, 0, &v)) != 0)
+		return ec;
+	rc = vault_org_update(v, a.pos[0], a.name, a.external_id, &o);
+	vault_close(v);
+	if (rc != OV_OK)
+		return cli_fail(rc);
+	if (a.json)
+		return cli_print_json(render_org(&o));
+	printf("updated org %s\n", o.slug);
+	return 0;
+}
+
+static int
 org_rm(struct cli *cli, int argc, char **argv)
 {
 	struct org_args a;
@@ -198,6 +233,7 @@ cmd_org(struct cli *cli, int argc, char **argv)
 		{ "add",  org_add,  "add an org" },
 		{ "list", org_list, "list orgs" },
 		{ "show", org_show, "show an org" },
+		{ "update", org_update, "change an org's name or external id" },
 		{ "rm",	  org_rm,   "remove an org" },
 		{ NULL, NULL, NULL },
 	};

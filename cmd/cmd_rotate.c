@@ -198,21 +198,6 @@ out:
 	return rc == OV_OK ? 0 : cli_fail(rc);
 }
 
-static int
-drift_row(const struct vault_cred *c, void *arg)
-{
-	json_t *list = arg, *d;
-
-	if (c->token_generation == 0)
-		return 0;	/* never granted: nothing to compare */
-	if ((d = rot_scope_drift(c->expected_scope, c->granted_scope)) == NULL)
-		return 0;
-	json_object_set_new(d, "org", json_string(c->org));
-	json_object_set_new(d, "credential", json_string(c->name));
-	json_array_append_new(list, d);
-	return 0;
-}
-
 static void
 print_words(const char *label, json_t *arr)
 {
@@ -266,14 +251,6 @@ report_run(struct cli *cli, int argc, char **argv, const struct report *r)
 	return 0;
 }
 
-static enum ov_rc
-drift_fill(struct vault *v, json_t *list)
-{
-	struct vault_cred_filter f = { 0 };
-
-	return vault_cred_list(v, &f, drift_row, list);
-}
-
 static void
 drift_print(json_t *list)
 {
@@ -299,32 +276,10 @@ cmd_audit_drift(struct cli *cli, int argc, char **argv)
 		"Credentials whose granted scope differs from the expected "
 		"one:\nmissing and extra scopes, and over-broad grants (*, "
 		"admin, *:*,\n*:admin).  A drift stays until a grant matches "
-		"again.\n", drift_fill, drift_print,
+		"again.\n", rot_drift_report, drift_print,
 	};
 
 	return report_run(cli, argc, argv, &r);
-}
-
-static int
-ledger_row(const struct vault_event *e, void *arg)
-{
-	json_t *list = arg;
-	json_t *j = render_event(e);
-
-	json_object_set_new(j, "http_status", json_integer(e->http_status));
-	json_object_set_new(j, "oauth_error", json_string(e->oauth_error));
-	json_array_append_new(list, j);
-	return 0;
-}
-
-static enum ov_rc
-ledger_fill(struct vault *v, json_t *list)
-{
-	static const char *const kinds[] = { "credential.revoked",
-	    "credential.invalid_client", NULL };
-
-	return vault_event_list_kinds(v, kinds, OV_LIST_LIMIT_MAX, ledger_row,
-	    list);
 }
 
 static void
@@ -360,7 +315,7 @@ cmd_audit_revocations(struct cli *cli, int argc, char **argv)
 		"The ledger of invalid_grant (revoked) and invalid_client "
 		"events,\nnewest first, with their context: last success, "
 		"token and refresh\ntoken age, attempts, and an earlier "
-		"unknown outcome if one explains it.\n", ledger_fill,
+		"unknown outcome if one explains it.\n", rot_revocation_ledger,
 		ledger_print,
 	};
 

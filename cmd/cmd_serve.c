@@ -1,6 +1,6 @@
 /*
- * cmd_serve.c — `orgvault serve`: the daemon.  Today it runs the
- * refresh scheduler; the admin REST API joins it later.
+ * cmd_serve.c — `orgvault serve`: the daemon.  The refresh scheduler
+ * (rotation/) and the admin REST API with the token broker (admin/).
  */
 #include <getopt.h>
 #include <signal.h>
@@ -8,21 +8,38 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin/admin.h"
 #include "cmd/cli.h"
 #include "rotation/rotation.h"
 #include "util/log.h"
 
 static const char serve_usage[] =
-"usage: orgvault serve [--host-concurrency N] [--host-rate N[/SECONDS]]\n"
+"usage: orgvault serve [--listen HOST:PORT|none] [--tls-cert PEM --tls-key PEM]\n"
+"                      [--threads N] [--max-connections N] [--idle-timeout S]\n"
+"                      [--token-cache on|off]\n"
+"                      [--host-concurrency N] [--host-rate N[/SECONDS]]\n"
 "                      [--timeout SECONDS] [--connect-timeout SECONDS]\n"
 "                      [--retry-after-cap SECONDS] [--log-format text|json]\n"
 "\n"
-"Runs the refresh scheduler until SIGTERM or SIGINT.  Every credential\n"
-"is refreshed ahead of its deadline (default 0.75 of the token lifetime,\n"
-"minus up to 5 % jitter, never later than 60 s before expiry), a new one\n"
-"at once.  Several `serve` processes may share one data directory: a\n"
-"lease makes sure only one refreshes a credential at a time.\n"
+"Runs the refresh scheduler and the admin REST API until SIGTERM or\n"
+"SIGINT.  Every credential is refreshed ahead of its deadline (default\n"
+"0.75 of the token lifetime, minus up to 5 % jitter, never later than\n"
+"60 s before expiry), a new one at once.  Several `serve` processes may\n"
+"share one data directory: a lease makes sure only one refreshes a\n"
+"credential at a time.\n"
 "\n"
+"Admin API (README.md \"Admin REST API\"; keys: orgvault apikey create):\n"
+"  --listen HOST:PORT     numeric address and port (127.0.0.1:8477); port 0\n"
+"                         picks a free one (logged); 'none': no API\n"
+"  --tls-cert PEM, --tls-key PEM\n"
+"                         serve HTTPS with this certificate and key\n"
+"  --threads N            worker threads (the number of cores)\n"
+"  --max-connections N    open connections at most (4096)\n"
+"  --idle-timeout S       close a connection idle this long (30)\n"
+"  --token-cache on|off   serve tokens from memory (on); off decrypts\n"
+"                         from the vault on every request (benchmarks)\n"
+"\n"
+"Refreshes:\n"
 "  --host-concurrency N   requests in flight per token-endpoint host (8)\n"
 "  --host-rate N[/S]      requests per host per S seconds (240/60)\n"
 "  --timeout S            total time of one token request (15)\n"
@@ -30,8 +47,11 @@ static const char serve_usage[] =
 "  --retry-after-cap S    longest Retry-After honoured (600)\n"
 "  --log-format F         text (default) or json: one line per event\n"
 "\n"
-"On SIGTERM/SIGINT, requests in flight may finish for up to 10 s; then\n"
-"serve exits 0.  Logs go to stderr and never hold a secret.\n";
+"On SIGTERM/SIGINT the API stops answering, refreshes in flight may\n"
+"finish for up to 10 s; then serve exits 0.  Exit 1: bad options; 5: the\n"
+"address cannot be bound or the TLS files cannot be read.  Logs go to\n"
+"stderr (one access-log line per request, with its request id) and\n"
+"never hold a secret.\n";
 
 static int
 positive(const char *s, long max, long *out)
@@ -46,9 +66,17 @@ positive(const char *s, long max, long *out)
 }
 
 static int
-serve_parse(int argc, char **argv, struct rot_config *cfg, int *json_logs)
+serve_parse(int argc, char **argv, struct rot_config *cfg,
+    struct admin_config *ac, int *listen, int *json_logs)
 {
 	static const struct option opts[] = {
+		{ "listen",		required_argument, NULL, 'L' },
+		{ "tls-cert",		required_argument, NULL, 'T' },
+		{ "tls-key",		required_argument, NULL, 'K' },
+		{ "threads",		required_argument, NULL, 'n' },
+		{ "max-connections",	required_argument, NULL, 'm' },
+		{ "idle-timeout",	required_argument, NULL, 'i' },
+		{ "token-cache",	required_argument, NULL, 'x' },
 		{ "host-concurrency",	required_argument, NULL, 'c' },
 		{ "host-rate",		required_argument, NULL, 'r' },
 		{ "timeout",		required_argument, NULL, 't' },
@@ -63,6 +91,36 @@ serve_parse(int argc, char **argv, struct rot_config *cfg, int *json_logs)
 
 	while ((ch = cli_getopt(argc, argv, "h", opts)) != -1) {
 		switch (ch) {
+		case 'L':
+			if (strcmp(optarg, "none") == 0)
+				*listen = 0;
+			else if (admin_parse_listen(optarg, ac) != OV_OK)
+				return cli_usage_error(serve_usage, "%s",
+				    ov_errmsg());
+			break;
+		case 'T': ac->tls_cert = optarg; break;
+		case 'K': ac->tls_key = optarg; break;
+		case 'n':
+			if (positive(optarg, 256, &v))
+				goto bad;
+			ac->threads = (int)v;
+			break;
+		case 'm':
+			if (positive(optarg, 1000000, &v))
+				goto bad;
+			ac->max_connections = (int)v;
+			break;
+		case 'i':
+			if (positive(optarg, 3600, &v))
+				goto bad;
+			ac->idle_timeout_s = (int)v;
+			break;
+		case 'x':
+			if (strcmp(optarg, "on") != 0 &&
+			    strcmp(optarg, "off") != 0)
+				goto bad;
+			ac->token_cache = strcmp(optarg, "on") == 0;
+			break;
 		case 'c':
 			if (positive(optarg, 10000, &v))
 				goto bad;
@@ -106,6 +164,9 @@ serve_parse(int argc, char **argv, struct rot_config *cfg, int *json_logs)
 	}
 	if (optind != argc)
 		return cli_usage_error(serve_usage, "serve takes no arguments");
+	if (!ac->tls_cert != !ac->tls_key)
+		return cli_usage_error(serve_usage, "--tls-cert and --tls-key "
+		    "go together");
 	return 0;
 bad:
 	return cli_usage_error(serve_usage, "%s", cli_opt_error()[0] ?
@@ -116,14 +177,18 @@ int
 cmd_serve(struct cli *cli, int argc, char **argv)
 {
 	struct rot_config cfg;
+	struct admin_config ac;
+	struct admin *api = NULL;
 	struct rot_scheduler *sched = NULL;
 	struct vault *v, *sv;
 	sigset_t stop;
-	int ec, sig, json_logs = 0;
+	int ec, sig, json_logs = 0, listen = 1;
 	enum ov_rc rc;
 
 	rot_config_defaults(&cfg);
-	if ((ec = serve_parse(argc, argv, &cfg, &json_logs)) != 0)
+	admin_config_defaults(&ac);
+	if ((ec = serve_parse(argc, argv, &cfg, &ac, &listen,
+	    &json_logs)) != 0)
 		return ec < 0 ? 0 : ec;
 	log_init(cli->verbose > 0 ? LOG_LVL_DEBUG : LOG_LVL_INFO, json_logs);
 	/* Threads inherit the mask: only sigwait() sees these. */
@@ -140,17 +205,34 @@ cmd_serve(struct cli *cli, int argc, char **argv)
 		return cli_fail(rc);
 	}
 	vault_set_actor(sv, "scheduler");
-	if ((rc = rot_scheduler_start(sv, &cfg, &sched)) != OV_OK) {
+	if (listen && (rc = admin_new(v, &ac, &api)) != OV_OK) {
 		vault_close(sv);
 		vault_close(v);
 		return cli_fail(rc);
+	}
+	if (api)
+		admin_listener(api, &cfg);
+	if ((rc = rot_scheduler_start(sv, &cfg, &sched)) != OV_OK) {
+		admin_free(api);
+		vault_close(sv);
+		vault_close(v);
+		return cli_fail(rc);
+	}
+	if (api && (rc = admin_start(api, sched)) != OV_OK) {
+		ec = cli_fail(rc);
+		rot_scheduler_stop(sched, 0);
+		admin_free(api);
+		vault_close(v);
+		return ec;
 	}
 	log_info("serving %s as %s (per host: %d in flight, %d per %d s)",
 	    cli->data_dir, cfg.owner, cfg.host_concurrency, cfg.host_rate,
 	    cfg.host_rate_window_s);
 	sigwait(&stop, &sig);
 	log_info("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	admin_stop(api);	/* no more requests, then no more refreshes */
 	rot_scheduler_stop(sched, 10000);
+	admin_free(api);	/* the scheduler told it its last news */
 	vault_close(v);
 	log_info("stopped");
 	return 0;

@@ -17,13 +17,11 @@
 #include <sodium.h>
 
 #include "cmd/cli.h"
+#include "util/version.h"
 #include "rotation/oauth.h"
 #include "util/log.h"
 #include "util/secret.h"
 
-#ifndef ORGVAULT_VERSION
-#define ORGVAULT_VERSION "0.1.0"
-#endif
 
 static const char usage[] =
 "usage: orgvault [--data-dir DIR] [--passphrase-file PATH|-] [-v]\n"
@@ -35,13 +33,14 @@ static const char usage[] =
 "Commands:\n"
 "  init          create a new vault (key file or passphrase)\n"
 "  migrate       apply pending schema migrations; `migrate status`\n"
-"  org           add, list, show and remove orgs\n"
+"  org           add, list, show, update and remove orgs\n"
 "  cred          put, list, show, refresh and remove OAuth credentials\n"
 "  token         print a fresh access token of a credential\n"
 "  serve         run the refresh scheduler (the daemon)\n"
 "  import        add many orgs and credentials from JSON lines\n"
 "  check         open every envelope and verify the vault's integrity\n"
 "  audit         audit events, scope drift, revocations\n"
+"  apikey        create, list and revoke API keys of the admin API\n"
 "  version       print the version\n"
 "\n"
 "Global options:\n"
@@ -74,6 +73,7 @@ static const struct cmd commands[] = {
 	{ "serve",	cmd_serve,	"run the scheduler" },
 	{ "token",	cmd_token,	"print an access token" },
 	{ "audit",	cmd_audit,	"audit events" },
+	{ "apikey",	cmd_apikey,	"manage API keys" },
 	{ "version",	cmd_version,	"print the version" },
 	{ NULL, NULL, NULL },
 };

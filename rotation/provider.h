@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "util/err.h"
 #include "vault/vault.h"
 
@@ -30,5 +32,14 @@ struct cred_input {
 };
 enum ov_rc	 provider_resolve(const struct cred_input *,
 		    const struct vault_cred *existing, struct vault_cred *out);
+/*
+ * Reads the fields of cred_input (org and name aside) and the secrets
+ * client_secret and refresh_token from a JSON object.  Keys that are
+ * neither those nor in `extra` (NULL-terminated) are refused.  On error
+ * *bad names the field at fault; in's strings point into o.
+ */
+enum ov_rc	 provider_input_json(json_t *o, const char *const *extra,
+		    struct cred_input *in, struct secret **client_secret,
+		    struct secret **refresh_token, const char **bad);
 
 #endif

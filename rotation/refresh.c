@@ -134,7 +134,8 @@ rot_done_record(struct vault *v, struct rot_done *d, size_t n)
 }
 
 enum ov_rc
-rot_done_commit(struct vault *v, struct rot_done *d, size_t n)
+rot_done_commit(struct vault *v, const struct rot_config *cfg,
+    struct rot_done *d, size_t n)
 {
 	int batched = 0;
 
@@ -142,11 +143,12 @@ rot_done_commit(struct vault *v, struct rot_done *d, size_t n)
 		rot_done_record(v, d, n);
 		batched = vault_commit(v) == OV_OK;
 	}
-	return rot_done_settle(v, d, n, batched);
+	return rot_done_settle(v, cfg, d, n, batched);
 }
 
 enum ov_rc
-rot_done_settle(struct vault *v, struct rot_done *d, size_t n, int batched)
+rot_done_settle(struct vault *v, const struct rot_config *cfg,
+    struct rot_done *d, size_t n, int batched)
 {
 	enum ov_rc first = OV_OK;
 
@@ -162,6 +164,15 @@ rot_done_settle(struct vault *v, struct rot_done *d, size_t n, int batched)
 			    "token was lost)" : "");
 			if (first == OV_OK)
 				first = d[i].rc;
+		}
+		if (cfg->listener) {
+			struct rot_result r = {
+				.cred = &d[i].cred, .outcome = d[i].res.outcome,
+				.recorded = d[i].rc == OV_OK, .rec = &d[i].rec,
+				.duration_ms = d[i].res.duration_ms,
+			};
+
+			cfg->listener(cfg->listener_arg, &r);
 		}
 		json_decref(d[i].rec.detail);
 		json_decref(d[i].rec.drift);
@@ -226,7 +237,7 @@ rot_refresh_one(struct vault *v, const struct rot_config *cfg,
 	d.cred = leased;
 	d.res = o.res;
 	rot_done_prepare(cfg, &d);
-	if ((rc = rot_done_commit(v, &d, 1)) == OV_OK)
+	if ((rc = rot_done_commit(v, cfg, &d, 1)) == OV_OK)
 		rc = vault_cred_get(v, c->org, c->name, after);
 	return rc;
 }

@@ -23,12 +23,13 @@ void		rot_done_prepare(const struct rot_config *, struct rot_done *);
  * commit), each one alone when the batch cannot commit, a busy database
  * retried; then logs and wipes them.  Returns the first failure.
  */
-enum ov_rc	rot_done_commit(struct vault *, struct rot_done *, size_t n);
+enum ov_rc	rot_done_commit(struct vault *, const struct rot_config *,
+		    struct rot_done *, size_t n);
 /* The two halves of rot_done_commit, for a caller that commits more in
  * the same transaction: record inside it, then settle after COMMIT
- * (committed = whether it did). */
+ * (committed = whether it did).  Settling tells cfg's listener. */
 void		rot_done_record(struct vault *, struct rot_done *, size_t n);
-enum ov_rc	rot_done_settle(struct vault *, struct rot_done *, size_t n,
-		    int committed);
+enum ov_rc	rot_done_settle(struct vault *, const struct rot_config *,
+		    struct rot_done *, size_t n, int committed);
 
 #endif

@@ -16,6 +16,22 @@
 #include "rotation/oauth.h"
 #include "vault/vault.h"
 
+/*
+ * What a listener hears after every attempt the scheduler makes (from
+ * the scheduler thread; the pointers are valid only during the call).
+ * busy: the attempt could not start (the lease is held elsewhere, or
+ * the host is paused after a 429); rec is NULL then.
+ */
+struct rot_result {
+	const struct vault_cred		*cred;	/* as it was before */
+	enum oauth_outcome		 outcome;
+	int				 busy;
+	int				 recorded;	/* committed */
+	const struct vault_refresh	*rec;
+	int64_t				 duration_ms;
+};
+typedef void (*rot_listener)(void *arg, const struct rot_result *);
+
 struct rot_config {
 	long	connect_timeout_ms, timeout_ms;
 	int	host_concurrency;	/* in-flight requests per host */
@@ -26,6 +42,8 @@ struct rot_config {
 	double	jitter;			/* fraction of the lifetime, 0.05 */
 	int	failing_after;		/* consecutive failures, 3 */
 	char	owner[96];		/* lease owner: host:pid:nonce */
+	rot_listener	 listener;	/* NULL: none */
+	void		*listener_arg;
 };
 void	rot_config_defaults(struct rot_config *);
 /* Sets cfg->owner to "host:pid:nonce". */
@@ -53,10 +71,21 @@ enum ov_rc rot_refresh_one(struct vault *, const struct rot_config *,
 	    const struct vault_cred *, enum oauth_outcome *outcome,
 	    struct vault_cred *after);
 
+/* Reports (report.c): credentials in scope drift (missing, extra,
+ * over-broad scopes), and the ledger of revoked / invalid_client events
+ * with their context, newest first.  Appended to list. */
+enum ov_rc rot_drift_report(struct vault *, json_t *list);
+enum ov_rc rot_revocation_ledger(struct vault *, json_t *list);
+
 struct rot_scheduler;
 /* Starts the scheduler thread; it owns v (a vault_clone()) from now. */
 enum ov_rc rot_scheduler_start(struct vault *, const struct rot_config *,
 	    struct rot_scheduler **);
+/* Asks for an attempt on cred_id soon, due or not (at most one at a
+ * time per credential); the listener hears how it went.  Thread-safe. */
+void	rot_scheduler_request(struct rot_scheduler *, int64_t cred_id);
+/* Whether the scheduler thread is running. */
+int	rot_scheduler_alive(struct rot_scheduler *);
 /* Lets in-flight transfers finish for up to grace_ms, then stops. */
 void	rot_scheduler_stop(struct rot_scheduler *, int grace_ms);
 

@@ -13,6 +13,11 @@
  * token-endpoint host: at most host_concurrency requests in flight and
  * host_rate requests per host_rate_window_s, and a 429 pauses the host.
  * Due credentials beyond the budget wait, in deadline order.
+ *
+ * Other threads (the token broker, the admin API) ask for an attempt
+ * on one credential with rot_scheduler_request(); it bypasses the
+ * deadline and the budgets' concurrency, not a 429 pause or a lease.
+ * The listener of rot_config hears every attempt's outcome.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -61,6 +66,10 @@ struct rot_scheduler {
 	struct rot_done		*done;		/* finished, not yet recorded */
 	size_t			 ndone, capdone;
 	int64_t			 wake_ms;	/* earliest reason to scan */
+	pthread_mutex_t		 req_lock;	/* guards req, nreq, capreq */
+	int64_t			*req;		/* requested credential ids */
+	size_t			 nreq, capreq;
+	atomic_int		 alive;
 };
 
 static void
@@ -221,7 +230,7 @@ attempt_done(void *arg, struct oauth_result *res)
 			struct rot_done one = { .cred = a->cred, .res = *res };
 
 			rot_done_prepare(&s->cfg, &one);
-			rot_done_commit(s->v, &one, 1);
+			rot_done_commit(s->v, &s->cfg, &one, 1);
 			goto out;
 		}
 		s->done = d;
@@ -242,7 +251,7 @@ flush_done(struct rot_scheduler *s)
 {
 	if (s->ndone == 0)
 		return;
-	rot_done_commit(s->v, s->done, s->ndone);
+	rot_done_commit(s->v, &s->cfg, s->done, s->ndone);
 	s->ndone = 0;
 }
 
@@ -250,6 +259,7 @@ struct candidate {
 	struct vault_due	due;
 	long			host;
 	int			takeover;
+	int			force;	/* requested, not due */
 };
 
 struct scan {
@@ -294,9 +304,97 @@ consider(const struct vault_due *d, void *arg)
 	sc->c[sc->n].due = *d;
 	sc->c[sc->n].host = hi;
 	sc->c[sc->n].takeover = takeover;
+	sc->c[sc->n].force = 0;
 	sc->n++;
 	host_started(s, &s->hosts[hi], sc->now_ms);	/* reserve */
 	return 0;
+}
+
+/* Tells the listener a requested attempt could not start. */
+static void
+tell_busy(struct rot_scheduler *s, const struct vault_cred *c,
+    enum oauth_outcome why)
+{
+	struct rot_result r = { .cred = c, .outcome = why, .busy = 1 };
+
+	if (s->cfg.listener)
+		s->cfg.listener(s->cfg.listener_arg, &r);
+}
+
+static int
+inflight_has(const struct rot_scheduler *s, int64_t id)
+{
+	for (const struct attempt *a = s->inflight; a; a = a->next)
+		if (a->cred.id == id)
+			return 1;
+	return 0;
+}
+
+/* Adds the requested credentials to the scan's candidates. */
+static void
+take_requests(struct rot_scheduler *s, struct scan *sc)
+{
+	int64_t *ids, now = sc->now_ms / 1000;
+	size_t n;
+
+	pthread_mutex_lock(&s->req_lock);
+	ids = s->req;
+	n = s->nreq;
+	s->req = NULL;
+	s->nreq = s->capreq = 0;
+	pthread_mutex_unlock(&s->req_lock);
+	for (size_t i = 0; i < n; i++) {
+		struct vault_cred c;
+		size_t k;
+		long hi;
+
+		for (k = 0; k < sc->n && sc->c[k].due.id != ids[i]; k++)
+			;
+		if (k < sc->n || inflight_has(s, ids[i]))
+			continue;	/* its outcome will be told */
+		if (vault_cred_by_id(s->v, ids[i], &c) != OV_OK) {
+			memset(&c, 0, sizeof(c));
+			c.id = ids[i];
+			tell_busy(s, &c, OAUTH_TRANSIENT);
+			continue;
+		}
+		if ((hi = host_get(s, c.token_url)) < 0 ||
+		    s->hosts[hi].paused_until_ms > sc->now_ms) {
+			tell_busy(s, &c, OAUTH_RATE_LIMITED);
+			continue;
+		}
+		if (c.lease_owner[0] && c.lease_until >= now &&
+		    !rot_owner_dead(c.lease_owner)) {
+			tell_busy(s, &c, OAUTH_TRANSIENT);
+			continue;
+		}
+		if (sc->n == sc->cap) {
+			size_t cap = sc->cap ? sc->cap * 2 : 64;
+			struct candidate *nc = realloc(sc->c,
+			    cap * sizeof(*nc));
+
+			if (nc == NULL) {
+				tell_busy(s, &c, OAUTH_TRANSIENT);
+				continue;
+			}
+			sc->c = nc;
+			sc->cap = cap;
+		}
+		memset(&sc->c[sc->n], 0, sizeof(sc->c[sc->n]));
+		sc->c[sc->n].due.id = c.id;
+		sc->c[sc->n].due.lease_until = c.lease_until;
+		snprintf(sc->c[sc->n].due.lease_owner,
+		    sizeof(sc->c[sc->n].due.lease_owner), "%s", c.lease_owner);
+		snprintf(sc->c[sc->n].due.token_url,
+		    sizeof(sc->c[sc->n].due.token_url), "%s", c.token_url);
+		sc->c[sc->n].host = hi;
+		sc->c[sc->n].takeover = c.lease_owner[0] &&
+		    c.lease_until >= now;
+		sc->c[sc->n].force = 1;
+		sc->n++;
+		host_started(s, &s->hosts[hi], sc->now_ms);
+	}
+	free(ids);
 }
 
 /* Starts the request of a claimed credential. */
@@ -359,7 +457,8 @@ claim_and_start(struct rot_scheduler *s, struct scan *sc)
 		}
 		if (vault_lease_claim(s->v, c->due.id, s->cfg.owner,
 		    c->takeover ? c->due.lease_owner : NULL, now, now +
-		    s->cfg.timeout_ms / 1000 + 60, 0, &claimed[n]) == OV_OK) {
+		    s->cfg.timeout_ms / 1000 + 60, c->force, &claimed[n]) ==
+		    OV_OK) {
 			c->takeover = 2;	/* claimed */
 			n++;
 		}
@@ -368,7 +467,7 @@ claim_and_start(struct rot_scheduler *s, struct scan *sc)
 	/* Requests leave now, not at the scan: the rate window counts
 	 * from when they are sent. */
 	host_restamp(s, sc->now_ms, timefmt_now_ms());
-	rot_done_settle(s->v, s->done, s->ndone, committed);
+	rot_done_settle(s->v, &s->cfg, s->done, s->ndone, committed);
 	s->ndone = 0;
 	if (!committed && sc->n) {
 		log_warnx("scheduler: cannot take leases: %s", ov_errmsg());
@@ -379,8 +478,14 @@ claim_and_start(struct rot_scheduler *s, struct scan *sc)
 	for (size_t i = 0, j = 0; i < sc->n; i++) {
 		if (sc->c[i].takeover == 2)
 			start(s, &claimed[j++], sc->c[i].host);
-		else
+		else {
 			host_unstarted(s, &s->hosts[sc->c[i].host]);
+			if (sc->c[i].force) {
+				struct vault_cred c = { .id = sc->c[i].due.id };
+
+				tell_busy(s, &c, OAUTH_TRANSIENT);
+			}
+		}
 	}
 	free(claimed);
 	return;
@@ -399,6 +504,8 @@ scan(struct rot_scheduler *s)
 	if (vault_due_list(s->v, sc.now_ms / 1000, s->cfg.owner, SCAN_LIMIT,
 	    consider, &sc) != OV_OK)
 		log_warnx("scheduler: %s", ov_errmsg());
+	if (!atomic_load(&s->stop))
+		take_requests(s, &sc);
 	if (atomic_load(&s->stop)) {
 		for (size_t i = 0; i < sc.n; i++)
 			host_unstarted(s, &s->hosts[sc.c[i].host]);
@@ -463,6 +570,7 @@ scheduler_main(void *arg)
 			drain_inotify(s->inotify_fd);
 	}
 	finish_inflight(s);
+	atomic_store(&s->alive, 0);
 	return NULL;
 }
 
@@ -476,6 +584,7 @@ rot_scheduler_start(struct vault *v, const struct rot_config *cfg,
 		return ov_seterr(OV_ENOMEM, "out of memory");
 	s->cfg = *cfg;
 	s->v = v;
+	pthread_mutex_init(&s->req_lock, NULL);
 	s->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (s->inotify_fd >= 0 && inotify_add_watch(s->inotify_fd,
 	    vault_dir(v), IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE) < 0) {
@@ -484,6 +593,7 @@ rot_scheduler_start(struct vault *v, const struct rot_config *cfg,
 		close(s->inotify_fd);
 		s->inotify_fd = -1;
 	}
+	atomic_store(&s->alive, 1);
 	if ((s->pool = oauth_pool_new(cfg->retry_after_cap_s)) == NULL ||
 	    pthread_create(&s->thread, NULL, scheduler_main, s) != 0) {
 		oauth_pool_free(s->pool);
@@ -494,6 +604,34 @@ rot_scheduler_start(struct vault *v, const struct rot_config *cfg,
 	}
 	*out = s;
 	return OV_OK;
+}
+
+void
+rot_scheduler_request(struct rot_scheduler *s, int64_t cred_id)
+{
+	pthread_mutex_lock(&s->req_lock);
+	for (size_t i = 0; i < s->nreq; i++)
+		if (s->req[i] == cred_id)
+			goto out;
+	if (s->nreq == s->capreq) {
+		size_t cap = s->capreq ? s->capreq * 2 : 16;
+		int64_t *r = realloc(s->req, cap * sizeof(*r));
+
+		if (r == NULL)
+			goto out;	/* the broker's wait times out */
+		s->req = r;
+		s->capreq = cap;
+	}
+	s->req[s->nreq++] = cred_id;
+out:
+	pthread_mutex_unlock(&s->req_lock);
+	oauth_pool_wakeup(s->pool);
+}
+
+int
+rot_scheduler_alive(struct rot_scheduler *s)
+{
+	return s != NULL && atomic_load(&s->alive);
 }
 
 void
@@ -512,6 +650,8 @@ rot_scheduler_stop(struct rot_scheduler *s, int grace_ms)
 		free(s->hosts[i].starts);
 	free(s->hosts);
 	free(s->done);
+	free(s->req);
+	pthread_mutex_destroy(&s->req_lock);
 	vault_close(s->v);
 	free(s);
 }

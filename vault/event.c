@@ -161,8 +161,16 @@ event_append(struct vault *v, const struct event_rec *e)
 	st = NULL;
 	if (rc != OV_OK)
 		return rc;
-	detail = e->detail ? json_dumps(e->detail, JSON_COMPACT |
-	    JSON_SORT_KEYS) : strdup("{}");
+	if (v->request_id[0]) {
+		json_t *d = e->detail ? json_copy(e->detail) : json_object();
+
+		json_object_set_new(d, "request_id",
+		    json_string(v->request_id));
+		detail = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(d);
+	} else
+		detail = e->detail ? json_dumps(e->detail, JSON_COMPACT |
+		    JSON_SORT_KEYS) : strdup("{}");
 	if (detail == NULL)
 		return ov_seterr(OV_ENOMEM, "out of memory");
 	/* Exactly what the row will hold, so check recomputes the same. */
@@ -305,13 +313,32 @@ vault_event_list(struct vault *v, const struct vault_event_filter *f,
 	if ((rc = db_prepare(v, "SELECT " EVENT_LIST_COLS " FROM events "
 	    "WHERE (?1 IS NULL OR org = ?1) AND "
 	    "(?2 IS NULL OR credential = ?2) AND (?3 IS NULL OR kind = ?3) "
+	    "AND (?5 IS NULL OR org IN (SELECT value FROM json_each(?5))) "
+	    "AND (?6 = 0 OR time_ms >= ?6) AND (?7 = 0 OR time_ms < ?7) "
+	    "AND (?8 = 0 OR id < ?8) "
 	    "ORDER BY id DESC LIMIT ?4", &st)) != OV_OK)
 		return rc;
 	sqlite3_bind_text(st, 1, f->org, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, f->credential, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, f->kind, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 4, f->limit > 0 ? f->limit : 100);
+	sqlite3_bind_text(st, 5, f->orgs_json, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, f->since_ms);
+	sqlite3_bind_int64(st, 7, f->until_ms);
+	sqlite3_bind_int64(st, 8, f->before_id);
 	return event_walk(v, st, cb, arg);
+}
+
+enum ov_rc
+vault_event_add(struct vault *v, const char *kind, const char *org,
+    json_t *detail)
+{
+	struct event_rec e = { .kind = kind, .org = org, .detail = detail };
+	enum ov_rc rc;
+
+	if ((rc = tx_begin(v)) != OV_OK)
+		return rc;
+	return tx_end(v, event_append(v, &e));
 }
 
 enum ov_rc

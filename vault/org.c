@@ -1,7 +1,9 @@
 /* org.c — orgs: the tenants of the vault. */
+#include <stdio.h>
 #include <string.h>
 
 #include "util/timefmt.h"
+#include "util/validate.h"
 #include "vault/vault_int.h"
 
 #define ORG_COLS "o.id, o.slug, o.name, o.external_id, o.enabled, " \
@@ -142,4 +144,73 @@ vault_org_rm(struct vault *v, const char *slug, int force)
 	rc = event_append(v, &ev);
 	json_decref(detail);
 	return tx_end(v, rc);
+}
+
+/* The fields that differ, as an org.updated detail (empty: none). */
+static json_t *
+org_changes(struct vault_org *o, const char *name, const char *external_id)
+{
+	json_t *detail = json_object();
+
+	if (detail == NULL)
+		return NULL;
+	if (name && strcmp(name, o->name) != 0) {
+		json_object_set_new(detail, "name", json_string(name));
+		snprintf(o->name, sizeof(o->name), "%s", name);
+	}
+	if (external_id && strcmp(external_id, o->external_id) != 0) {
+		json_object_set_new(detail, "external_id",
+		    json_string(external_id));
+		snprintf(o->external_id, sizeof(o->external_id), "%s",
+		    external_id);
+	}
+	return detail;
+}
+
+enum ov_rc
+vault_org_update(struct vault *v, const char *slug, const char *name,
+    const char *external_id, struct vault_org *out)
+{
+	sqlite3_stmt *st = NULL;
+	struct vault_org o;
+	struct event_rec ev = { .kind = "org.updated", .org = slug };
+	json_t *detail = NULL;
+	enum ov_rc rc;
+	int src;
+
+	/* An empty external_id clears it; a name cannot be empty. */
+	if ((name && (rc = validate_text("name", name, OV_NAME_MAX))) ||
+	    (external_id && *external_id && (rc = validate_text(
+	    "external_id", external_id, OV_EXTERNAL_ID_MAX))))
+		return rc;
+	if ((rc = tx_begin(v)) != OV_OK)
+		return rc;
+	if ((rc = vault_org_get(v, slug, &o)) != OV_OK)
+		return tx_end(v, rc);
+	if ((detail = org_changes(&o, name, external_id)) == NULL)
+		return tx_end(v, ov_seterr(OV_ENOMEM, "out of memory"));
+	if (json_object_size(detail) == 0)
+		goto out;	/* nothing changes: no write, no event */
+	o.updated_at = timefmt_now();
+	if ((rc = db_prepare(v, "UPDATE orgs SET name = ?, external_id = ?, "
+	    "updated_at = ? WHERE id = ?", &st)) != OV_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, o.name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, o.external_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, o.updated_at);
+	sqlite3_bind_int64(st, 4, o.id);
+	src = sqlite3_step(st);
+	db_finish(v, st);
+	if (src != SQLITE_DONE) {
+		rc = db_err(v, src, "updating an org");
+		goto out;
+	}
+	ev.org_id = o.id;
+	ev.detail = detail;
+	rc = event_append(v, &ev);
+out:
+	json_decref(detail);
+	if ((rc = tx_end(v, rc)) == OV_OK)
+		*out = o;
+	return rc;
 }

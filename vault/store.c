@@ -382,6 +382,12 @@ vault_set_actor(struct vault *v, const char *actor)
 	snprintf(v->actor, sizeof(v->actor), "%s", actor);
 }
 
+void
+vault_set_request_id(struct vault *v, const char *id)
+{
+	snprintf(v->request_id, sizeof(v->request_id), "%s", id ? id : "");
+}
+
 const char *
 vault_sqlite_version(void)
 {

@@ -73,6 +73,10 @@ enum ov_rc	vault_org_get(struct vault *, const char *slug,
 enum ov_rc	vault_org_list(struct vault *, vault_org_cb, void *);
 /* Refuses (OV_ECONFLICT) while credentials exist, unless force. */
 enum ov_rc	vault_org_rm(struct vault *, const char *slug, int force);
+/* Changes name and/or external_id (NULL: keep); event org.updated. */
+enum ov_rc	vault_org_update(struct vault *, const char *slug,
+		    const char *name, const char *external_id,
+		    struct vault_org *out);
 
 /* Credentials.  Text fields hold canonical values (rotation/provider.h). */
 struct vault_cred {
@@ -121,6 +125,7 @@ enum ov_rc	vault_cred_put(struct vault *, const struct vault_cred *,
 		    const struct secret *refresh_token, int *created);
 enum ov_rc	vault_cred_get(struct vault *, const char *org,
 		    const char *name, struct vault_cred *out);
+enum ov_rc	vault_cred_by_id(struct vault *, int64_t, struct vault_cred *);
 enum ov_rc	vault_cred_list(struct vault *, const struct vault_cred_filter *,
 		    vault_cred_cb, void *);
 enum ov_rc	vault_cred_rm(struct vault *, const char *org, const char *name);
@@ -155,6 +160,9 @@ enum ov_rc	vault_clone(struct vault *, struct vault **out);
 const char	*vault_dir(const struct vault *);
 /* Who acts from now on ("scheduler", an API key's name), for events. */
 void		vault_set_actor(struct vault *, const char *);
+/* The admin API's request id, added to the detail of the events it
+ * writes ("" or NULL: none). */
+void		vault_set_request_id(struct vault *, const char *);
 /*
  * Takes the lease of cred_id for owner until `until`, if the lease is
  * free, expired, or held by expected_owner (a dead owner being taken
@@ -221,10 +229,16 @@ struct vault_event {
 struct vault_event_filter {
 	const char	*org, *credential, *kind;
 	int		 limit;		/* 0: 100 */
+	const char	*orgs_json;	/* a JSON array of slugs: only those */
+	int64_t		 since_ms, until_ms;	/* 0: unbounded */
+	int64_t		 before_id;	/* cursor: ids below it; 0: newest */
 };
 typedef int (*vault_event_cb)(const struct vault_event *, void *);
 enum ov_rc	vault_event_list(struct vault *,
 		    const struct vault_event_filter *, vault_event_cb, void *);
+/* Appends one event (kind, optional org slug, detail borrowed). */
+enum ov_rc	vault_event_add(struct vault *, const char *kind,
+		    const char *org, json_t *detail);
 /* Events of several kinds (the revocation ledger). */
 enum ov_rc	vault_event_list_kinds(struct vault *, const char *const *kinds,
 		    int limit, vault_event_cb, void *);
@@ -241,5 +255,34 @@ struct vault_check_failure {
 typedef void (*vault_check_cb)(const struct vault_check_failure *, void *);
 enum ov_rc	vault_check(struct vault *, vault_check_cb, void *,
 		    int64_t *checked, int64_t *failures);
+
+/* API keys: "ov_<key_id>_<secret>"; only a keyed hash of it is stored. */
+#define VAULT_APIKEY_ID_LEN	16	/* lowercase hex */
+#define VAULT_APIKEY_LEN	(3 + VAULT_APIKEY_ID_LEN + 1 + 43)
+struct vault_apikey {
+	int64_t	id;
+	char	key_id[VAULT_APIKEY_ID_LEN + 1];
+	char	name[OV_SLUG_MAX + 1];
+	char	role[16];			/* reader operator admin token */
+	char	orgs[OV_APIKEY_ORGS_MAX + 1];	/* "*" or "slug,slug" */
+	int64_t	created_at, last_used_at, revoked_at;	/* 0: never */
+};
+typedef int (*vault_apikey_cb)(const struct vault_apikey *, void *);
+/* Creates a key; *key holds the whole "ov_…" string (shown once). */
+enum ov_rc	vault_apikey_create(struct vault *, const char *name,
+		    const char *role, const char *orgs, struct secret **key,
+		    struct vault_apikey *out);
+enum ov_rc	vault_apikey_list(struct vault *, vault_apikey_cb, void *);
+enum ov_rc	vault_apikey_get(struct vault *, const char *name,
+		    struct vault_apikey *out);
+enum ov_rc	vault_apikey_revoke(struct vault *, const char *name);
+/* Checks a presented key in constant time: OV_OK and *out for a live
+ * key; OV_ENOTFOUND ("invalid API key") for a malformed, unknown,
+ * revoked or wrong one — the same error whatever the reason.  A good
+ * key's last_used_at is updated (at most once a minute, best effort). */
+enum ov_rc	vault_apikey_verify(struct vault *, const char *key, size_t len,
+		    struct vault_apikey *out);
+/* Whether an API key's orgs ("*" or a list) include slug. */
+int		vault_apikey_allows(const struct vault_apikey *, const char *slug);
 
 #endif

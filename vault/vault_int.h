@@ -32,6 +32,7 @@ struct vault {
 	char		 dir[PATH_MAX];
 	char		 db_path[PATH_MAX];
 	char		 actor[OV_ACTOR_MAX + 1];
+	char		 request_id[33];	/* added to event details */
 	int		 busy_timeout_ms;
 	int		 batch;		/* inside vault_begin() */
 	uint32_t	 bad_keys[VAULT_BAD_KEYS_MAX]; /* versions not opened */
@@ -65,7 +66,6 @@ void		binding_token(char *buf, size_t len, int64_t org_id,
 		    int64_t cred_id, int64_t generation);
 
 /* cred.c */
-enum ov_rc	vault_cred_by_id(struct vault *, int64_t, struct vault_cred *);
 /* Seals s as the new `current` version (current → previous). */
 enum ov_rc	vault_secret_store(struct vault *, int64_t org_id,
 		    int64_t cred_id, enum vault_secret_kind,
@@ -76,6 +76,10 @@ enum schema_mode { SCHEMA_REFUSE_PENDING, SCHEMA_APPLY, SCHEMA_TOLERATE,
 	SCHEMA_CREATE /* init: a new, empty database */ };
 enum ov_rc	schema_check(struct vault *, enum schema_mode, int *pending);
 enum ov_rc	schema_apply_all(struct vault *);
+
+/* apikey.c: opens the API key hash key, if API keys exist (check). */
+enum ov_rc	apikey_check(struct vault *, vault_check_cb, void *,
+		    int64_t *checked, int64_t *failures);
 
 /* event.c: appends to the audit chain inside the caller's transaction. */
 struct event_rec {

@@ -40,7 +40,7 @@ base=$(echo "$sorted" | sed -n 2p)
 seq0=$(curl -sf "$url/_admin/stats" | jq .next_seq)
 before=$(curl -sf "$url/_admin/stats" | jq .requests)
 t0=$(now)
-"$OV" --data-dir "$d" serve --host-concurrency "$CONC" --host-rate 1000000/1 2>"$tmp/serve.log" & sp=$!; pids+=($sp)
+"$OV" --data-dir "$d" serve --listen none --host-concurrency "$CONC" --host-rate 1000000/1 2>"$tmp/serve.log" & sp=$!; pids+=($sp)
 while :; do
 	kill -0 "$sp" 2>/dev/null || { echo "serve died:"; cat "$tmp/serve.log"; exit 1; }
 	n=$(sqlite3 "$d/orgvault.db" "select count(*) from tokens" 2>/dev/null || echo 0)
@@ -64,7 +64,7 @@ echo "== idle scheduler: $M credentials, none due, ${IDLE_S} s"
 d="$tmp/v2"; "$OV" --data-dir "$d" init >/dev/null
 gen "$M" i | "$OV" --data-dir "$d" import - >/dev/null
 sqlite3 "$d/orgvault.db" "update credentials set next_refresh_at = strftime('%s','now') + 86400"
-"$OV" --data-dir "$d" serve 2>"$tmp/idle.log" & sp=$!; pids+=($sp)
+"$OV" --data-dir "$d" serve --listen none 2>"$tmp/idle.log" & sp=$!; pids+=($sp)
 sleep 2
 tick=$(getconf CLK_TCK)
 cpu() { awk '{ print $14 + $15 }' "/proc/$sp/stat"; }

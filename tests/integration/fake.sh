@@ -26,6 +26,8 @@
 #
 # orgvault serve:
 #   serve_start NAME [-v ...] [SERVE-OPTIONS...]
+#                          (adds --listen 127.0.0.1:0 unless given; sets
+#                          SERVE_PID, SERVE_PORT and SERVE_URL)
 #                          starts `orgvault [-v...] --data-dir $DIR serve
 #                          OPTIONS` in the background, stderr appended to
 #                          $TMP/serve-NAME.log (serve_log NAME prints the
@@ -267,12 +269,22 @@ serve_start() {
 		shift
 	done
 	log=$(serve_log "$name")
+	# The API on a free port unless the test says where.
+	case " $* " in
+	*" --listen "*) ;;
+	*) set -- --listen 127.0.0.1:0 "$@" ;;
+	esac
 	"$ORGVAULT" "${pre[@]}" --data-dir "$DIR" serve "$@" \
 	    >>"$TMP/serve-$name.out" 2>>"$log" &
 	SERVE_PID=$!
 	_FK_PIDS+=("$SERVE_PID")
 	for ((i = 0; i < 400; i++)); do
-		grep -aq 'serving ' "$log" 2>/dev/null && return 0
+		if grep -aq 'serving ' "$log" 2>/dev/null; then
+			SERVE_PORT=$(grep -ao 'listening on [^ ]*' "$log" |
+			    tail -n 1 | sed 's/.*://')
+			SERVE_URL=http://127.0.0.1:$SERVE_PORT
+			return 0
+		fi
 		_fk_alive "$SERVE_PID" || break
 		sleep 0.05
 	done

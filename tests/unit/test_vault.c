@@ -538,6 +538,51 @@ test_org_duplicate(void **state)
 	org_add(u->v, "other", NULL);
 }
 
+static void
+test_org_update(void **state)
+{
+	struct unit_vault *u = *state;
+	struct vault_org o, got;
+	struct vault_event_filter f = { .kind = "org.updated" };
+	struct ev_copy ev = { 0 };
+
+	org_add(u->v, "acme", "Acme");
+	assert_int_equal(vault_org_get(u->v, "acme", &o), OV_OK);
+	assert_int_equal(vault_org_update(u->v, "acme", "Acme Corp", NULL,
+	    &got), OV_OK);
+	assert_string_equal(got.name, "Acme Corp");
+	assert_string_equal(got.external_id, "ext-acme");	/* kept */
+	assert_int_equal(got.id, o.id);
+	assert_true(got.updated_at >= o.updated_at);
+	assert_int_equal(vault_org_update(u->v, "acme", NULL, "", &got),
+	    OV_OK);
+	assert_string_equal(got.name, "Acme Corp");
+	assert_string_equal(got.external_id, "");	/* cleared */
+	assert_int_equal(vault_org_get(u->v, "acme", &o), OV_OK);
+	assert_string_equal(o.name, "Acme Corp");
+	assert_string_equal(o.external_id, "");
+
+	/* Unknown org, invalid values: refused, out untouched. */
+	memset(&got, 0x5a, sizeof(got));
+	assert_int_equal(vault_org_update(u->v, "nosuch", "X", NULL, &got),
+	    OV_ENOTFOUND);
+	assert_int_equal(vault_org_update(u->v, "acme", "", NULL, &got),
+	    OV_EINVAL);
+	assert_int_equal(vault_org_update(u->v, "acme", "bad\tname", NULL,
+	    &got), OV_EINVAL);
+	assert_int_equal(got.id, 0x5a5a5a5a5a5a5a5aLL);
+
+	/* One event per change, naming only the changed fields; a no-op
+	 * update writes none. */
+	assert_int_equal(vault_org_update(u->v, "acme", "Acme Corp", NULL,
+	    &got), OV_OK);
+	assert_int_equal(vault_event_list(u->v, &f, ev_copy_cb, &ev), OV_OK);
+	assert_int_equal(ev.n, 2);
+	assert_string_equal(ev.e[0].org, "acme");
+	assert_string_equal(ev.e[0].detail, "{\"external_id\":\"\"}");
+	assert_string_equal(ev.e[1].detail, "{\"name\":\"Acme Corp\"}");
+}
+
 /* ---- credentials and secrets ------------------------------------------ */
 
 static void
@@ -1274,6 +1319,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_org_list_stops,
 		    unit_vault_setup, unit_vault_teardown),
 		cmocka_unit_test_setup_teardown(test_org_duplicate,
+		    unit_vault_setup, unit_vault_teardown),
+		cmocka_unit_test_setup_teardown(test_org_update,
 		    unit_vault_setup, unit_vault_teardown),
 		cmocka_unit_test_setup_teardown(test_cred_create_needs_secret,
 		    unit_vault_setup, unit_vault_teardown),

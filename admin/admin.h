@@ -1,0 +1,46 @@
+/*
+ * admin.h — the admin REST API and token broker inside `orgvault serve`
+ * (admin/README.md lists the routes).  Lifecycle:
+ *
+ *	admin_new()		parse nothing, open nothing on the network
+ *	admin_listener()	hand the broker to the scheduler's config
+ *	rot_scheduler_start()
+ *	admin_start()		listen (libmicrohttpd thread pool)
+ *	admin_stop()		stop listening
+ *	rot_scheduler_stop()
+ *	admin_free()
+ */
+#ifndef OV_ADMIN_H
+#define OV_ADMIN_H
+
+#include "rotation/rotation.h"
+#include "vault/vault.h"
+
+#define ADMIN_DEFAULT_PORT	8477
+
+struct admin_config {
+	char		 host[64];	/* numeric address to bind */
+	int		 port;		/* 0: any free port */
+	const char	*tls_cert, *tls_key;	/* PEM files; NULL: plain */
+	int		 threads;	/* 0: online CPUs */
+	int		 max_connections;
+	int		 idle_timeout_s;
+	int		 token_cache;	/* 0: decrypt on every request */
+};
+void		admin_config_defaults(struct admin_config *);
+/* "HOST:PORT", "[::1]:PORT" or ":PORT"; OV_EUSAGE with a message. */
+enum ov_rc	admin_parse_listen(const char *, struct admin_config *);
+
+struct admin;
+/* v is cloned (one connection per worker thread); the caller keeps v. */
+enum ov_rc	admin_new(struct vault *v, const struct admin_config *,
+		    struct admin **);
+void		admin_listener(struct admin *, struct rot_config *);
+enum ov_rc	admin_start(struct admin *, struct rot_scheduler *);
+int		admin_port(const struct admin *);	/* once started */
+/* Stops answering (waiting requests get 503); NULL ok. */
+void		admin_stop(struct admin *);
+/* After the scheduler stopped: it calls the broker until then. */
+void		admin_free(struct admin *);		/* NULL ok */
+
+#endif

@@ -1,0 +1,645 @@
+/*
+ * broker.c — the token broker: GET …/token answered from memory.
+ *
+ * An entry per credential asked for holds its current access token (in
+ * secure memory), expiry, refresh deadline and status.  An entry older
+ * than BROKER_RECHECK_MS is checked against the vault (a cheap read; the
+ * token is decrypted again only when its generation changed), so CLI
+ * changes and other `serve` processes are seen within a second.  The
+ * scheduler's listener (broker_on_result) updates entries at once.
+ *
+ *   valid token, before its refresh deadline  200
+ *   valid token, inside the refresh window    200, X-Token-Refreshing,
+ *                                             one refresh requested
+ *   no valid token                            wait (connection
+ *                                             suspended) up to 5 s for
+ *                                             the one refresh, then 200
+ *                                             or 503 + Retry-After
+ *   revoked, held (outcome unknown), disabled 409
+ *
+ * POST …/refresh waits the same way for the attempt it requests.
+ * One mutex guards the entries and the waiters; the hot path holds it
+ * for a lookup and a copy.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "admin/admin_int.h"
+#include "util/log.h"
+#include "util/secmem.h"
+#include "util/timefmt.h"
+#include "vault/render.h"
+
+#define BROKER_BUCKETS		4096
+#define BROKER_RECHECK_MS	1000
+#define BROKER_WAIT_MS		5000	/* token requests */
+#define BROKER_REFRESH_WAIT_MS	(OV_REQUEST_TIMEOUT_MS + 10000)
+#define BROKER_MIN_LEFT_S	5	/* a token this close to expiry is
+					 * not handed out */
+#define BROKER_RETRY_AFTER_S	2
+
+struct entry {
+	char		 key[2 * OV_SLUG_MAX + 2];	/* org/name */
+	int64_t		 cred_id;
+	char		 status[16];
+	char		 last_error[OV_OAUTH_DESC_MAX + OV_OAUTH_ERROR_MAX + 8];
+	int64_t		 last_attempt_at;
+	struct secret	*token;
+	int64_t		 generation;
+	char		 token_type[16];
+	char		 scope[OV_SCOPE_MAX + 1];
+	int64_t		 expires_at, next_refresh_at;
+	int64_t		 checked_ms;
+	int		 refreshing;	/* asked the scheduler */
+	struct req	*waiters;	/* linked by wait_next */
+	struct entry	*next_name, *next_id;
+};
+
+struct broker {
+	struct admin	*a;
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 cond;		/* a new earliest wait, or stop */
+	pthread_t	 timer;
+	int		 timer_started, stop;
+	struct entry	*by_name[BROKER_BUCKETS], *by_id[BROKER_BUCKETS];
+	size_t		 nwaiting;
+};
+
+enum wait_kind { WAIT_TOKEN = 1, WAIT_REFRESH = 2 };
+
+static uint32_t
+hash_str(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h % BROKER_BUCKETS;
+}
+
+static uint32_t
+hash_id(int64_t id)
+{
+	return (uint32_t)((uint64_t)id * 2654435761u) % BROKER_BUCKETS;
+}
+
+static struct entry *
+find_name(struct broker *b, const char *key)
+{
+	struct entry *e = b->by_name[hash_str(key)];
+
+	while (e && strcmp(e->key, key) != 0)
+		e = e->next_name;
+	return e;
+}
+
+static struct entry *
+find_id(struct broker *b, int64_t id)
+{
+	struct entry *e = b->by_id[hash_id(id)];
+
+	while (e && e->cred_id != id)
+		e = e->next_id;
+	return e;
+}
+
+static void
+unlink_id(struct broker *b, struct entry *e)
+{
+	for (struct entry **p = &b->by_id[hash_id(e->cred_id)]; *p;
+	    p = &(*p)->next_id)
+		if (*p == e) {
+			*p = e->next_id;
+			return;
+		}
+}
+
+/* ----------------------------------------------------------------- waits */
+
+/* Lock held.  Takes r off its entry's list and lets MHD run it again. */
+static void
+wake(struct broker *b, struct req *r, int timed_out)
+{
+	struct entry *e = r->wait_entry;
+
+	for (struct req **p = &e->waiters; *p; p = &(*p)->wait_next)
+		if (*p == r) {
+			*p = r->wait_next;
+			break;
+		}
+	r->wait_next = NULL;
+	r->wait_entry = NULL;
+	r->timed_out = timed_out;
+	r->suspended = 0;
+	r->resumed = 1;
+	b->nwaiting--;
+	MHD_resume_connection(r->conn);
+}
+
+/* Lock held.  Suspends r until its credential's attempt is told. */
+static void
+wait_on(struct broker *b, struct entry *e, struct req *r,
+    enum wait_kind kind, int64_t ms)
+{
+	r->wait_kind = kind;
+	r->wait_until_ms = timefmt_now_ms() + ms;
+	r->wait_entry = e;
+	r->wait_next = e->waiters;
+	e->waiters = r;
+	r->suspended = 1;
+	b->nwaiting++;
+	MHD_suspend_connection(r->conn);
+	pthread_cond_signal(&b->cond);
+}
+
+static void *
+timer_main(void *arg)
+{
+	struct broker *b = arg;
+
+	pthread_mutex_lock(&b->lock);
+	while (!b->stop) {
+		int64_t now = timefmt_now_ms(), next = now + 60000;
+		struct timespec ts;
+
+		for (size_t i = 0; b->nwaiting && i < BROKER_BUCKETS; i++)
+			for (struct entry *e = b->by_name[i]; e;
+			    e = e->next_name)
+				for (struct req *r = e->waiters, *n; r; r = n) {
+					n = r->wait_next;
+					if (r->wait_until_ms <= now)
+						wake(b, r, 1);
+					else if (r->wait_until_ms < next)
+						next = r->wait_until_ms;
+				}
+		ts.tv_sec = (time_t)(next / 1000);
+		ts.tv_nsec = (long)(next % 1000) * 1000000;
+		pthread_cond_timedwait(&b->cond, &b->lock, &ts);
+	}
+	pthread_mutex_unlock(&b->lock);
+	return NULL;
+}
+
+/* ------------------------------------------------------------- entries */
+
+static int
+held(const char *status)
+{
+	return strcmp(status, "revoked") == 0 ||
+	    strcmp(status, "unknown") == 0 || strcmp(status, "disabled") == 0;
+}
+
+/* Lock held: the entry of org/name, created when missing. */
+static struct entry *
+entry_get(struct broker *b, const char *key, int64_t cred_id)
+{
+	struct entry *e = find_name(b, key);
+	uint32_t h;
+
+	if (e == NULL) {
+		if ((e = calloc(1, sizeof(*e))) == NULL)
+			return NULL;
+		snprintf(e->key, sizeof(e->key), "%s", key);
+		h = hash_str(key);
+		e->next_name = b->by_name[h];
+		b->by_name[h] = e;
+		e->cred_id = -1;
+		e->generation = -1;
+	}
+	if (e->cred_id != cred_id) {	/* new, or deleted and re-created */
+		if (e->cred_id >= 0)
+			unlink_id(b, e);
+		e->cred_id = cred_id;
+		h = hash_id(cred_id);
+		e->next_id = b->by_id[h];
+		b->by_id[h] = e;
+		secret_free(e->token);
+		e->token = NULL;
+		e->generation = -1;
+	}
+	return e;
+}
+
+/* Reads org/name from the vault into its entry (decrypting the token
+ * only when it changed, or always when the cache is off). */
+static enum ov_rc
+load(struct broker *b, struct vault *v, const char *key, const char *org,
+    const char *name)
+{
+	struct vault_cred c;
+	struct secret *tok = NULL;
+	struct entry *e;
+	int64_t have = -1;
+	enum ov_rc rc;
+
+	if ((rc = vault_cred_get(v, org, name, &c)) != OV_OK)
+		return rc;
+	pthread_mutex_lock(&b->lock);
+	if ((e = find_name(b, key)) && e->cred_id == c.id && e->token)
+		have = e->generation;
+	pthread_mutex_unlock(&b->lock);
+	if (c.expires_at && (c.token_generation != have ||
+	    !b->a->cfg.token_cache)) {
+		rc = vault_token_open(v, c.id, &tok);
+		if (rc != OV_OK && rc != OV_ENOTFOUND)
+			return rc;
+	}
+	pthread_mutex_lock(&b->lock);
+	if ((e = entry_get(b, key, c.id)) == NULL) {
+		pthread_mutex_unlock(&b->lock);
+		secret_free(tok);
+		return ov_seterr(OV_ENOMEM, "out of memory");
+	}
+	if (tok || c.expires_at == 0) {
+		secret_free(e->token);
+		e->token = tok;
+		e->generation = c.token_generation;
+		snprintf(e->token_type, sizeof(e->token_type), "Bearer");
+	}
+	snprintf(e->status, sizeof(e->status), "%s", c.status);
+	snprintf(e->last_error, sizeof(e->last_error), "%s", c.last_error);
+	snprintf(e->scope, sizeof(e->scope), "%s", c.granted_scope);
+	e->last_attempt_at = c.last_attempt_at;
+	e->expires_at = c.expires_at;
+	e->next_refresh_at = c.next_refresh_at;
+	e->checked_ms = timefmt_now_ms();
+	pthread_mutex_unlock(&b->lock);
+	return OV_OK;
+}
+
+void
+broker_forget(struct broker *b, const char *org, const char *name)
+{
+	char key[2 * OV_SLUG_MAX + 2];
+	size_t n = (size_t)snprintf(key, sizeof(key), "%s/%s", org,
+	    name ? name : "");
+
+	pthread_mutex_lock(&b->lock);
+	for (size_t i = 0; i < BROKER_BUCKETS; i++)
+		for (struct entry *e = b->by_name[i]; e; e = e->next_name)
+			if (name ? strcmp(e->key, key) == 0 :
+			    strncmp(e->key, key, n) == 0)
+				e->checked_ms = 0;	/* reread it */
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* ------------------------------------------------------ scheduler news */
+
+void
+broker_on_result(void *arg, const struct rot_result *res)
+{
+	struct broker *b = arg;
+	const struct vault_refresh *rec = res->rec;
+	struct entry *e;
+
+	metrics_refresh(&b->a->metrics, res);
+	pthread_mutex_lock(&b->lock);
+	if ((e = find_id(b, res->cred->id)) == NULL)
+		goto out;
+	e->refreshing = 0;
+	if (res->busy) {
+		/* Someone else is at it: token waits go on (they reread the
+		 * vault when they time out); a refresh request hears now. */
+		for (struct req *r = e->waiters, *n; r; r = n) {
+			n = r->wait_next;
+			if (r->wait_kind == WAIT_REFRESH) {
+				r->busy = 1;
+				r->outcome = (int)res->outcome;
+				wake(b, r, 0);
+			}
+		}
+		goto out;
+	}
+	if (res->recorded && rec->access_token) {
+		struct secret *t;
+
+		if (secret_from(rec->access_token->buf,
+		    rec->access_token->len, &t) == OV_OK) {
+			secret_free(e->token);
+			e->token = t;
+			e->generation = res->cred->token_generation + 1;
+			snprintf(e->token_type, sizeof(e->token_type), "%s",
+			    rec->token_type ? rec->token_type : "Bearer");
+			snprintf(e->scope, sizeof(e->scope), "%s",
+			    rec->granted_scope ? rec->granted_scope : "");
+			e->expires_at = rec->expires_at;
+		} else
+			e->checked_ms = 0;
+	}
+	if (res->recorded) {
+		snprintf(e->status, sizeof(e->status), "%s", rec->status);
+		e->next_refresh_at = rec->next_refresh_at;
+		snprintf(e->last_error, sizeof(e->last_error), "%s%s%s",
+		    rec->oauth_error ? rec->oauth_error : "",
+		    rec->description && *rec->description ? ": " : "",
+		    rec->description ? rec->description : "");
+		e->last_attempt_at = timefmt_now();
+	} else
+		e->checked_ms = 0;	/* not stored: ask the vault */
+	while (e->waiters) {
+		e->waiters->outcome = (int)res->outcome;
+		wake(b, e->waiters, 0);
+	}
+out:
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* -------------------------------------------------------------- answers */
+
+/* JSON string contents; tokens are printable ASCII, scopes too. */
+static size_t
+escape(char *out, const char *in, size_t inlen)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < inlen; i++) {
+		unsigned char ch = (unsigned char)in[i];
+
+		if (ch == '"' || ch == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)ch;
+		} else if (ch < 0x20) {
+			o += (size_t)sprintf(out + o, "\\u%04x", ch);
+		} else
+			out[o++] = (char)ch;
+	}
+	return o;
+}
+
+/* Lock held: the answer's body, in secure memory. */
+static char *
+token_body(const struct entry *e, int64_t now, size_t *len)
+{
+	size_t tl = e->token->len, sl = strlen(e->scope);
+	size_t cap = 6 * (tl + sl) + 256;
+	char *buf = secmem_alloc(cap), exp[32];
+	size_t o;
+
+	if (buf == NULL)
+		return NULL;
+	timefmt_rfc3339(e->expires_at, exp, sizeof(exp));
+	o = (size_t)sprintf(buf, "{\"access_token\":\"");
+	o += escape(buf + o, (const char *)e->token->buf, tl);
+	o += (size_t)sprintf(buf + o, "\",\"token_type\":\"%s\",\"expires_at\""
+	    ":\"%s\",\"expires_in\":%lld,\"scope\":\"", e->token_type, exp,
+	    (long long)(e->expires_at - now));
+	o += escape(buf + o, e->scope, sl);
+	o += (size_t)sprintf(buf + o, "\"}");
+	*len = o;
+	return buf;
+}
+
+static void
+count_token(struct req *r, unsigned status)
+{
+	atomic_fetch_add(&r->a->metrics.token[http_status_index(status)], 1);
+}
+
+static enum MHD_Result
+unavailable(struct req *r, const char *why, const char *status)
+{
+	char ra[16];
+
+	count_token(r, 503);
+	snprintf(ra, sizeof(ra), "%d", BROKER_RETRY_AFTER_S);
+	http_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+	return http_problem(r, 503, "unavailable", NULL, "no valid access "
+	    "token for this credential yet (%s, status %s); retry shortly",
+	    why, status);
+}
+
+static enum MHD_Result
+revoked(struct req *r, const struct entry *e)
+{
+	char when[32] = "";
+
+	count_token(r, 409);
+	if (e->last_attempt_at)
+		timefmt_rfc3339(e->last_attempt_at, when, sizeof(when));
+	return http_problem(r, 409, "credential-revoked", NULL, "the "
+	    "credential is %s%s%s%s%s: %s", e->status, when[0] ? " since " :
+	    "", when, e->last_error[0] ? "; last error: " : "", e->last_error,
+	    strcmp(e->status, "unknown") == 0 ? "a refresh's outcome is "
+	    "unknown; put a new refresh token (orgvault cred put)" :
+	    strcmp(e->status, "revoked") == 0 ? "put a new refresh token or "
+	    "client secret (orgvault cred put, or PUT this credential)" :
+	    "enable it first");
+}
+
+/* Entry for org/name, reread from the vault when stale (lock NOT held
+ * on return; NULL when answered). */
+static int
+fresh_entry(struct req *r, const char *org, const char *name, char *key,
+    size_t keylen, int force, enum MHD_Result *ret)
+{
+	struct broker *b = r->a->broker;
+	struct entry *e;
+	struct vault *v;
+	int stale;
+	enum ov_rc rc;
+
+	snprintf(key, keylen, "%s/%s", org, name);
+	pthread_mutex_lock(&b->lock);
+	e = find_name(b, key);
+	stale = force || e == NULL || !b->a->cfg.token_cache ||
+	    timefmt_now_ms() - e->checked_ms >= BROKER_RECHECK_MS;
+	pthread_mutex_unlock(&b->lock);
+	if (!stale)
+		return 0;
+	if ((v = admin_vault(r)) == NULL) {
+		*ret = MHD_YES;
+		return -1;
+	}
+	if ((rc = load(b, v, key, org, name)) != OV_OK) {
+		if (rc == OV_ENOTFOUND)
+			*ret = http_problem(r, 404, "not-found", NULL, "no "
+			    "credential %s/%s", org, name);
+		else
+			*ret = http_rc(r, rc);
+		return -1;
+	}
+	return 0;
+}
+
+static enum MHD_Result
+serve_token(struct req *r, struct entry *e, int64_t now, int refreshing)
+{
+	struct MHD_Response *resp;
+	size_t len;
+	char *body = token_body(e, now, &len);
+
+	pthread_mutex_unlock(&r->a->broker->lock);
+	if (body == NULL)
+		return http_problem(r, 500, "internal", NULL, "out of memory");
+	resp = MHD_create_response_from_buffer_with_free_callback(len, body,
+	    secmem_free);
+	if (resp == NULL) {
+		secmem_free(body);
+		return MHD_NO;
+	}
+	count_token(r, 200);
+	http_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	http_header(r, MHD_HTTP_HEADER_PRAGMA, "no-cache");
+	if (refreshing)
+		http_header(r, "X-Token-Refreshing", "true");
+	return http_response(r, 200, resp, "application/json");
+}
+
+enum MHD_Result
+broker_token(struct req *r, const char *org, const char *name)
+{
+	struct broker *b = r->a->broker;
+	char key[2 * OV_SLUG_MAX + 2];
+	struct entry *e;
+	int64_t now = timefmt_now(), id;
+	int ask = 0, in_window;
+	enum MHD_Result ret;
+
+	if (fresh_entry(r, org, name, key, sizeof(key), r->timed_out, &ret))
+		return ret;
+	pthread_mutex_lock(&b->lock);
+	if ((e = find_name(b, key)) == NULL) {	/* gone meanwhile */
+		pthread_mutex_unlock(&b->lock);
+		return http_problem(r, 404, "not-found", NULL, "no credential "
+		    "%s/%s", org, name);
+	}
+	if (held(e->status)) {
+		ret = revoked(r, e);
+		pthread_mutex_unlock(&b->lock);
+		return ret;
+	}
+	id = e->cred_id;
+	if (e->token && e->expires_at - now >= BROKER_MIN_LEFT_S) {
+		in_window = e->next_refresh_at && now >= e->next_refresh_at;
+		if (in_window && !e->refreshing &&
+		    strcmp(e->status, "invalid_client") != 0) {
+			e->refreshing = ask = 1;
+		}
+		ret = serve_token(r, e, now, in_window);	/* unlocks */
+		if (ask)
+			rot_scheduler_request(r->a->sched, id);
+		return ret;
+	}
+	if (r->resumed || strcmp(e->status, "invalid_client") == 0) {
+		char status[16];
+
+		snprintf(status, sizeof(status), "%s", e->status);
+		pthread_mutex_unlock(&b->lock);
+		return unavailable(r, r->resumed ? "the refresh did not bring "
+		    "one in time" : "the client secret is refused; put a new "
+		    "one", status);
+	}
+	if (!e->refreshing)
+		e->refreshing = ask = 1;
+	wait_on(b, e, r, WAIT_TOKEN, BROKER_WAIT_MS);
+	pthread_mutex_unlock(&b->lock);
+	if (ask)
+		rot_scheduler_request(r->a->sched, id);
+	return MHD_YES;
+}
+
+enum MHD_Result
+broker_refresh(struct req *r, const char *org, const char *name)
+{
+	struct broker *b = r->a->broker;
+	char key[2 * OV_SLUG_MAX + 2];
+	struct vault_cred c;
+	struct vault *v;
+	struct entry *e;
+	int64_t id;
+	enum MHD_Result ret;
+	enum ov_rc rc;
+
+	if (r->resumed) {
+		if (r->timed_out)
+			return http_problem(r, 503, "unavailable", NULL,
+			    "the refresh is still running; see the "
+			    "credential's status in a moment");
+		if (r->busy)
+			return http_problem(r, 409, "conflict", NULL, "%s/%s "
+			    "cannot be refreshed right now: %s", org, name,
+			    r->outcome == OAUTH_RATE_LIMITED ? "its token "
+			    "endpoint answered 429; the host is paused" :
+			    "another process holds its lease");
+		if ((v = admin_vault(r)) == NULL)
+			return MHD_YES;
+		if ((rc = vault_cred_get(v, org, name, &c)) != OV_OK)
+			return http_rc(r, rc);
+		return http_json(r, 200, json_pack("{s:s, s:o}", "outcome",
+		    oauth_outcome_str((enum oauth_outcome)r->outcome),
+		    "credential", render_cred(&c)));
+	}
+	if (fresh_entry(r, org, name, key, sizeof(key), 1, &ret))
+		return ret;
+	pthread_mutex_lock(&b->lock);
+	if ((e = find_name(b, key)) == NULL) {
+		pthread_mutex_unlock(&b->lock);
+		return http_problem(r, 404, "not-found", NULL, "no credential "
+		    "%s/%s", org, name);
+	}
+	e->refreshing = 1;
+	id = e->cred_id;
+	wait_on(b, e, r, WAIT_REFRESH, BROKER_REFRESH_WAIT_MS);
+	pthread_mutex_unlock(&b->lock);
+	rot_scheduler_request(r->a->sched, id);
+	return MHD_YES;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+struct broker *
+broker_new(struct admin *a)
+{
+	struct broker *b = calloc(1, sizeof(*b));
+
+	if (b == NULL)
+		return NULL;
+	b->a = a;
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->cond, NULL);
+	if (pthread_create(&b->timer, NULL, timer_main, b) != 0) {
+		free(b);
+		return NULL;
+	}
+	b->timer_started = 1;
+	return b;
+}
+
+void
+broker_stop(struct broker *b)
+{
+	if (b == NULL)
+		return;
+	pthread_mutex_lock(&b->lock);
+	b->stop = 1;
+	for (size_t i = 0; i < BROKER_BUCKETS; i++)
+		for (struct entry *e = b->by_name[i]; e; e = e->next_name)
+			while (e->waiters)
+				wake(b, e->waiters, 1);
+	pthread_cond_signal(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+	if (b->timer_started) {
+		pthread_join(b->timer, NULL);
+		b->timer_started = 0;
+	}
+}
+
+void
+broker_free(struct broker *b)
+{
+	if (b == NULL)
+		return;
+	broker_stop(b);
+	for (size_t i = 0; i < BROKER_BUCKETS; i++)
+		for (struct entry *e = b->by_name[i], *n; e; e = n) {
+			n = e->next_name;
+			secret_free(e->token);
+			free(e);
+		}
+	pthread_cond_destroy(&b->cond);
+	pthread_mutex_destroy(&b->lock);
+	free(b);
+}

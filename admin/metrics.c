@@ -1,0 +1,180 @@
+/*
+ * metrics.c — GET /metrics in the Prometheus text format (0.0.4).
+ *
+ * Counters (refreshes by outcome, refresh latency, token answers, HTTP
+ * answers by route and status, authentication failures) are atomics
+ * bumped where things happen.  Gauges (credentials by status, seconds
+ * to the earliest expiry, credentials in scope drift) are read from the
+ * vault at scrape time: one pass over the credentials a scrape.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin/admin_int.h"
+#include "util/timefmt.h"
+
+static const double latency_le[METRICS_LATENCY_N - 1] = {
+	0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15
+};
+
+static const char *const statuses[] = {
+	"active", "failing", "revoked", "invalid_client", "unknown",
+	"disabled", NULL
+};
+
+void
+metrics_refresh(struct metrics *m, const struct rot_result *res)
+{
+	double s;
+	int i;
+
+	if (res->busy) {
+		atomic_fetch_add(&m->refresh_busy, 1);
+		return;
+	}
+	atomic_fetch_add(&m->refresh[res->outcome & 7], 1);
+	s = (double)res->duration_ms / 1000.0;
+	for (i = 0; i < METRICS_LATENCY_N - 1 && s > latency_le[i]; i++)
+		;
+	atomic_fetch_add(&m->latency[i], 1);
+	atomic_fetch_add(&m->latency_sum_ms, (unsigned long long)
+	    (res->duration_ms > 0 ? res->duration_ms : 0));
+	atomic_fetch_add(&m->latency_count, 1);
+}
+
+struct gauges {
+	const struct vault_apikey	*key;
+	long long			 by_status[7];
+	long long			 drift;
+	int64_t				 earliest;	/* 0: none */
+};
+
+static int
+gauge_cred(const struct vault_cred *c, void *arg)
+{
+	struct gauges *g = arg;
+	json_t *d;
+	int i;
+
+	if (!vault_apikey_allows(g->key, c->org))
+		return 0;
+	for (i = 0; statuses[i] && strcmp(statuses[i], c->status) != 0; i++)
+		;
+	g->by_status[i]++;
+	if (c->expires_at && statuses[i] && i != 2 && i < 4 &&
+	    (g->earliest == 0 || c->expires_at < g->earliest))
+		g->earliest = c->expires_at;
+	if (c->granted_scope[0] && (d = rot_scope_drift(c->expected_scope,
+	    c->granted_scope)) != NULL) {
+		g->drift++;
+		json_decref(d);
+	}
+	return 0;
+}
+
+#define HEAD(f, name, type, help) \
+	fprintf(f, "# HELP " name " " help "\n# TYPE " name " " type "\n")
+
+static void
+counters(FILE *f, struct metrics *m)
+{
+	unsigned long long cum = 0;
+
+	HEAD(f, "orgvault_refreshes_total", "counter",
+	    "Refresh attempts by outcome.");
+	for (int o = OAUTH_OK; o <= OAUTH_UNKNOWN; o++)
+		fprintf(f, "orgvault_refreshes_total{outcome=\"%s\"} %llu\n",
+		    oauth_outcome_str((enum oauth_outcome)o),
+		    atomic_load(&m->refresh[o]));
+	HEAD(f, "orgvault_refresh_busy_total", "counter", "Requested "
+	    "refreshes that could not start (lease held elsewhere, host "
+	    "paused).");
+	fprintf(f, "orgvault_refresh_busy_total %llu\n",
+	    atomic_load(&m->refresh_busy));
+	HEAD(f, "orgvault_refresh_duration_seconds", "histogram",
+	    "Duration of refresh requests to token endpoints.");
+	for (int i = 0; i < METRICS_LATENCY_N; i++) {
+		cum += atomic_load(&m->latency[i]);
+		if (i < METRICS_LATENCY_N - 1)
+			fprintf(f, "orgvault_refresh_duration_seconds_bucket"
+			    "{le=\"%g\"} %llu\n", latency_le[i], cum);
+		else
+			fprintf(f, "orgvault_refresh_duration_seconds_bucket"
+			    "{le=\"+Inf\"} %llu\n", cum);
+	}
+	fprintf(f, "orgvault_refresh_duration_seconds_sum %.3f\n",
+	    (double)atomic_load(&m->latency_sum_ms) / 1000.0);
+	fprintf(f, "orgvault_refresh_duration_seconds_count %llu\n",
+	    atomic_load(&m->latency_count));
+	HEAD(f, "orgvault_token_requests_total", "counter",
+	    "Token broker answers by HTTP status.");
+	for (int i = 0; i < METRICS_STATUS_N; i++)
+		if (atomic_load(&m->token[i]) || i == 0)
+			fprintf(f, "orgvault_token_requests_total{status=\"%u\"}"
+			    " %llu\n", http_status_of_index(i),
+			    atomic_load(&m->token[i]));
+	HEAD(f, "orgvault_http_requests_total", "counter",
+	    "Admin API answers by route and status.");
+	for (int r = 0; r < METRICS_ROUTE_N; r++)
+		for (int i = 0; i < METRICS_STATUS_N; i++) {
+			unsigned long long n = atomic_load(&m->http[r][i]);
+
+			if (n)
+				fprintf(f, "orgvault_http_requests_total{"
+				    "method=\"%s\",route=\"%s\",status=\"%u\"} "
+				    "%llu\n", routes_method(r),
+				    routes_label(r), http_status_of_index(i),
+				    n);
+		}
+	HEAD(f, "orgvault_auth_failures_total", "counter",
+	    "Requests with an invalid API key.");
+	fprintf(f, "orgvault_auth_failures_total %llu\n",
+	    atomic_load(&m->auth_failures));
+	HEAD(f, "orgvault_auth_throttled_total", "counter",
+	    "Requests refused (429) after repeated authentication failures.");
+	fprintf(f, "orgvault_auth_throttled_total %llu\n",
+	    atomic_load(&m->auth_throttled));
+}
+
+enum MHD_Result
+metrics_answer(struct req *r)
+{
+	struct gauges g = { .key = &r->key };
+	struct vault *v;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+	enum ov_rc rc;
+
+	if ((v = admin_vault(r)) == NULL)
+		return MHD_YES;
+	if ((rc = vault_cred_list(v, &(struct vault_cred_filter){ 0 },
+	    gauge_cred, &g)) != OV_OK)
+		return http_rc(r, rc);
+	if ((f = open_memstream(&buf, &len)) == NULL)
+		return http_problem(r, 500, "internal", NULL, "out of memory");
+	counters(f, &r->a->metrics);
+	HEAD(f, "orgvault_credentials", "gauge", "Credentials by status.");
+	for (int i = 0; i < 7; i++)
+		fprintf(f, "orgvault_credentials{status=\"%s\"} %lld\n",
+		    statuses[i] ? statuses[i] : "other", g.by_status[i]);
+	HEAD(f, "orgvault_credentials_in_drift", "gauge",
+	    "Credentials whose granted scope differs from the expected one.");
+	fprintf(f, "orgvault_credentials_in_drift %lld\n", g.drift);
+	HEAD(f, "orgvault_earliest_expiry_seconds", "gauge", "Seconds until "
+	    "the earliest access-token expiry (negative: already expired).");
+	if (g.earliest)
+		fprintf(f, "orgvault_earliest_expiry_seconds %lld\n",
+		    (long long)(g.earliest - timefmt_now()));
+	HEAD(f, "orgvault_scheduler_up", "gauge",
+	    "1 while the refresh scheduler runs.");
+	fprintf(f, "orgvault_scheduler_up %d\n",
+	    rot_scheduler_alive(r->a->sched));
+	if (fclose(f) != 0 || buf == NULL) {
+		free(buf);
+		return http_problem(r, 500, "internal", NULL, "out of memory");
+	}
+	return http_text(r, 200, "text/plain; version=0.0.4; charset=utf-8",
+	    buf, len);
+}

@@ -1,0 +1,613 @@
+/*
+ * apikey.c — API keys of the admin API: made here, shown once, kept
+ * only as a keyed hash.
+ *
+ *   key          "ov_" key_id "_" secret             (VAULT_APIKEY_LEN)
+ *   key_id       16 lowercase hex: 8 random bytes; the row's lookup id
+ *   secret       43 base64url characters, no padding: 32 random bytes
+ *   secret_hash  BLAKE2b-256(key = hash key, key_id || 0x00 || secret)
+ *
+ * key_id has a fixed length, so a secret holding '_' or '-' still parses
+ * one way.  The hash key is 32 random bytes made by the first create,
+ * sealed by the keyring (binding HASH_KEY_BINDING) and kept as hex in
+ * vault_meta "apikey_hash_key".  It is not derived from the master key,
+ * so API keys outlive a master-key change; a data-key rotation must
+ * re-seal it like any other envelope (`check` opens it).  It is opened
+ * for one call and wiped at the end of it.
+ *
+ * Never stored, logged, put in an event or an error message: the key or
+ * its secret part.  The creator receives the key once, as a struct secret.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "util/timefmt.h"
+#include "util/validate.h"
+#include "vault/vault_int.h"
+
+#define HASH_KEY_META		"apikey_hash_key"
+#define HASH_KEY_BINDING	"vault_meta|value|" HASH_KEY_META
+#define HASH_KEY_LEN		32
+#define APIKEY_PREFIX		"ov_"
+#define APIKEY_SECRET_BYTES	32
+#define APIKEY_SECRET_LEN	43	/* base64url, no padding, of 32 bytes */
+#define APIKEY_SECRET_AT	(3 + VAULT_APIKEY_ID_LEN + 1)
+/* last_used_at is written at most this often per key (seconds). */
+#define LAST_USED_GRAIN_S	60
+
+#define APIKEY_COLS "id, key_id, name, role, orgs, created_at, " \
+	"coalesce(last_used_at, 0), coalesce(revoked_at, 0)"
+
+static enum ov_rc
+apikey_row(sqlite3_stmt *st, struct vault_apikey *k)
+{
+	enum ov_rc rc;
+
+	memset(k, 0, sizeof(*k));
+	k->id = sqlite3_column_int64(st, 0);
+	if ((rc = db_text(st, 1, k->key_id, sizeof(k->key_id))) ||
+	    (rc = db_text(st, 2, k->name, sizeof(k->name))) ||
+	    (rc = db_text(st, 3, k->role, sizeof(k->role))) ||
+	    (rc = db_text(st, 4, k->orgs, sizeof(k->orgs))))
+		return rc;
+	k->created_at = sqlite3_column_int64(st, 5);
+	k->last_used_at = sqlite3_column_int64(st, 6);
+	k->revoked_at = sqlite3_column_int64(st, 7);
+	return OV_OK;
+}
+
+/* ---- validation ---------------------------------------------------- */
+
+static enum ov_rc
+role_check(const char *role)
+{
+	static const char *const roles[] = { "reader", "operator", "admin",
+	    "token" };
+
+	for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
+		if (strcmp(role, roles[i]) == 0)
+			return OV_OK;
+	return ov_seterr(OV_EINVAL, "role must be reader, operator, admin or "
+	    "token");
+}
+
+/* "*", or org slugs separated by ',' without empties or duplicates. */
+static enum ov_rc
+orgs_check(const char *orgs)
+{
+	char slug[OV_SLUG_MAX + 2];
+	const char *p, *q;
+	size_t n, len = strlen(orgs);
+	enum ov_rc rc;
+
+	if (len > OV_APIKEY_ORGS_MAX)
+		return ov_seterr(OV_ELIMIT, "orgs is longer than %d bytes",
+		    OV_APIKEY_ORGS_MAX);
+	if (strcmp(orgs, "*") == 0)
+		return OV_OK;
+	for (p = orgs;; p += n + 1) {
+		n = strcspn(p, ",");
+		if (n == 0)
+			return ov_seterr(OV_EINVAL, "orgs has an empty entry: "
+			    "give \"*\" or org slugs separated by ','");
+		if (n == 1 && *p == '*')
+			return ov_seterr(OV_EINVAL, "orgs is either \"*\" alone "
+			    "or a list of org slugs");
+		snprintf(slug, sizeof(slug), "%.*s",
+		    (int)(n < sizeof(slug) - 1 ? n : sizeof(slug) - 1), p);
+		if ((rc = validate_slug("each org in orgs", slug)) != OV_OK)
+			return rc;
+		for (q = orgs; q < p; q += strcspn(q, ",") + 1)
+			if (strcspn(q, ",") == n && strncmp(q, p, n) == 0)
+				return ov_seterr(OV_EINVAL, "orgs names %s "
+				    "twice", slug);
+		if (p[n] == '\0')
+			return OV_OK;
+	}
+}
+
+int
+vault_apikey_allows(const struct vault_apikey *k, const char *slug)
+{
+	size_t want = strlen(slug), n;
+
+	if (strcmp(k->orgs, "*") == 0)
+		return 1;
+	if (want == 0)
+		return 0;
+	for (const char *p = k->orgs;; p += n + 1) {
+		n = strcspn(p, ",");
+		if (n == want && strncmp(p, slug, n) == 0)
+			return 1;
+		if (p[n] == '\0')
+			return 0;
+	}
+}
+
+/* ---- the hash key -------------------------------------------------- */
+
+/* The sealed hash key from vault_meta (malloc'd); *env NULL if none. */
+static enum ov_rc
+hash_key_read(struct vault *v, unsigned char **env, size_t *envlen)
+{
+	sqlite3_stmt *st;
+	const char *hex;
+	size_t hexlen;
+	enum ov_rc rc;
+	int src;
+
+	*env = NULL;
+	if ((rc = db_prepare(v, "SELECT value FROM vault_meta WHERE key = ?",
+	    &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, HASH_KEY_META, -1, SQLITE_STATIC);
+	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		hex = (const char *)sqlite3_column_text(st, 0);
+		hexlen = (size_t)sqlite3_column_bytes(st, 0);
+		if (hex == NULL || hexlen < 2 || hexlen > 1024 ||
+		    (*env = malloc(hexlen / 2)) == NULL ||
+		    sodium_hex2bin(*env, hexlen / 2, hex, hexlen, NULL,
+		    envlen, NULL) != 0)
+			rc = ov_seterr(OV_EINTEGRITY, "vault setting %s is "
+			    "malformed; run: orgvault check", HASH_KEY_META);
+	} else if (src != SQLITE_DONE)
+		rc = db_err(v, src, "reading the API key hash key");
+	db_finish(v, st);
+	if (rc != OV_OK) {
+		free(*env);
+		*env = NULL;
+	}
+	return rc;
+}
+
+/* Makes a random hash key and stores it sealed (caller's transaction). */
+static enum ov_rc
+hash_key_make(struct vault *v, struct secret **out)
+{
+	struct secret *key;
+	unsigned char *env = NULL;
+	char *hex = NULL;
+	size_t envlen;
+	enum ov_rc rc;
+
+	if ((rc = secret_new(HASH_KEY_LEN, &key)) != OV_OK)
+		return rc;
+	randombytes_buf(key->buf, HASH_KEY_LEN);
+	if ((rc = keyring_seal(v->kr, HASH_KEY_BINDING, key->buf,
+	    HASH_KEY_LEN, &env, &envlen)) != OV_OK)
+		goto out;
+	if ((hex = malloc(envlen * 2 + 1)) == NULL) {
+		rc = ov_seterr(OV_ENOMEM, "out of memory");
+		goto out;
+	}
+	sodium_bin2hex(hex, envlen * 2 + 1, env, envlen);
+	rc = meta_set(v, HASH_KEY_META, hex);
+out:
+	free(env);
+	free(hex);
+	if (rc == OV_OK)
+		*out = key;
+	else
+		secret_free(key);
+	return rc;
+}
+
+/*
+ * Opens the hash key into *out (the caller frees it).  When there is
+ * none yet: makes one if `create`, else OV_ENOTFOUND without a message.
+ */
+static enum ov_rc
+hash_key_open(struct vault *v, int create, struct secret **out)
+{
+	struct secret *key = NULL;
+	unsigned char *env;
+	size_t envlen = 0;
+	enum ov_rc rc;
+
+	if ((rc = hash_key_read(v, &env, &envlen)) != OV_OK)
+		return rc;
+	if (env == NULL)
+		return create ? hash_key_make(v, out) : OV_ENOTFOUND;
+	rc = keyring_open(v->kr, HASH_KEY_BINDING, env, envlen, &key);
+	free(env);
+	if (rc != OV_OK || key->len != HASH_KEY_LEN) {
+		secret_free(key);
+		return ov_seterr(rc ? rc : OV_EINTEGRITY, "the API key hash "
+		    "key (vault setting %s) does not open: tampered; run: "
+		    "orgvault check", HASH_KEY_META);
+	}
+	*out = key;
+	return OV_OK;
+}
+
+/* secret_hash of key_id (VAULT_APIKEY_ID_LEN) and secret (secretlen). */
+static void
+key_hash(const unsigned char *hash_key, const char *key_id,
+    const char *secret, size_t secretlen, unsigned char out[32])
+{
+	crypto_generichash_state h;
+	const unsigned char sep = 0;
+
+	crypto_generichash_init(&h, hash_key, HASH_KEY_LEN, 32);
+	crypto_generichash_update(&h, (const unsigned char *)key_id,
+	    VAULT_APIKEY_ID_LEN);
+	crypto_generichash_update(&h, &sep, 1);
+	crypto_generichash_update(&h, (const unsigned char *)secret,
+	    secretlen);
+	crypto_generichash_final(&h, out, 32);
+	sodium_memzero(&h, sizeof(h));
+}
+
+/* ---- create, list, get, revoke ------------------------------------- */
+
+/* A new key "ov_<key_id>_<secret>" in secure memory. */
+static enum ov_rc
+key_make(struct secret **out)
+{
+	unsigned char id[VAULT_APIKEY_ID_LEN / 2], sec[APIKEY_SECRET_BYTES];
+	struct secret *key;
+	char *p;
+	enum ov_rc rc;
+
+	if ((rc = secret_new(VAULT_APIKEY_LEN, &key)) != OV_OK)
+		return rc;
+	p = (char *)key->buf;
+	randombytes_buf(id, sizeof(id));
+	randombytes_buf(sec, sizeof(sec));
+	memcpy(p, APIKEY_PREFIX, 3);
+	sodium_bin2hex(p + 3, VAULT_APIKEY_ID_LEN + 1, id, sizeof(id));
+	p[3 + VAULT_APIKEY_ID_LEN] = '_';
+	sodium_bin2base64(p + APIKEY_SECRET_AT, APIKEY_SECRET_LEN + 1, sec,
+	    sizeof(sec), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(sec, sizeof(sec));
+	*out = key;
+	return OV_OK;
+}
+
+/* A revoked key of that name makes way; a live one is a conflict. */
+static enum ov_rc
+name_free(struct vault *v, const char *name)
+{
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+	int src, live = 0, found = 0;
+
+	if ((rc = db_prepare(v, "SELECT revoked_at IS NULL FROM api_keys "
+	    "WHERE name = ?", &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		found = 1;
+		live = sqlite3_column_int(st, 0);
+	} else if (src != SQLITE_DONE)
+		rc = db_err(v, src, "reading API keys");
+	db_finish(v, st);
+	if (rc != OV_OK || !found)
+		return rc;
+	if (live)
+		return ov_seterr(OV_ECONFLICT, "an API key named %s exists; "
+		    "revoke it first", name);
+	if ((rc = db_prepare(v, "DELETE FROM api_keys WHERE name = ?",
+	    &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	src = sqlite3_step(st);
+	db_finish(v, st);
+	return src == SQLITE_DONE ? OV_OK :
+	    db_err(v, src, "replacing a revoked API key");
+}
+
+static enum ov_rc
+apikey_event(struct vault *v, const char *kind, const struct vault_apikey *k)
+{
+	struct event_rec ev = { .kind = kind };
+	json_t *detail;
+	enum ov_rc rc;
+
+	if ((detail = json_pack("{s:s, s:s, s:s, s:s}", "name", k->name,
+	    "role", k->role, "orgs", k->orgs, "key_id", k->key_id)) == NULL)
+		return ov_seterr(OV_ENOMEM, "out of memory");
+	ev.detail = detail;
+	rc = event_append(v, &ev);
+	json_decref(detail);
+	return rc;
+}
+
+static enum ov_rc
+apikey_insert(struct vault *v, const struct secret *key,
+    const unsigned char hash[32], struct vault_apikey *k)
+{
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+	int src;
+
+	memcpy(k->key_id, key->buf + 3, VAULT_APIKEY_ID_LEN);
+	k->key_id[VAULT_APIKEY_ID_LEN] = '\0';
+	k->created_at = timefmt_now();
+	if ((rc = db_prepare(v, "INSERT INTO api_keys (key_id, name, role, "
+	    "orgs, secret_hash, created_at) VALUES (?, ?, ?, ?, ?, ?) "
+	    "RETURNING id", &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, k->key_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, k->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, k->role, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, k->orgs, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 5, hash, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, k->created_at);
+	if ((src = sqlite3_step(st)) == SQLITE_ROW)
+		k->id = sqlite3_column_int64(st, 0);
+	else
+		rc = db_err(v, src, "adding an API key");
+	db_finish(v, st);
+	return rc;
+}
+
+enum ov_rc
+vault_apikey_create(struct vault *v, const char *name, const char *role,
+    const char *orgs, struct secret **key, struct vault_apikey *out)
+{
+	struct vault_apikey k = { 0 };
+	struct secret *hk = NULL, *made = NULL;
+	unsigned char hash[32];
+	enum ov_rc rc;
+
+	if (orgs == NULL)
+		orgs = "*";
+	if ((rc = validate_slug("API key name", name)) ||
+	    (rc = role_check(role)) || (rc = orgs_check(orgs)) ||
+	    (rc = vault_need_key(v)))
+		return rc;
+	snprintf(k.name, sizeof(k.name), "%s", name);
+	snprintf(k.role, sizeof(k.role), "%s", role);
+	snprintf(k.orgs, sizeof(k.orgs), "%s", orgs);
+	if ((rc = tx_begin(v)) != OV_OK)
+		return rc;
+	if ((rc = name_free(v, name)) ||
+	    (rc = hash_key_open(v, 1, &hk)) ||
+	    (rc = key_make(&made)))
+		goto out;
+	key_hash(hk->buf, (const char *)made->buf + 3,
+	    (const char *)made->buf + APIKEY_SECRET_AT, APIKEY_SECRET_LEN,
+	    hash);
+	if ((rc = apikey_insert(v, made, hash, &k)) == OV_OK)
+		rc = apikey_event(v, "apikey.created", &k);
+out:
+	secret_free(hk);
+	sodium_memzero(hash, sizeof(hash));
+	if ((rc = tx_end(v, rc)) != OV_OK) {
+		secret_free(made);
+		return rc;
+	}
+	*key = made;
+	*out = k;
+	return OV_OK;
+}
+
+enum ov_rc
+vault_apikey_list(struct vault *v, vault_apikey_cb cb, void *arg)
+{
+	sqlite3_stmt *st;
+	struct vault_apikey k;
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = db_prepare(v, "SELECT " APIKEY_COLS " FROM api_keys "
+	    "ORDER BY name", &st)) != OV_OK)
+		return rc;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((rc = apikey_row(st, &k)) != OV_OK || cb(&k, arg))
+			break;
+	}
+	if (rc == OV_OK && src != SQLITE_DONE && src != SQLITE_ROW)
+		rc = db_err(v, src, "listing API keys");
+	db_finish(v, st);
+	return rc;
+}
+
+enum ov_rc
+vault_apikey_get(struct vault *v, const char *name, struct vault_apikey *out)
+{
+	sqlite3_stmt *st;
+	struct vault_apikey k;
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = db_prepare(v, "SELECT " APIKEY_COLS " FROM api_keys "
+	    "WHERE name = ?", &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((rc = apikey_row(st, &k)) == OV_OK)
+			*out = k;
+	} else if (src == SQLITE_DONE)
+		rc = ov_seterr(OV_ENOTFOUND, "no API key named %s; list them "
+		    "with: orgvault apikey list", name);
+	else
+		rc = db_err(v, src, "reading an API key");
+	db_finish(v, st);
+	return rc;
+}
+
+enum ov_rc
+vault_apikey_revoke(struct vault *v, const char *name)
+{
+	sqlite3_stmt *st;
+	struct vault_apikey k;
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = tx_begin(v)) != OV_OK)
+		return rc;
+	if ((rc = db_prepare(v, "UPDATE api_keys SET revoked_at = ? WHERE "
+	    "name = ? AND revoked_at IS NULL RETURNING " APIKEY_COLS,
+	    &st)) != OV_OK)
+		return tx_end(v, rc);
+	sqlite3_bind_int64(st, 1, timefmt_now());
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	if ((src = sqlite3_step(st)) == SQLITE_ROW)
+		rc = apikey_row(st, &k);
+	else if (src == SQLITE_DONE)
+		rc = ov_seterr(OV_ENOTFOUND, "no live API key named %s; list "
+		    "them with: orgvault apikey list", name);
+	else
+		rc = db_err(v, src, "revoking an API key");
+	db_finish(v, st);
+	if (rc == OV_OK)
+		rc = apikey_event(v, "apikey.revoked", &k);
+	return tx_end(v, rc);
+}
+
+/* ---- verify -------------------------------------------------------- */
+
+static int
+is_b64url(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	    (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+/* The exact shape "ov_<16 lowercase hex>_<43 base64url>". */
+static int
+key_parse(const char *key, size_t len)
+{
+	if (key == NULL || len != VAULT_APIKEY_LEN ||
+	    memcmp(key, APIKEY_PREFIX, 3) != 0 ||
+	    key[3 + VAULT_APIKEY_ID_LEN] != '_')
+		return 0;
+	for (size_t i = 3; i < 3 + VAULT_APIKEY_ID_LEN; i++)
+		if (!((key[i] >= '0' && key[i] <= '9') ||
+		    (key[i] >= 'a' && key[i] <= 'f')))
+			return 0;
+	for (size_t i = APIKEY_SECRET_AT; i < len; i++)
+		if (!is_b64url(key[i]))
+			return 0;
+	return 1;
+}
+
+static enum ov_rc
+invalid(void)
+{
+	return ov_seterr(OV_ENOTFOUND, "invalid API key");
+}
+
+/* Row of key_id with its stored hash; *found 0 when there is none. */
+static enum ov_rc
+by_key_id(struct vault *v, const char *key_id, struct vault_apikey *k,
+    unsigned char stored[32], int *found)
+{
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+	int src;
+
+	*found = 0;
+	if ((rc = db_prepare(v, "SELECT " APIKEY_COLS ", secret_hash FROM "
+	    "api_keys WHERE key_id = ?", &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, key_id, VAULT_APIKEY_ID_LEN, SQLITE_STATIC);
+	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((rc = apikey_row(st, k)) == OV_OK &&
+		    sqlite3_column_bytes(st, 8) == 32) {
+			memcpy(stored, sqlite3_column_blob(st, 8), 32);
+			*found = 1;
+		}
+	} else if (src != SQLITE_DONE)
+		rc = db_err(v, src, "reading API keys");
+	db_finish(v, st);
+	return rc;
+}
+
+/* Best effort, at most once a LAST_USED_GRAIN_S: a busy database must
+ * not turn a good key away. */
+static void
+last_used_touch(struct vault *v, struct vault_apikey *k)
+{
+	sqlite3_stmt *st;
+	int64_t now = timefmt_now();
+
+	if (now - k->last_used_at < LAST_USED_GRAIN_S)
+		return;
+	if (db_prepare(v, "UPDATE api_keys SET last_used_at = ? WHERE id = ?",
+	    &st) != OV_OK)
+		return;
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 2, k->id);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		k->last_used_at = now;
+	db_finish(v, st);
+}
+
+enum ov_rc
+vault_apikey_verify(struct vault *v, const char *key, size_t len,
+    struct vault_apikey *out)
+{
+	static const unsigned char no_key[HASH_KEY_LEN];
+	unsigned char stored[32] = { 0 }, have[32];
+	char key_id[VAULT_APIKEY_ID_LEN + 1];
+	struct vault_apikey k = { 0 };
+	struct secret *hk = NULL;
+	enum ov_rc rc;
+	int found = 0, match;
+
+	if ((rc = vault_need_key(v)) != OV_OK)
+		return rc;
+	if (!key_parse(key, len))
+		return invalid();
+	memcpy(key_id, key + 3, VAULT_APIKEY_ID_LEN);
+	key_id[VAULT_APIKEY_ID_LEN] = '\0';
+	/* No hash key yet: no key was ever made; hash anyway, for timing. */
+	if ((rc = hash_key_open(v, 0, &hk)) != OV_OK && rc != OV_ENOTFOUND)
+		return rc;
+	if ((rc = by_key_id(v, key_id, &k, stored, &found)) != OV_OK) {
+		secret_free(hk);
+		return rc;
+	}
+	key_hash(hk ? hk->buf : no_key, key_id, key + APIKEY_SECRET_AT,
+	    APIKEY_SECRET_LEN, have);
+	secret_free(hk);
+	match = sodium_memcmp(have, stored, sizeof(have)) == 0;
+	sodium_memzero(have, sizeof(have));
+	if (!found || !match || k.revoked_at != 0)
+		return invalid();
+	last_used_touch(v, &k);
+	*out = k;
+	return OV_OK;
+}
+
+/* ---- check --------------------------------------------------------- */
+
+enum ov_rc
+apikey_check(struct vault *v, vault_check_cb cb, void *arg, int64_t *checked,
+    int64_t *failures)
+{
+	struct vault_check_failure f = { "vault_meta", "value", 0, NULL };
+	struct secret *hk = NULL;
+	sqlite3_stmt *st;
+	int64_t keys = 0;
+	enum ov_rc rc;
+
+	if ((rc = db_prepare(v, "SELECT count(*) FROM api_keys", &st)))
+		return rc;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		keys = sqlite3_column_int64(st, 0);
+	db_finish(v, st);
+	rc = hash_key_open(v, 0, &hk);
+	secret_free(hk);
+	if (rc == OV_ENOTFOUND && keys == 0)
+		return OV_OK;
+	(*checked)++;
+	if (rc == OV_ENOTFOUND)
+		f.problem = "API keys exist but their hash key (vault_meta "
+		    HASH_KEY_META ") is missing: no API key can be verified";
+	else if (rc == OV_EINTEGRITY || rc == OV_ECRYPTO)
+		f.problem = ov_errmsg();
+	else if (rc != OV_OK)
+		return rc;
+	if (f.problem) {
+		(*failures)++;
+		cb(&f, arg);
+	}
+	return OV_OK;
+}
