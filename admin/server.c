@@ -272,8 +272,12 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		atomic_fetch_add(&a->metrics.http[r->route >= 0 ? r->route :
 		    METRICS_ROUTE_N - 1][http_status_index((unsigned)
 		    r->status)], 1);
-	log_info("request id=%s ip=%s method=%s path=%s status=%d ms=%lld "
-	    "key=%s%s", r->id, r->ip, r->method, r->path, r->status,
+	/* Successful reads are the token broker's hot path: logged with -v
+	 * only.  Errors and every write are always logged. */
+	(r->status >= 400 || r->status == 0 || strcmp(r->method, "GET") != 0 ?
+	    log_info : log_debug)("request id=%s ip=%s method=%s path=%s "
+	    "status=%d ms=%lld key=%s%s", r->id, r->ip, r->method, r->path,
+	    r->status,
 	    (long long)ms, r->authed ? r->key.name : "-",
 	    why == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" :
 	    " (connection closed early)");
@@ -329,7 +333,7 @@ admin_new(struct vault *v, const struct admin_config *cfg, struct admin **out)
 	if (cfg->tls_cert && ((a->tls_cert = read_pem(cfg->tls_cert, 0)) ==
 	    NULL || (a->tls_key = read_pem(cfg->tls_key, 1)) == NULL)) {
 		admin_free(a);
-		return ov_seterr(OV_ENOTFOUND, "cannot read the TLS %s %s",
+		return ov_seterr(OV_EIO, "cannot read the TLS %s %s",
 		    a->tls_cert ? "key" : "certificate", a->tls_cert ?
 		    cfg->tls_key : cfg->tls_cert);
 	}

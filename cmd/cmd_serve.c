@@ -50,8 +50,8 @@ static const char serve_usage[] =
 "On SIGTERM/SIGINT the API stops answering, refreshes in flight may\n"
 "finish for up to 10 s; then serve exits 0.  Exit 1: bad options; 5: the\n"
 "address cannot be bound or the TLS files cannot be read.  Logs go to\n"
-"stderr (one access-log line per request, with its request id) and\n"
-"never hold a secret.\n";
+"stderr (an access-log line with the request id for every error and\n"
+"write; successful GETs too with -v) and never hold a secret.\n";
 
 static int
 positive(const char *s, long max, long *out)

@@ -18,7 +18,5 @@ json_t		*render_org(const struct vault_org *);
 json_t		*render_cred(const struct vault_cred *);
 json_t		*render_event(const struct vault_event *);
 json_t		*render_apikey(const struct vault_apikey *);
-/* An API key: name, role, orgs, key_id and times; never the key. */
-json_t		*render_apikey(const struct vault_apikey *);
 
 #endif

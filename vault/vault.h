@@ -73,7 +73,8 @@ enum ov_rc	vault_org_get(struct vault *, const char *slug,
 enum ov_rc	vault_org_list(struct vault *, vault_org_cb, void *);
 /* Refuses (OV_ECONFLICT) while credentials exist, unless force. */
 enum ov_rc	vault_org_rm(struct vault *, const char *slug, int force);
-/* Changes name and/or external_id (NULL: keep); event org.updated. */
+/* Changes name and/or external_id (NULL: keep; "" clears external_id);
+ * event org.updated with the changed fields (none if nothing changed). */
 enum ov_rc	vault_org_update(struct vault *, const char *slug,
 		    const char *name, const char *external_id,
 		    struct vault_org *out);
@@ -268,7 +269,8 @@ struct vault_apikey {
 	int64_t	created_at, last_used_at, revoked_at;	/* 0: never */
 };
 typedef int (*vault_apikey_cb)(const struct vault_apikey *, void *);
-/* Creates a key; *key holds the whole "ov_…" string (shown once). */
+/* Creates a key; *key holds the whole "ov_…" string (shown once; the
+ * caller frees it).  orgs NULL means "*". */
 enum ov_rc	vault_apikey_create(struct vault *, const char *name,
 		    const char *role, const char *orgs, struct secret **key,
 		    struct vault_apikey *out);
