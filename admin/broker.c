@@ -133,6 +133,8 @@ wake(struct broker *b, struct req *r, int timed_out)
 	r->wait_next = NULL;
 	r->wait_entry = NULL;
 	r->timed_out = timed_out;
+	if (timed_out)
+		e->refreshing = 0;	/* a lost request must not stick */
 	r->suspended = 0;
 	r->resumed = 1;
 	b->nwaiting--;
