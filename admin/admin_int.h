@@ -146,7 +146,7 @@ enum MHD_Result	 metrics_answer(struct req *);
 
 /* routes.c */
 enum MHD_Result	 routes_dispatch(struct req *);
-const char	*routes_label(int route);
+const char	*routes_label(int route, char *buf, size_t len);
 const char	*routes_method(int route);
 
 /* Handlers (h_*.c): params are the path's {org}, {name}, … in order. */

@@ -186,7 +186,7 @@ auth_check(struct req *r, enum MHD_Result *answered)
 	}
 	if (h == NULL) {
 		*answered = http_problem(r, 401, "unauthorized", NULL, "send an "
-		    "API key as 'Authorization: Bearer ov_…' (orgvault apikey "
+		    "API key as 'Authorization: Bearer ov_...' (orgvault apikey "
 		    "create)");
 		return -1;
 	}

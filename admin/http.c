@@ -151,6 +151,11 @@ http_problem(struct req *r, unsigned status, const char *type,
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
+	/* Details may quote a path or a name: printable ASCII only, so the
+	 * JSON is always valid. */
+	for (char *p = detail; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			*p = '?';
 	snprintf(uri, sizeof(uri), PROBLEM_BASE "%s", type);
 	j = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", uri, "title",
 	    title_of(status), "status", (int)status, "detail", detail,

@@ -119,12 +119,14 @@ counters(FILE *f, struct metrics *m)
 	for (int r = 0; r < METRICS_ROUTE_N; r++)
 		for (int i = 0; i < METRICS_STATUS_N; i++) {
 			unsigned long long n = atomic_load(&m->http[r][i]);
+			char label[96];
 
 			if (n)
 				fprintf(f, "orgvault_http_requests_total{"
 				    "method=\"%s\",route=\"%s\",status=\"%u\"} "
 				    "%llu\n", routes_method(r),
-				    routes_label(r), http_status_of_index(i),
+				    routes_label(r, label, sizeof(label)),
+				    http_status_of_index(i),
 				    n);
 		}
 	HEAD(f, "orgvault_auth_failures_total", "counter",

@@ -48,29 +48,26 @@ static const struct route routes[] = {
 _Static_assert(NROUTES < METRICS_ROUTE_N, "metrics need a slot per route");
 
 const char *
-routes_label(int i)
+routes_label(int i, char *buf, size_t len)
 {
-	static char labels[METRICS_ROUTE_N][96];
+	const char *p;
+	size_t o = 0;
+	int k = 0;
 
 	if (i < 0 || (size_t)i >= NROUTES)
 		return "other";
-	if (labels[i][0] == '\0') {	/* "{}" → "{org}", "{name}" */
-		const char *p = routes[i].pattern;
-		char *o = labels[i], *end = labels[i] + sizeof(labels[i]) - 8;
-		int k = 0;
-
-		for (; *p && o < end; p++) {
-			if (p[0] == '{' && p[1] == '}') {
-				o += sprintf(o, "%s", k++ == 0 &&
-				    strncmp(routes[i].pattern, "/v1/orgs", 8) ==
-				    0 ? "{org}" : "{name}");
-				p++;
-			} else
-				*o++ = *p;
-		}
-		*o = '\0';
+	/* "{}" → "{org}", "{name}" */
+	for (p = routes[i].pattern; *p && o + 8 < len; p++) {
+		if (p[0] == '{' && p[1] == '}') {
+			o += (size_t)snprintf(buf + o, len - o, "%s", k++ == 0 &&
+			    strncmp(routes[i].pattern, "/v1/orgs", 8) == 0 ?
+			    "{org}" : "{name}");
+			p++;
+		} else
+			buf[o++] = *p;
 	}
-	return labels[i];
+	buf[o] = '\0';
+	return buf;
 }
 
 const char *

@@ -1,0 +1,96 @@
+/*
+ * test_admin.c — the pure parts of admin/: --listen parsing, the route
+ * labels of /metrics, the status table.  The server itself is tested
+ * over real HTTP by tests/integration/t_api_*.sh.
+ */
+#include "unit.h"
+
+#include "admin/admin_int.h"
+
+static void
+test_parse_listen(void **state)
+{
+	struct admin_config c;
+
+	(void)state;
+	admin_config_defaults(&c);
+	assert_string_equal(c.host, "127.0.0.1");
+	assert_int_equal(c.port, ADMIN_DEFAULT_PORT);
+	assert_int_equal(c.token_cache, 1);
+
+	assert_int_equal(admin_parse_listen("127.0.0.1:0", &c), OV_OK);
+	assert_int_equal(c.port, 0);
+	assert_int_equal(admin_parse_listen("[::1]:9000", &c), OV_OK);
+	assert_string_equal(c.host, "::1");
+	assert_int_equal(c.port, 9000);
+	assert_int_equal(admin_parse_listen(":8080", &c), OV_OK);
+	assert_string_equal(c.host, "127.0.0.1");
+	assert_int_equal(c.port, 8080);
+	assert_int_equal(admin_parse_listen("10.1.2.3:65535", &c), OV_OK);
+	assert_string_equal(c.host, "10.1.2.3");
+
+	/* Refused, and the config keeps its last good value. */
+	assert_int_equal(admin_parse_listen("8080", &c), OV_EUSAGE);
+	assert_int_equal(admin_parse_listen("localhost:80", &c), OV_EUSAGE);
+	assert_non_null(strstr(ov_errmsg(), "numeric"));
+	assert_int_equal(admin_parse_listen("127.0.0.1:65536", &c), OV_EUSAGE);
+	assert_int_equal(admin_parse_listen("127.0.0.1:-1", &c), OV_EUSAGE);
+	assert_int_equal(admin_parse_listen("127.0.0.1:80x", &c), OV_EUSAGE);
+	assert_int_equal(admin_parse_listen("127.0.0.1:", &c), OV_EUSAGE);
+	assert_int_equal(admin_parse_listen("[::1:80", &c), OV_EUSAGE);
+	assert_string_equal(c.host, "10.1.2.3");
+	assert_int_equal(c.port, 65535);
+}
+
+static void
+test_route_labels(void **state)
+{
+	char buf[96];
+	int seen_token = 0, seen_apikey = 0;
+
+	(void)state;
+	for (int i = 0; i < METRICS_ROUTE_N; i++) {
+		const char *l = routes_label(i, buf, sizeof(buf));
+
+		assert_null(strstr(l, "{}"));
+		if (strcmp(l, "/v1/orgs/{org}/credentials/{name}/token") == 0) {
+			assert_string_equal(routes_method(i), "GET");
+			seen_token = 1;
+		}
+		if (strcmp(l, "/v1/apikeys/{name}") == 0) {
+			assert_string_equal(routes_method(i), "DELETE");
+			seen_apikey = 1;
+		}
+	}
+	assert_true(seen_token && seen_apikey);
+	assert_string_equal(routes_label(-1, buf, sizeof(buf)), "other");
+	assert_string_equal(routes_method(METRICS_ROUTE_N - 1), "");
+}
+
+static void
+test_status_index(void **state)
+{
+	static const unsigned known[] = { 200, 201, 204, 400, 401, 403, 404,
+	    405, 409, 413, 415, 422, 429, 500, 503 };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		assert_int_equal(http_status_of_index(http_status_index(
+		    known[i])), known[i]);
+	/* Anything else shares the last slot. */
+	assert_int_equal(http_status_index(418), METRICS_STATUS_N - 1);
+	assert_int_equal(http_status_index(302), METRICS_STATUS_N - 1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_listen),
+		cmocka_unit_test(test_route_labels),
+		cmocka_unit_test(test_status_index),
+	};
+
+	unit_init();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
