@@ -79,6 +79,8 @@ struct req {
 /* server.c: the vault pool (one connection per concurrent request). */
 struct vault	*admin_vault(struct req *);	/* NULL: 503 sent */
 void		 admin_vault_put(struct admin *, struct vault *);
+/* Asks the scheduler for an attempt on cred_id now, in r's name. */
+void		 admin_request_refresh(struct req *, int64_t cred_id);
 
 /* http.c: answers.  Every function queues exactly one response and
  * returns what the access handler returns. */

@@ -421,9 +421,11 @@ revoked(struct req *r, const struct entry *e)
 	count_token(r, 409);
 	if (e->last_attempt_at)
 		timefmt_rfc3339(e->last_attempt_at, when, sizeof(when));
+	/* The OAuth error code only: never the provider's own text. */
 	return http_problem(r, 409, "credential-revoked", NULL, "the "
-	    "credential is %s%s%s%s%s: %s", e->status, when[0] ? " since " :
-	    "", when, e->last_error[0] ? "; last error: " : "", e->last_error,
+	    "credential is %s%s%s%s%.*s: %s", e->status, when[0] ? " since " :
+	    "", when, e->last_error[0] ? "; provider error: " : "",
+	    (int)strcspn(e->last_error, ": "), e->last_error,
 	    strcmp(e->status, "unknown") == 0 ? "a refresh's outcome is "
 	    "unknown; put a new refresh token (orgvault cred put)" :
 	    strcmp(e->status, "revoked") == 0 ? "put a new refresh token or "
@@ -522,7 +524,7 @@ broker_token(struct req *r, const char *org, const char *name)
 		}
 		ret = serve_token(r, e, now, in_window);	/* unlocks */
 		if (ask)
-			rot_scheduler_request(r->a->sched, id);
+			rot_scheduler_request(r->a->sched, id, NULL, NULL);
 		return ret;
 	}
 	if (r->resumed || strcmp(e->status, "invalid_client") == 0) {
@@ -539,7 +541,7 @@ broker_token(struct req *r, const char *org, const char *name)
 	wait_on(b, e, r, WAIT_TOKEN, BROKER_WAIT_MS);
 	pthread_mutex_unlock(&b->lock);
 	if (ask)
-		rot_scheduler_request(r->a->sched, id);
+		rot_scheduler_request(r->a->sched, id, NULL, NULL);
 	return MHD_YES;
 }
 
@@ -586,7 +588,7 @@ broker_refresh(struct req *r, const char *org, const char *name)
 	id = e->cred_id;
 	wait_on(b, e, r, WAIT_REFRESH, BROKER_REFRESH_WAIT_MS);
 	pthread_mutex_unlock(&b->lock);
-	rot_scheduler_request(r->a->sched, id);
+	admin_request_refresh(r, id);
 	return MHD_YES;
 }
 

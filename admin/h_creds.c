@@ -107,10 +107,13 @@ h_cred_put(struct req *r)
 	if ((rc = provider_resolve(&in, rc == OV_OK ? &old : NULL, &c)) ||
 	    (rc = vault_cred_put(r->v, &c, cs, rt, &created)) ||
 	    (rc = vault_cred_get(r->v, in.org, in.name, &c))) {
-		ret = http_invalid(r, rc, NULL);
+		ret = http_invalid(r, rc, provider_error_field(ov_errmsg()));
 		goto out;
 	}
 	broker_forget(r->a->broker, in.org, in.name);
+	/* New, or new secrets: refreshed at once (the scheduler's inotify
+	 * wake-up may scan before this commit is visible to it). */
+	admin_request_refresh(r, c.id);
 	ret = http_json(r, created ? 201 : 200, render_cred(&c));
 out:
 	secret_free(cs);

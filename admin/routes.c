@@ -1,7 +1,7 @@
 /*
  * routes.c — the route table: method, path pattern, the role it needs,
  * the handler.  Dispatch order: path (404), method (405), API key (401,
- * 429), role (403), the key's orgs (404, as if the org did not exist),
+ * 429), the key's orgs (404, as if the org did not exist), role (403),
  * then the handler.
  */
 #include <stdio.h>
@@ -167,22 +167,21 @@ routes_dispatch(struct req *r)
 	if (rt == NULL)
 		return http_problem(r, 404, "not-found", NULL, "no such "
 		    "endpoint: %.100s (see the API in README.md)", r->path);
-	if (rt->need != NEED_NONE) {
-		if (auth_check(r, &ret) != 0)
-			return ret;
-		if (!allowed(&r->key, rt->need))
-			return http_problem(r, 403, "forbidden", NULL,
-			    "the key '%s' (role %s) cannot do this: it needs "
-			    "%s", r->key.name, r->key.role, need_str(rt->need));
-	}
+	if (rt->need != NEED_NONE && auth_check(r, &ret) != 0)
+		return ret;
 	for (int i = 0; i < ADMIN_PARAMS_MAX && r->params[i]; i++)
 		if (validate_slug("path", r->params[i]) != OV_OK)
 			return http_problem(r, 404, "not-found", NULL,
 			    "'%.64s' is not a valid name", r->params[i]);
-	/* A key limited to some orgs: the others do not exist for it. */
+	/* A key limited to some orgs: the others do not exist for it,
+	 * whatever its role. */
 	if (strncmp(rt->pattern, "/v1/orgs/{}", 11) == 0 && r->authed &&
 	    !vault_apikey_allows(&r->key, r->params[0]))
 		return http_problem(r, 404, "not-found", NULL, "no org '%s'",
 		    r->params[0]);
+	if (rt->need != NEED_NONE && !allowed(&r->key, rt->need))
+		return http_problem(r, 403, "forbidden", NULL, "the key '%s' "
+		    "(role %s) cannot do this: it needs %s", r->key.name,
+		    r->key.role, need_str(rt->need));
 	return rt->fn(r);
 }

@@ -128,6 +128,15 @@ admin_vault_put(struct admin *a, struct vault *v)
 	pthread_mutex_unlock(&a->pool_lock);
 }
 
+void
+admin_request_refresh(struct req *r, int64_t cred_id)
+{
+	char actor[OV_ACTOR_MAX + 1];
+
+	snprintf(actor, sizeof(actor), "api:%s", r->key.name);
+	rot_scheduler_request(r->a->sched, cred_id, actor, r->id);
+}
+
 /* ------------------------------------------------------------- requests */
 
 static void
@@ -146,12 +155,15 @@ peer_ip(struct MHD_Connection *c, char *out, size_t len)
 		    (const void *)sa)->sin6_addr, out, (socklen_t)len);
 }
 
+/* Request ids: unique, not secret — a random base drawn at start plus
+ * a counter (no system call per request). */
+static _Atomic uint64_t next_id;
+
 static struct req *
 req_new(struct admin *a, struct MHD_Connection *c, const char *method,
     const char *url)
 {
 	struct req *r = calloc(1, sizeof(*r));
-	unsigned char id[8];
 
 	if (r == NULL)
 		return NULL;
@@ -161,8 +173,8 @@ req_new(struct admin *a, struct MHD_Connection *c, const char *method,
 	r->path = url;
 	r->route = -1;
 	r->start_ms = timefmt_now_ms();
-	randombytes_buf(id, sizeof(id));
-	sodium_bin2hex(r->id, sizeof(r->id), id, sizeof(id));
+	snprintf(r->id, sizeof(r->id), "%016llx", (unsigned long long)
+	    atomic_fetch_add(&next_id, 1));
 	peer_ip(c, r->ip, sizeof(r->ip));
 	return r;
 }
@@ -321,6 +333,12 @@ admin_new(struct vault *v, const struct admin_config *cfg, struct admin **out)
 		return ov_seterr(OV_ENOMEM, "out of memory");
 	a->cfg = *cfg;
 	pthread_mutex_init(&a->pool_lock, NULL);
+	{
+		uint64_t base;
+
+		randombytes_buf(&base, sizeof(base));
+		atomic_store(&next_id, base);
+	}
 	if ((rc = vault_clone(v, &a->root)) != OV_OK) {
 		admin_free(a);
 		return rc;

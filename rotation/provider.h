@@ -38,6 +38,8 @@ enum ov_rc	 provider_resolve(const struct cred_input *,
  * neither those nor in `extra` (NULL-terminated) are refused.  On error
  * *bad names the field at fault; in's strings point into o.
  */
+/* The JSON field a provider_resolve() message is about, or NULL. */
+const char	*provider_error_field(const char *msg);
 enum ov_rc	 provider_input_json(json_t *o, const char *const *extra,
 		    struct cred_input *in, struct secret **client_secret,
 		    struct secret **refresh_token, const char **bad);

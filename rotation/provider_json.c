@@ -54,10 +54,36 @@ secret(json_t *o, const char *key, struct secret **out, const char **bad)
 	if (json_string_length(v) > OV_SECRET_MAX)
 		return ov_seterr(OV_ELIMIT, "%s is longer than %d bytes", key,
 		    OV_SECRET_MAX);
-	if (memchr(json_string_value(v), '\0', json_string_length(v)))
-		return ov_seterr(OV_EINVAL, "%s holds a NUL byte", key);
+	if (strcspn(json_string_value(v), "\r\n") != json_string_length(v))
+		return ov_seterr(OV_EINVAL, "%s must be one line (no NUL, CR "
+		    "or LF)", key);
 	*bad = NULL;
 	return secret_from(json_string_value(v), json_string_length(v), out);
+}
+
+const char *
+provider_error_field(const char *msg)
+{
+	static const struct { const char *needle, *field; } map[] = {
+		{ "Genesys Cloud region", "region" }, { "--region", "region" },
+		{ "ServiceNow instance", "instance" },
+		{ "--instance", "instance" }, { "token URL", "token_url" },
+		{ "--token-url", "token_url" }, { "provider", "provider" },
+		{ "client id", "client_id" }, { "--client-id", "client_id" },
+		{ "auth must", "auth" }, { "grant must", "grant" },
+		{ "scope", "scope" }, { "refresh-at", "refresh_at" },
+		{ "client secret", "client_secret" },
+		{ "refresh token", "refresh_token" },
+	};
+	const char *best = NULL, *at = NULL, *p;
+
+	/* The field named first in the message. */
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if ((p = strstr(msg, map[i].needle)) && (at == NULL || p < at)) {
+			at = p;
+			best = map[i].field;
+		}
+	return best;
 }
 
 enum ov_rc

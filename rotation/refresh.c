@@ -110,6 +110,24 @@ rot_done_prepare(const struct rot_config *cfg, struct rot_done *d)
 	d->rc = OV_EINTERNAL;
 }
 
+/* Records d under its own actor (an API caller's) when it has one. */
+static enum ov_rc
+record(struct vault *v, struct rot_done *d)
+{
+	char saved[OV_ACTOR_MAX + 1];
+	enum ov_rc rc;
+
+	if (d->actor[0] == '\0')
+		return vault_refresh_record(v, d->cred.id, &d->rec);
+	snprintf(saved, sizeof(saved), "%s", vault_actor(v));
+	vault_set_actor(v, d->actor);
+	vault_set_request_id(v, d->request_id);
+	rc = vault_refresh_record(v, d->cred.id, &d->rec);
+	vault_set_actor(v, saved);
+	vault_set_request_id(v, NULL);
+	return rc;
+}
+
 /* One record alone; a rotated refresh token is worth a few retries. */
 static enum ov_rc
 record_alone(struct vault *v, struct rot_done *d)
@@ -117,7 +135,7 @@ record_alone(struct vault *v, struct rot_done *d)
 	enum ov_rc rc = OV_EINTERNAL;
 
 	for (int tries = 0; tries < 3; tries++) {
-		rc = vault_refresh_record(v, d->cred.id, &d->rec);
+		rc = record(v, d);
 		if (rc != OV_EBUSY && rc != OV_EIO)
 			break;
 		log_warnx("recording the refresh of %s/%s: %s; retrying",
@@ -130,7 +148,7 @@ void
 rot_done_record(struct vault *v, struct rot_done *d, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		d[i].rc = vault_refresh_record(v, d[i].cred.id, &d[i].rec);
+		d[i].rc = record(v, &d[i]);
 }
 
 enum ov_rc
@@ -225,6 +243,7 @@ rot_refresh_one(struct vault *v, const struct rot_config *cfg,
 		return ov_seterr(OV_ENOMEM, "out of memory");
 	}
 	memset(&o, 0, sizeof(o));
+	memset(&d, 0, sizeof(d));
 	if ((rc = rot_attempt_start(v, cfg, pool, &leased, one_done, &o))) {
 		vault_lease_release(v, c->id, cfg->owner);
 		oauth_pool_free(pool);

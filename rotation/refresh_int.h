@@ -12,6 +12,8 @@ enum ov_rc	rot_attempt_start(struct vault *, const struct rot_config *,
 /* A finished attempt on its way to the database. */
 struct rot_done {
 	struct vault_cred	cred;
+	char			actor[OV_ACTOR_MAX + 1];	/* "": v's */
+	char			request_id[33];
 	struct oauth_result	res;	/* owns the new tokens until wiped */
 	struct vault_refresh	rec;
 	enum ov_rc		rc;

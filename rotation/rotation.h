@@ -82,8 +82,11 @@ struct rot_scheduler;
 enum ov_rc rot_scheduler_start(struct vault *, const struct rot_config *,
 	    struct rot_scheduler **);
 /* Asks for an attempt on cred_id soon, due or not (at most one at a
- * time per credential); the listener hears how it went.  Thread-safe. */
-void	rot_scheduler_request(struct rot_scheduler *, int64_t cred_id);
+ * time per credential); the listener hears how it went.  actor and
+ * request_id (NULL: the scheduler's own) go into its events.
+ * Thread-safe. */
+void	rot_scheduler_request(struct rot_scheduler *, int64_t cred_id,
+	    const char *actor, const char *request_id);
 /* Whether the scheduler thread is running. */
 int	rot_scheduler_alive(struct rot_scheduler *);
 /* Lets in-flight transfers finish for up to grace_ms, then stops. */

@@ -45,9 +45,17 @@ struct host {
 	int64_t		 paused_until_ms;
 };
 
+/* Who asked for an attempt (rot_scheduler_request), for its events. */
+struct asker {
+	int64_t	id;
+	char	actor[OV_ACTOR_MAX + 1];	/* "": the scheduler */
+	char	request_id[33];
+};
+
 struct attempt {
 	struct rot_scheduler	*s;
 	struct vault_cred	 cred;
+	struct asker		 asker;
 	size_t			 host;	/* index: hosts[] may move */
 	struct attempt		*next;
 };
@@ -67,7 +75,7 @@ struct rot_scheduler {
 	size_t			 ndone, capdone;
 	int64_t			 wake_ms;	/* earliest reason to scan */
 	pthread_mutex_t		 req_lock;	/* guards req, nreq, capreq */
-	int64_t			*req;		/* requested credential ids */
+	struct asker		*req;		/* requested attempts */
 	size_t			 nreq, capreq;
 	atomic_int		 alive;
 };
@@ -229,6 +237,11 @@ attempt_done(void *arg, struct oauth_result *res)
 			/* Record it alone rather than lose it. */
 			struct rot_done one = { .cred = a->cred, .res = *res };
 
+			snprintf(one.actor, sizeof(one.actor), "%s",
+			    a->asker.actor);
+			snprintf(one.request_id, sizeof(one.request_id), "%s",
+			    a->asker.request_id);
+
 			rot_done_prepare(&s->cfg, &one);
 			rot_done_commit(s->v, &s->cfg, &one, 1);
 			goto out;
@@ -240,6 +253,9 @@ attempt_done(void *arg, struct oauth_result *res)
 	memset(d, 0, sizeof(*d));
 	d->cred = a->cred;
 	d->res = *res;
+	snprintf(d->actor, sizeof(d->actor), "%s", a->asker.actor);
+	snprintf(d->request_id, sizeof(d->request_id), "%s",
+	    a->asker.request_id);
 	rot_done_prepare(&s->cfg, d);
 out:
 	attempt_unlink(s, a);
@@ -260,6 +276,7 @@ struct candidate {
 	long			host;
 	int			takeover;
 	int			force;	/* requested, not due */
+	struct asker		asker;
 };
 
 struct scan {
@@ -305,6 +322,7 @@ consider(const struct vault_due *d, void *arg)
 	sc->c[sc->n].host = hi;
 	sc->c[sc->n].takeover = takeover;
 	sc->c[sc->n].force = 0;
+	memset(&sc->c[sc->n].asker, 0, sizeof(sc->c[sc->n].asker));
 	sc->n++;
 	host_started(s, &s->hosts[hi], sc->now_ms);	/* reserve */
 	return 0;
@@ -334,7 +352,8 @@ inflight_has(const struct rot_scheduler *s, int64_t id)
 static void
 take_requests(struct rot_scheduler *s, struct scan *sc)
 {
-	int64_t *ids, now = sc->now_ms / 1000;
+	struct asker *ids;
+	int64_t now = sc->now_ms / 1000;
 	size_t n;
 
 	pthread_mutex_lock(&s->req_lock);
@@ -348,13 +367,13 @@ take_requests(struct rot_scheduler *s, struct scan *sc)
 		size_t k;
 		long hi;
 
-		for (k = 0; k < sc->n && sc->c[k].due.id != ids[i]; k++)
+		for (k = 0; k < sc->n && sc->c[k].due.id != ids[i].id; k++)
 			;
-		if (k < sc->n || inflight_has(s, ids[i]))
+		if (k < sc->n || inflight_has(s, ids[i].id))
 			continue;	/* its outcome will be told */
-		if (vault_cred_by_id(s->v, ids[i], &c) != OV_OK) {
+		if (vault_cred_by_id(s->v, ids[i].id, &c) != OV_OK) {
 			memset(&c, 0, sizeof(c));
-			c.id = ids[i];
+			c.id = ids[i].id;
 			tell_busy(s, &c, OAUTH_TRANSIENT);
 			continue;
 		}
@@ -391,6 +410,7 @@ take_requests(struct rot_scheduler *s, struct scan *sc)
 		sc->c[sc->n].takeover = c.lease_owner[0] &&
 		    c.lease_until >= now;
 		sc->c[sc->n].force = 1;
+		sc->c[sc->n].asker = ids[i];
 		sc->n++;
 		host_started(s, &s->hosts[hi], sc->now_ms);
 	}
@@ -399,7 +419,8 @@ take_requests(struct rot_scheduler *s, struct scan *sc)
 
 /* Starts the request of a claimed credential. */
 static void
-start(struct rot_scheduler *s, const struct vault_cred *c, long hi)
+start(struct rot_scheduler *s, const struct vault_cred *c, long hi,
+    const struct asker *asker)
 {
 	struct attempt *a;
 
@@ -415,6 +436,7 @@ start(struct rot_scheduler *s, const struct vault_cred *c, long hi)
 	}
 	a->s = s;
 	a->cred = *c;
+	a->asker = *asker;
 	a->host = (size_t)hi;
 	a->next = s->inflight;
 	s->inflight = a;
@@ -477,7 +499,8 @@ claim_and_start(struct rot_scheduler *s, struct scan *sc)
 	}
 	for (size_t i = 0, j = 0; i < sc->n; i++) {
 		if (sc->c[i].takeover == 2)
-			start(s, &claimed[j++], sc->c[i].host);
+			start(s, &claimed[j++], sc->c[i].host,
+			    &sc->c[i].asker);
 		else {
 			host_unstarted(s, &s->hosts[sc->c[i].host]);
 			if (sc->c[i].force) {
@@ -607,22 +630,29 @@ rot_scheduler_start(struct vault *v, const struct rot_config *cfg,
 }
 
 void
-rot_scheduler_request(struct rot_scheduler *s, int64_t cred_id)
+rot_scheduler_request(struct rot_scheduler *s, int64_t cred_id,
+    const char *actor, const char *request_id)
 {
+	struct asker *q;
+
 	pthread_mutex_lock(&s->req_lock);
 	for (size_t i = 0; i < s->nreq; i++)
-		if (s->req[i] == cred_id)
+		if (s->req[i].id == cred_id)
 			goto out;
 	if (s->nreq == s->capreq) {
 		size_t cap = s->capreq ? s->capreq * 2 : 16;
-		int64_t *r = realloc(s->req, cap * sizeof(*r));
+		struct asker *r = realloc(s->req, cap * sizeof(*r));
 
 		if (r == NULL)
 			goto out;	/* the broker's wait times out */
 		s->req = r;
 		s->capreq = cap;
 	}
-	s->req[s->nreq++] = cred_id;
+	q = &s->req[s->nreq++];
+	q->id = cred_id;
+	snprintf(q->actor, sizeof(q->actor), "%s", actor ? actor : "");
+	snprintf(q->request_id, sizeof(q->request_id), "%s",
+	    request_id ? request_id : "");
 out:
 	pthread_mutex_unlock(&s->req_lock);
 	oauth_pool_wakeup(s->pool);

@@ -382,6 +382,12 @@ vault_set_actor(struct vault *v, const char *actor)
 	snprintf(v->actor, sizeof(v->actor), "%s", actor);
 }
 
+const char *
+vault_actor(const struct vault *v)
+{
+	return v->actor;
+}
+
 void
 vault_set_request_id(struct vault *v, const char *id)
 {

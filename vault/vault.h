@@ -161,6 +161,7 @@ enum ov_rc	vault_clone(struct vault *, struct vault **out);
 const char	*vault_dir(const struct vault *);
 /* Who acts from now on ("scheduler", an API key's name), for events. */
 void		vault_set_actor(struct vault *, const char *);
+const char	*vault_actor(const struct vault *);
 /* The admin API's request id, added to the detail of the events it
  * writes ("" or NULL: none). */
 void		vault_set_request_id(struct vault *, const char *);
