@@ -168,6 +168,7 @@ enum MHD_Result	h_token(struct req *);
 enum MHD_Result	h_audit_events(struct req *);
 enum MHD_Result	h_audit_drift(struct req *);
 enum MHD_Result	h_audit_revocations(struct req *);
+enum MHD_Result	h_audit_verify(struct req *);
 enum MHD_Result	h_apikeys_list(struct req *);
 enum MHD_Result	h_apikey_create(struct req *);
 enum MHD_Result	h_apikey_delete(struct req *);

@@ -200,6 +200,22 @@ h_audit_revocations(struct req *r)
 	return report(r, rot_revocation_ledger);
 }
 
+enum MHD_Result
+h_audit_verify(struct req *r)
+{
+	struct vault_audit_report rep;
+	enum ov_rc rc;
+
+	if (admin_vault(r) == NULL)
+		return MHD_YES;
+	if ((rc = vault_audit_verify(r->v, &rep)) != OV_OK)
+		return http_rc(r, rc);
+	return http_json(r, 200, json_pack("{s:b, s:I, s:o, s:s}", "whole",
+	    rep.broken_id == 0, "checked", (json_int_t)rep.checked,
+	    "first_broken_id", rep.broken_id ? json_integer(rep.broken_id) :
+	    json_null(), "problem", rep.problem));
+}
+
 /* ------------------------------------------------------------- API keys */
 
 static int

@@ -39,6 +39,7 @@ static const struct route routes[] = {
 	{ "GET",    "/v1/audit/events",		NEED_READER,	h_audit_events },
 	{ "GET",    "/v1/audit/drift",		NEED_READER,	h_audit_drift },
 	{ "GET",    "/v1/audit/revocations",	NEED_READER,	h_audit_revocations },
+	{ "GET",    "/v1/audit/verify",		NEED_READER,	h_audit_verify },
 	{ "GET",    "/v1/apikeys",		NEED_ADMIN_ALL,	h_apikeys_list },
 	{ "POST",   "/v1/apikeys",		NEED_ADMIN_ALL,	h_apikey_create },
 	{ "DELETE", "/v1/apikeys/{}",		NEED_ADMIN_ALL,	h_apikey_delete },

@@ -366,3 +366,163 @@ vault_event_list_kinds(struct vault *v, const char *const *kinds, int limit,
 	free(text);
 	return rc;
 }
+
+/* ------------------------------------------------------ verify, export */
+
+static void
+first_failure(const struct vault_check_failure *f, void *arg)
+{
+	struct vault_audit_report *r = arg;
+
+	if (r->broken_id == 0) {
+		r->broken_id = f->row > 0 ? f->row : -1;
+		snprintf(r->problem, sizeof(r->problem), "%s", f->problem);
+	}
+}
+
+enum ov_rc
+vault_audit_verify(struct vault *v, struct vault_audit_report *out)
+{
+	struct vault_audit_report r = { 0 };
+	int64_t failures = 0;
+	enum ov_rc rc;
+
+	if ((rc = vault_need_key(v)) != OV_OK)
+		return rc;
+	if ((rc = event_verify_chain(v, first_failure, &r, &r.checked,
+	    &failures)) != OV_OK)
+		return rc;
+	*out = r;
+	return OV_OK;
+}
+
+static json_t *
+export_row(sqlite3_stmt *st)
+{
+	char hash[65] = "", prev[65] = "", when[40];
+	json_t *detail, *o;
+
+	if (sqlite3_column_bytes(st, 12) == 32)
+		sodium_bin2hex(hash, sizeof(hash), sqlite3_column_blob(st, 12),
+		    32);
+	if (sqlite3_column_bytes(st, 13) == 32)
+		sodium_bin2hex(prev, sizeof(prev), sqlite3_column_blob(st, 13),
+		    32);
+	else
+		memset(prev, '0', 64);	/* the first event's */
+	detail = json_loads((const char *)sqlite3_column_text(st, 11), 0,
+	    NULL);
+	o = json_pack("{s:I, s:I, s:s, s:s, s:I, s:s, s:I, s:s, s:s, s:I, "
+	    "s:s, s:s, s:o, s:s, s:s}",
+	    "id", (json_int_t)sqlite3_column_int64(st, 0),
+	    "time_ms", (json_int_t)sqlite3_column_int64(st, 1),
+	    "time", timefmt_rfc3339_ms(sqlite3_column_int64(st, 1), when,
+	    sizeof(when)),
+	    "actor", (const char *)sqlite3_column_text(st, 2),
+	    "org_id", (json_int_t)sqlite3_column_int64(st, 3),
+	    "org", (const char *)sqlite3_column_text(st, 4),
+	    "credential_id", (json_int_t)sqlite3_column_int64(st, 5),
+	    "credential", (const char *)sqlite3_column_text(st, 6),
+	    "kind", (const char *)sqlite3_column_text(st, 7),
+	    "http_status", (json_int_t)sqlite3_column_int64(st, 8),
+	    "oauth_error", (const char *)sqlite3_column_text(st, 9),
+	    "outcome", (const char *)sqlite3_column_text(st, 10),
+	    "detail", detail ? detail : json_object(),
+	    "prev_hash", prev, "hash", hash);
+	return o;
+}
+
+enum ov_rc
+vault_audit_export(struct vault *v, int64_t since_ms, int64_t until_ms,
+    vault_json_cb cb, void *arg)
+{
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = db_prepare(v, "SELECT * FROM (SELECT " EVENT_COLS ", hash, "
+	    "lag(hash) OVER (ORDER BY id) FROM events) "
+	    "WHERE (?1 = 0 OR time_ms >= ?1) AND (?2 = 0 OR time_ms < ?2) "
+	    "ORDER BY id", &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, since_ms);
+	sqlite3_bind_int64(st, 2, until_ms);
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *o = export_row(st);
+
+		if (o == NULL) {
+			rc = ov_seterr(OV_ENOMEM, "out of memory");
+			break;
+		}
+		if (cb(o, arg) != 0) {
+			json_decref(o);
+			break;
+		}
+		json_decref(o);
+	}
+	if (rc == OV_OK && src != SQLITE_ROW && src != SQLITE_DONE)
+		rc = db_err(v, src, "reading the audit trail");
+	db_finish(v, st);
+	return rc;
+}
+
+static const char *
+jstr(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s ? s : "";
+}
+
+enum ov_rc
+vault_audit_verify_line(struct vault *v, json_t *e, const char *prev_hex,
+    char hash_hex[65])
+{
+	unsigned char prev[32], want[32];
+	char *detail, *canon, got[65];
+	struct canon c;
+	size_t n;
+	enum ov_rc rc;
+
+	if ((rc = vault_need_key(v)) != OV_OK)
+		return rc;
+	if (!json_is_object(e) || !json_is_integer(json_object_get(e, "id")))
+		return ov_seterr(OV_EINTEGRITY, "not an exported event");
+	if (prev_hex[0] && strcmp(prev_hex, jstr(e, "prev_hash")) != 0)
+		return ov_seterr(OV_EINTEGRITY, "event %lld: prev_hash is not "
+		    "the hash of the line before (a line was removed, added "
+		    "or reordered)", (long long)json_integer_value(
+		    json_object_get(e, "id")));
+	if (sodium_hex2bin(prev, sizeof(prev), jstr(e, "prev_hash"), 64, NULL,
+	    &n, NULL) != 0 || n != 32)
+		return ov_seterr(OV_EINTEGRITY, "event %lld: bad prev_hash",
+		    (long long)json_integer_value(json_object_get(e, "id")));
+	detail = json_dumps(json_object_get(e, "detail"), JSON_COMPACT |
+	    JSON_SORT_KEYS);
+	c = (struct canon){
+		.id = json_integer_value(json_object_get(e, "id")),
+		.time_ms = json_integer_value(json_object_get(e, "time_ms")),
+		.actor = jstr(e, "actor"),
+		.org_id = json_integer_value(json_object_get(e, "org_id")),
+		.org = jstr(e, "org"),
+		.cred_id = json_integer_value(json_object_get(e,
+		    "credential_id")),
+		.credential = jstr(e, "credential"), .kind = jstr(e, "kind"),
+		.http_status = json_integer_value(json_object_get(e,
+		    "http_status")),
+		.oauth_error = jstr(e, "oauth_error"),
+		.outcome = jstr(e, "outcome"), .detail = detail ? detail : "{}",
+	};
+	canon = canonical(&c);
+	free(detail);
+	if (canon == NULL)
+		return ov_seterr(OV_ENOMEM, "out of memory");
+	chain_hash(v, prev, canon, want);
+	free(canon);
+	sodium_bin2hex(got, sizeof(got), want, sizeof(want));
+	if (strcmp(got, jstr(e, "hash")) != 0)
+		return ov_seterr(OV_EINTEGRITY, "event %lld: its content does "
+		    "not match its hash (edited)", (long long)c.id);
+	memcpy(hash_hex, got, 65);
+	return OV_OK;
+}

@@ -246,6 +246,30 @@ enum ov_rc	vault_event_list_kinds(struct vault *, const char *const *kinds,
 		    int limit, vault_event_cb, void *);
 
 /*
+ * The audit chain.  verify walks it from the first event: *report says
+ * how many events were checked and, when the chain is broken, the first
+ * broken link (0 when whole) and what is wrong there.  export walks the
+ * events with time in [since_ms, until_ms) (0: unbounded) in id order
+ * as JSON objects holding every hashed field, the event's hash and the
+ * previous one's (hex), so an export can be verified without the
+ * database (vault_audit_verify_line, with the vault's key).
+ */
+struct vault_audit_report {
+	int64_t	checked;
+	int64_t	broken_id;		/* 0: the chain is whole */
+	char	problem[160];
+};
+enum ov_rc	vault_audit_verify(struct vault *, struct vault_audit_report *);
+typedef int (*vault_json_cb)(json_t *, void *);
+enum ov_rc	vault_audit_export(struct vault *, int64_t since_ms,
+		    int64_t until_ms, vault_json_cb, void *);
+/* Checks one exported event against the previous one's hash (hex; ""
+ * for the first line of an export): OV_OK, or OV_EINTEGRITY saying why.
+ * *hash_hex receives this event's hash for the next line. */
+enum ov_rc	vault_audit_verify_line(struct vault *, json_t *event,
+		    const char *prev_hex, char hash_hex[65]);
+
+/*
  * Integrity check: keyring, every envelope, the audit hash chain and
  * SQLite's own checks.  Calls cb once per failure; *failures counts them.
  */
