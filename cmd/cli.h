@@ -69,6 +69,7 @@ int	cmd_import(struct cli *, int, char **);
 int	cmd_serve(struct cli *, int, char **);
 int	cmd_token(struct cli *, int, char **);
 int	cmd_cred_refresh(struct cli *, int, char **);
+int	cmd_secret(struct cli *, int, char **);
 int	cmd_audit_drift(struct cli *, int, char **);
 int	cmd_audit_revocations(struct cli *, int, char **);
 

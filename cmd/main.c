@@ -35,6 +35,7 @@ static const char usage[] =
 "  migrate       apply pending schema migrations; `migrate status`\n"
 "  org           add, list, show, update and remove orgs\n"
 "  cred          put, list, show, refresh and remove OAuth credentials\n"
+"  secret        stage, test, promote and roll back a client secret\n"
 "  token         print a fresh access token of a credential\n"
 "  serve         run the refresh scheduler (the daemon)\n"
 "  import        add many orgs and credentials from JSON lines\n"
@@ -72,6 +73,7 @@ static const struct cmd commands[] = {
 	{ "check",	cmd_check,	"verify integrity" },
 	{ "serve",	cmd_serve,	"run the scheduler" },
 	{ "token",	cmd_token,	"print an access token" },
+	{ "secret",	cmd_secret,	"rotate a client secret" },
 	{ "audit",	cmd_audit,	"audit events" },
 	{ "apikey",	cmd_apikey,	"manage API keys" },
 	{ "version",	cmd_version,	"print the version" },

@@ -1,7 +1,8 @@
 /*
  * refresh.c — one refresh attempt: claim the lease, open the secrets,
  * send the request, classify the answer, record it in one transaction.
- * Used by the scheduler for every credential and by the CLI for one.
+ * Used by the scheduler for every credential and by the CLI for one;
+ * rot_request_run() also sends secret_test.c's unrecorded request.
  */
 #include <errno.h>
 #include <signal.h>
@@ -52,16 +53,17 @@ rot_rand01(void)
 	return (double)randombytes_uniform(1000000) / 1000000.0;
 }
 
-enum ov_rc
-rot_attempt_start(struct vault *v, const struct rot_config *cfg,
-    struct oauth_pool *pool, const struct vault_cred *c, oauth_done_cb cb,
-    void *arg)
+/* Starts c's request with the client secret of stage (NULL: current). */
+static enum ov_rc
+request_start(struct vault *v, const struct rot_config *cfg,
+    struct oauth_pool *pool, const struct vault_cred *c, const char *stage,
+    oauth_done_cb cb, void *arg)
 {
 	struct secret *cs = NULL, *rt = NULL;
 	struct oauth_request req;
 	enum ov_rc rc;
 
-	if ((rc = vault_secret_open(v, c->id, VAULT_CLIENT_SECRET, NULL,
+	if ((rc = vault_secret_open(v, c->id, VAULT_CLIENT_SECRET, stage,
 	    &cs)) != OV_OK)
 		return rc;
 	if (strcmp(c->grant, "refresh_token") == 0 &&
@@ -84,6 +86,14 @@ out:
 	secret_free(cs);
 	secret_free(rt);
 	return rc;
+}
+
+enum ov_rc
+rot_attempt_start(struct vault *v, const struct rot_config *cfg,
+    struct oauth_pool *pool, const struct vault_cred *c, oauth_done_cb cb,
+    void *arg)
+{
+	return request_start(v, cfg, pool, c, NULL, cb, arg);
 }
 
 static void
@@ -199,7 +209,7 @@ rot_done_settle(struct vault *v, const struct rot_config *cfg,
 	return first;
 }
 
-/* The CLI's single attempt waits for its one transfer. */
+/* A single request waits for its one transfer. */
 struct one {
 	struct oauth_result	res;
 	int			done;
@@ -215,14 +225,33 @@ one_done(void *arg, struct oauth_result *r)
 }
 
 enum ov_rc
+rot_request_run(struct vault *v, const struct rot_config *cfg,
+    const struct vault_cred *c, const char *stage, struct oauth_result *res)
+{
+	struct oauth_pool *pool;
+	struct one o;
+	enum ov_rc rc;
+
+	if ((pool = oauth_pool_new(cfg->retry_after_cap_s)) == NULL)
+		return ov_seterr(OV_ENOMEM, "out of memory");
+	memset(&o, 0, sizeof(o));
+	if ((rc = request_start(v, cfg, pool, c, stage, one_done, &o)) ==
+	    OV_OK) {
+		while (!o.done)
+			oauth_pool_run(pool, 1000, -1);
+		*res = o.res;
+	}
+	oauth_pool_free(pool);
+	return rc;
+}
+
+enum ov_rc
 rot_refresh_one(struct vault *v, const struct rot_config *cfg,
     const struct vault_cred *c, enum oauth_outcome *outcome,
     struct vault_cred *after)
 {
 	struct vault_cred leased;
-	struct oauth_pool *pool;
 	struct rot_done d;
-	struct one o;
 	int64_t now = timefmt_now();
 	const char *holder = c->lease_owner[0] && rot_owner_dead(
 	    c->lease_owner) ? c->lease_owner : NULL;
@@ -238,23 +267,13 @@ rot_refresh_one(struct vault *v, const struct rot_config *cfg,
 		    c->lease_owner[0] ? c->lease_owner : "another process");
 	if (rc != OV_OK)
 		return rc;
-	if ((pool = oauth_pool_new(cfg->retry_after_cap_s)) == NULL) {
-		vault_lease_release(v, c->id, cfg->owner);
-		return ov_seterr(OV_ENOMEM, "out of memory");
-	}
-	memset(&o, 0, sizeof(o));
 	memset(&d, 0, sizeof(d));
-	if ((rc = rot_attempt_start(v, cfg, pool, &leased, one_done, &o))) {
+	if ((rc = rot_request_run(v, cfg, &leased, NULL, &d.res)) != OV_OK) {
 		vault_lease_release(v, c->id, cfg->owner);
-		oauth_pool_free(pool);
 		return rc;
 	}
-	while (!o.done)
-		oauth_pool_run(pool, 1000, -1);
-	oauth_pool_free(pool);
-	*outcome = o.res.outcome;
+	*outcome = d.res.outcome;
 	d.cred = leased;
-	d.res = o.res;
 	rot_done_prepare(cfg, &d);
 	if ((rc = rot_done_commit(v, cfg, &d, 1)) == OV_OK)
 		rc = vault_cred_get(v, c->org, c->name, after);

@@ -9,6 +9,13 @@ double		rot_rand01(void);
 enum ov_rc	rot_attempt_start(struct vault *, const struct rot_config *,
 		    struct oauth_pool *, const struct vault_cred *,
 		    oauth_done_cb, void *);
+/* Sends c's request on a pool of its own and waits for the answer,
+ * with the client secret of stage (NULL: current) and, for the
+ * refresh_token grant, the current refresh token.  Records nothing and
+ * takes no lease; *res is the caller's to oauth_result_cleanup(). */
+enum ov_rc	rot_request_run(struct vault *, const struct rot_config *,
+		    const struct vault_cred *, const char *stage,
+		    struct oauth_result *res);
 /* A finished attempt on its way to the database. */
 struct rot_done {
 	struct vault_cred	cred;

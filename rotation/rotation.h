@@ -71,6 +71,20 @@ enum ov_rc rot_refresh_one(struct vault *, const struct rot_config *,
 	    const struct vault_cred *, enum oauth_outcome *outcome,
 	    struct vault_cred *after);
 
+/*
+ * Client-secret rotation (secret_test.c): requests a token with the
+ * credential's pending client secret, recording nothing and touching
+ * neither the current token nor the credential's state; the token it
+ * gets is wiped at once.  OV_OK when the request ran: res->outcome says
+ * how it went (OAUTH_OK: the secret works), with its http_status and
+ * OAuth error; the caller calls oauth_result_cleanup(res).  OV_EUSAGE
+ * for a refresh_token grant (the test would rotate the refresh token at
+ * the provider and lose it: promote and refresh instead); OV_ENOTFOUND
+ * when nothing is pending.
+ */
+enum ov_rc rot_secret_test(struct vault *, const struct rot_config *,
+	    const struct vault_cred *, struct oauth_result *res);
+
 /* Reports (report.c): credentials in scope drift (missing, extra,
  * over-broad scopes), and the ledger of revoked / invalid_client events
  * with their context, newest first.  Appended to list. */

@@ -1,17 +1,15 @@
 /*
- * cred.c — credentials and their secret versions.
+ * cred.c — credentials: rows, lookups, put and remove.
  *
- * Secrets are sealed by the keyring before they are bound; SQLite only
- * ever sees envelopes.  A new secret becomes `current`, the old current
- * becomes `previous`, and the old previous is deleted (secure_delete
- * overwrites it).  `pending` is left to secret rotation.
+ * A credential's secrets are versions with staging labels (secret.c);
+ * a new one given here becomes `current` and, like a promoted client
+ * secret, makes the credential active and due at once (cred_reschedule).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/timefmt.h"
-#include "vault/envelope.h"
 #include "vault/vault_int.h"
 
 #define CRED_COLS "c.id, c.org_id, o.slug, c.name, c.provider, c.region, " \
@@ -34,8 +32,6 @@
 	"coalesce(t.refresh_token_expires_at, 0), c.refresh_token_kept"
 #define CRED_FROM " FROM credentials c JOIN orgs o ON o.id = c.org_id " \
 	"LEFT JOIN tokens t ON t.credential_id = c.id "
-
-static const char *kind_names[] = { "client_secret", "refresh_token" };
 
 static enum ov_rc
 cred_row(sqlite3_stmt *st, struct vault_cred *c)
@@ -177,69 +173,6 @@ vault_cred_list(struct vault *v, const struct vault_cred_filter *f,
 	return cred_walk(v, st, cb, arg);
 }
 
-/* Seals s as the new `current` version of (cred, kind). */
-enum ov_rc
-vault_secret_store(struct vault *v, int64_t org_id, int64_t cred_id,
-    enum vault_secret_kind kind, const struct secret *s)
-{
-	static const char *steps[] = {
-		"DELETE FROM secret_versions WHERE credential_id = ?1 AND "
-		    "kind = ?2 AND stage = 'previous'",
-		"UPDATE secret_versions SET stage = 'previous' WHERE "
-		    "credential_id = ?1 AND kind = ?2 AND stage = 'current'",
-	};
-	const char *kname = kind_names[kind];
-	sqlite3_stmt *st = NULL;
-	unsigned char *env = NULL;
-	char binding[160];
-	size_t envlen;
-	int64_t version = 1;
-	uint32_t kv;
-	enum ov_rc rc;
-	int src;
-
-	for (size_t i = 0; i < 2; i++) {
-		if ((rc = db_prepare(v, steps[i], &st)) != OV_OK)
-			return rc;
-		sqlite3_bind_int64(st, 1, cred_id);
-		sqlite3_bind_text(st, 2, kname, -1, SQLITE_STATIC);
-		src = sqlite3_step(st);
-		db_finish(v, st);
-		if (src != SQLITE_DONE)
-			return db_err(v, src, "storing a secret");
-	}
-	if ((rc = db_prepare(v, "SELECT coalesce(max(version), 0) + 1 FROM "
-	    "secret_versions WHERE credential_id = ? AND kind = ?", &st)))
-		return rc;
-	sqlite3_bind_int64(st, 1, cred_id);
-	sqlite3_bind_text(st, 2, kname, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		version = sqlite3_column_int64(st, 0);
-	db_finish(v, st);
-	binding_secret(binding, sizeof(binding), org_id, cred_id, kname,
-	    version);
-	if ((rc = keyring_seal(v->kr, binding, s->buf, s->len, &env,
-	    &envlen)) != OV_OK)
-		return rc;
-	envelope_key_version(env, envlen, &kv);
-	if ((rc = db_prepare(v, "INSERT INTO secret_versions (credential_id, "
-	    "kind, version, stage, ciphertext, key_version, created_at) "
-	    "VALUES (?, ?, ?, 'current', ?, ?, ?)", &st)) != OV_OK)
-		goto out;
-	sqlite3_bind_int64(st, 1, cred_id);
-	sqlite3_bind_text(st, 2, kname, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, version);
-	sqlite3_bind_blob(st, 4, env, (int)envlen, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, kv);
-	sqlite3_bind_int64(st, 6, timefmt_now());
-	if ((src = sqlite3_step(st)) != SQLITE_DONE)
-		rc = db_err(v, src, "storing a secret");
-out:
-	db_finish(v, st);
-	free(env);
-	return rc;
-}
-
 /* Field names whose values differ, for the event detail. */
 static json_t *
 changed_fields(const struct vault_cred *a, const struct vault_cred *b)
@@ -290,12 +223,7 @@ cred_write(struct vault *v, const struct vault_cred *c,
 		rc = db_prepare(v, "UPDATE credentials SET region = ?1, "
 		    "token_url = ?2, auth_method = ?3, grant_type = ?4, "
 		    "client_id = ?5, expected_scope = ?6, refresh_fraction = ?7, "
-		    "refresh_age_s = ?8, updated_at = ?9, "
-		    "status = CASE WHEN ?10 THEN 'active' ELSE status END, "
-		    "status_reason = CASE WHEN ?10 THEN '' ELSE status_reason "
-		    "END, consecutive_failures = CASE WHEN ?10 THEN 0 ELSE "
-		    "consecutive_failures END, next_refresh_at = CASE WHEN ?10 "
-		    "THEN NULL ELSE next_refresh_at END WHERE id = ?11 "
+		    "refresh_age_s = ?8, updated_at = ?9 WHERE id = ?10 "
 		    "RETURNING id", &st);
 	else
 		rc = db_prepare(v, "INSERT INTO credentials (region, token_url, "
@@ -306,10 +234,9 @@ cred_write(struct vault *v, const struct vault_cred *c,
 	if (rc != OV_OK)
 		return rc;
 	bind_cred(st, c, now);
-	if (old) {
-		sqlite3_bind_int(st, 10, reauthorized);
-		sqlite3_bind_int64(st, 11, old->id);
-	} else {
+	if (old)
+		sqlite3_bind_int64(st, 10, old->id);
+	else {
 		sqlite3_bind_int64(st, 10, c->org_id);
 		sqlite3_bind_text(st, 11, c->name, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 12, c->provider, -1, SQLITE_STATIC);
@@ -318,6 +245,28 @@ cred_write(struct vault *v, const struct vault_cred *c,
 		*id = sqlite3_column_int64(st, 0);
 	else
 		rc = db_err(v, src, "writing a credential");
+	db_finish(v, st);
+	if (rc == OV_OK && old && reauthorized)
+		rc = cred_reschedule(v, *id);
+	return rc;
+}
+
+/* A new secret may fix what failed: active, no failures, due now. */
+enum ov_rc
+cred_reschedule(struct vault *v, int64_t cred_id)
+{
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = db_prepare(v, "UPDATE credentials SET status = 'active', "
+	    "status_reason = '', consecutive_failures = 0, "
+	    "next_refresh_at = NULL, updated_at = ?2 WHERE id = ?1", &st)))
+		return rc;
+	sqlite3_bind_int64(st, 1, cred_id);
+	sqlite3_bind_int64(st, 2, timefmt_now());
+	if ((src = sqlite3_step(st)) != SQLITE_DONE)
+		rc = db_err(v, src, "rescheduling a credential");
 	db_finish(v, st);
 	return rc;
 }
@@ -413,47 +362,4 @@ vault_cred_rm(struct vault *v, const char *org, const char *name)
 	ev.org_id = c.org_id;
 	ev.cred_id = c.id;
 	return tx_end(v, event_append(v, &ev));
-}
-
-enum ov_rc
-vault_secret_open(struct vault *v, int64_t cred_id,
-    enum vault_secret_kind kind, const char *stage, struct secret **out)
-{
-	sqlite3_stmt *st;
-	char binding[160];
-	enum ov_rc rc;
-	int src;
-
-	if ((rc = vault_need_key(v)) != OV_OK)
-		return rc;
-	if ((rc = db_prepare(v, "SELECT c.org_id, s.version, s.ciphertext "
-	    "FROM secret_versions s JOIN credentials c ON c.id = "
-	    "s.credential_id WHERE s.credential_id = ? AND s.kind = ? AND "
-	    "s.stage = ?", &st)) != OV_OK)
-		return rc;
-	sqlite3_bind_int64(st, 1, cred_id);
-	sqlite3_bind_text(st, 2, kind_names[kind], -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, stage ? stage : "current", -1, SQLITE_STATIC);
-	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		binding_secret(binding, sizeof(binding),
-		    sqlite3_column_int64(st, 0), cred_id, kind_names[kind],
-		    sqlite3_column_int64(st, 1));
-		rc = keyring_open(v->kr, binding, sqlite3_column_blob(st, 2),
-		    (size_t)sqlite3_column_bytes(st, 2), out);
-		if (rc != OV_OK) {
-			char why[OV_ERRMSG_MAX];
-
-			snprintf(why, sizeof(why), "%s", ov_errmsg());
-			rc = ov_seterr(rc, "%s of credential %lld does not "
-			    "open: %s", kind_names[kind], (long long)cred_id,
-			    why);
-		}
-	} else if (src == SQLITE_DONE)
-		rc = ov_seterr(OV_ENOTFOUND, "credential %lld has no %s %s",
-		    (long long)cred_id, stage ? stage : "current",
-		    kind_names[kind]);
-	else
-		rc = db_err(v, src, "reading a secret");
-	db_finish(v, st);
-	return rc;
 }

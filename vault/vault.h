@@ -312,4 +312,28 @@ enum ov_rc	vault_apikey_verify(struct vault *, const char *key, size_t len,
 /* Whether an API key's orgs ("*" or a list) include slug. */
 int		vault_apikey_allows(const struct vault_apikey *, const char *slug);
 
+/*
+ * Client-secret rotation (stages of the client_secret kind): stage a
+ * pending secret, test it (rot_secret_test), promote it, roll back if
+ * the provider still wants the old one.  Each is one transaction with
+ * an audit event (secret.staged, .promoted, .rolled_back, .discarded)
+ * naming the versions involved.  OV_ENOTFOUND for an unknown org or
+ * credential too.
+ */
+/* Seals s as the `pending` client secret (replacing an older pending). */
+enum ov_rc	vault_secret_stage(struct vault *, const char *org,
+		    const char *name, const struct secret *s);
+/* pending → current, current → previous (the old previous is deleted);
+ * the credential is rescheduled at once (status active, next_refresh_at
+ * NULL) like a new secret.  OV_ENOTFOUND when nothing is pending. */
+enum ov_rc	vault_secret_promote(struct vault *, const char *org,
+		    const char *name);
+/* previous → current, current → previous (a swap), rescheduled like
+ * promote; OV_ENOTFOUND when there is no previous. */
+enum ov_rc	vault_secret_rollback(struct vault *, const char *org,
+		    const char *name);
+/* Drops the pending secret (OV_ENOTFOUND if none). */
+enum ov_rc	vault_secret_discard(struct vault *, const char *org,
+		    const char *name);
+
 #endif

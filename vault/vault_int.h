@@ -65,7 +65,11 @@ void		binding_secret(char *buf, size_t len, int64_t org_id,
 void		binding_token(char *buf, size_t len, int64_t org_id,
 		    int64_t cred_id, int64_t generation);
 
-/* cred.c */
+/* cred.c: a credential given a new current secret becomes active and
+ * due at once (status, failures, next_refresh_at reset). */
+enum ov_rc	cred_reschedule(struct vault *, int64_t cred_id);
+
+/* secret.c */
 /* Seals s as the new `current` version (current → previous). */
 enum ov_rc	vault_secret_store(struct vault *, int64_t org_id,
 		    int64_t cred_id, enum vault_secret_kind,

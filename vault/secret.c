@@ -1,0 +1,370 @@
+/*
+ * secret.c — the versions of a credential's secrets and their staging
+ * labels (DESIGN.md "Domain model": the AWS Secrets Manager protocol).
+ *
+ * Each (credential, kind) has numbered versions; at most one holds each
+ * label:
+ *
+ *	current		what refreshes use
+ *	pending		a client secret staged for rotation, not used yet
+ *	previous	the one before current, kept for a rollback
+ *
+ * A new secret is sealed with its version in the envelope's binding, not
+ * its label, so moving a label never re-encrypts.  Labels move only
+ * inside one transaction, with an audit event naming the versions — never
+ * secret material.  A version that loses its last label is deleted
+ * (secure_delete overwrites it).  Plaintext leaves this file only
+ * through vault_secret_open().
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/timefmt.h"
+#include "vault/envelope.h"
+#include "vault/vault_int.h"
+
+static const char *kind_names[] = { "client_secret", "refresh_token" };
+
+/* The labelled versions of (credential, kind); 0: no such label. */
+struct stages {
+	int64_t	current, pending, previous;
+	int64_t	newest;		/* highest version, labelled or not */
+};
+
+static enum ov_rc
+stages_read(struct vault *v, int64_t cred_id, const char *kname,
+    struct stages *out)
+{
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+	int src;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = db_prepare(v, "SELECT coalesce(stage, ''), version FROM "
+	    "secret_versions WHERE credential_id = ? AND kind = ?", &st)))
+		return rc;
+	sqlite3_bind_int64(st, 1, cred_id);
+	sqlite3_bind_text(st, 2, kname, -1, SQLITE_STATIC);
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *stage = (const char *)sqlite3_column_text(st, 0);
+		int64_t version = sqlite3_column_int64(st, 1);
+
+		if (strcmp(stage, "current") == 0)
+			out->current = version;
+		else if (strcmp(stage, "pending") == 0)
+			out->pending = version;
+		else if (strcmp(stage, "previous") == 0)
+			out->previous = version;
+		if (version > out->newest)
+			out->newest = version;
+	}
+	if (src != SQLITE_DONE)
+		rc = db_err(v, src, "reading secret versions");
+	db_finish(v, st);
+	return rc;
+}
+
+/* Runs a prepared, bound statement that returns no rows; finishes st. */
+static enum ov_rc
+step_done(struct vault *v, sqlite3_stmt *st, const char *doing)
+{
+	int src = sqlite3_step(st);
+
+	db_finish(v, st);
+	return src == SQLITE_DONE ? OV_OK : db_err(v, src, doing);
+}
+
+/* Prepares sql and binds one version: ?1 credential, ?2 kind, ?3 version. */
+static enum ov_rc
+version_stmt(struct vault *v, const char *sql, int64_t cred_id,
+    const char *kname, int64_t version, sqlite3_stmt **st)
+{
+	enum ov_rc rc;
+
+	if ((rc = db_prepare(v, sql, st)) != OV_OK)
+		return rc;
+	sqlite3_bind_int64(*st, 1, cred_id);
+	sqlite3_bind_text(*st, 2, kname, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(*st, 3, version);
+	return OV_OK;
+}
+
+/* Labels a version (stage NULL: none). */
+static enum ov_rc
+set_stage(struct vault *v, int64_t cred_id, const char *kname,
+    int64_t version, const char *stage)
+{
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+
+	if ((rc = version_stmt(v, "UPDATE secret_versions SET stage = ?4 "
+	    "WHERE credential_id = ?1 AND kind = ?2 AND version = ?3",
+	    cred_id, kname, version, &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_text(st, 4, stage, -1, SQLITE_STATIC);
+	return step_done(v, st, "moving a secret's label");
+}
+
+static enum ov_rc
+drop_version(struct vault *v, int64_t cred_id, const char *kname,
+    int64_t version)
+{
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+
+	if ((rc = version_stmt(v, "DELETE FROM secret_versions WHERE "
+	    "credential_id = ?1 AND kind = ?2 AND version = ?3", cred_id,
+	    kname, version, &st)) != OV_OK)
+		return rc;
+	return step_done(v, st, "deleting a secret version");
+}
+
+/*
+ * Makes version `to` current: the current one becomes previous and the
+ * old previous, unless it is `to`, is deleted.  The current one waits
+ * unlabelled in between, as the unique index allows one holder per
+ * label at every step.  Serves a new secret, promote and rollback.
+ */
+static enum ov_rc
+make_current(struct vault *v, int64_t cred_id, const char *kname,
+    const struct stages *s, int64_t to)
+{
+	enum ov_rc rc;
+
+	if (s->previous && s->previous != to && (rc = drop_version(v,
+	    cred_id, kname, s->previous)) != OV_OK)
+		return rc;
+	if (s->current && (rc = set_stage(v, cred_id, kname, s->current,
+	    NULL)) != OV_OK)
+		return rc;
+	if ((rc = set_stage(v, cred_id, kname, to, "current")) != OV_OK)
+		return rc;
+	if (s->current)
+		return set_stage(v, cred_id, kname, s->current, "previous");
+	return OV_OK;
+}
+
+/* Seals s as a new version (after s->newest) labelled stage (NULL:
+ * none yet). */
+static enum ov_rc
+seal_version(struct vault *v, int64_t org_id, int64_t cred_id,
+    const char *kname, const struct stages *have, const char *stage,
+    const struct secret *s)
+{
+	sqlite3_stmt *st;
+	unsigned char *env = NULL;
+	char binding[160];
+	size_t envlen;
+	uint32_t kv;
+	enum ov_rc rc;
+
+	binding_secret(binding, sizeof(binding), org_id, cred_id, kname,
+	    have->newest + 1);
+	if ((rc = keyring_seal(v->kr, binding, s->buf, s->len, &env,
+	    &envlen)) != OV_OK)
+		return rc;
+	envelope_key_version(env, envlen, &kv);
+	if ((rc = db_prepare(v, "INSERT INTO secret_versions (credential_id, "
+	    "kind, version, stage, ciphertext, key_version, created_at) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?)", &st)) == OV_OK) {
+		sqlite3_bind_int64(st, 1, cred_id);
+		sqlite3_bind_text(st, 2, kname, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, have->newest + 1);
+		sqlite3_bind_text(st, 4, stage, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 5, env, (int)envlen, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 6, kv);
+		sqlite3_bind_int64(st, 7, timefmt_now());
+		rc = step_done(v, st, "storing a secret");
+	}
+	free(env);
+	return rc;
+}
+
+/* Seals s as the new `current` version of (cred, kind). */
+enum ov_rc
+vault_secret_store(struct vault *v, int64_t org_id, int64_t cred_id,
+    enum vault_secret_kind kind, const struct secret *s)
+{
+	const char *kname = kind_names[kind];
+	struct stages have;
+	enum ov_rc rc;
+
+	if ((rc = stages_read(v, cred_id, kname, &have)) != OV_OK ||
+	    (rc = seal_version(v, org_id, cred_id, kname, &have, NULL,
+	    s)) != OV_OK)
+		return rc;
+	return make_current(v, cred_id, kname, &have, have.newest + 1);
+}
+
+enum ov_rc
+vault_secret_open(struct vault *v, int64_t cred_id,
+    enum vault_secret_kind kind, const char *stage, struct secret **out)
+{
+	sqlite3_stmt *st;
+	char binding[160];
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = vault_need_key(v)) != OV_OK)
+		return rc;
+	if ((rc = db_prepare(v, "SELECT c.org_id, s.version, s.ciphertext "
+	    "FROM secret_versions s JOIN credentials c ON c.id = "
+	    "s.credential_id WHERE s.credential_id = ? AND s.kind = ? AND "
+	    "s.stage = ?", &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, cred_id);
+	sqlite3_bind_text(st, 2, kind_names[kind], -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, stage ? stage : "current", -1, SQLITE_STATIC);
+	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		binding_secret(binding, sizeof(binding),
+		    sqlite3_column_int64(st, 0), cred_id, kind_names[kind],
+		    sqlite3_column_int64(st, 1));
+		rc = keyring_open(v->kr, binding, sqlite3_column_blob(st, 2),
+		    (size_t)sqlite3_column_bytes(st, 2), out);
+		if (rc != OV_OK) {
+			char why[OV_ERRMSG_MAX];
+
+			snprintf(why, sizeof(why), "%s", ov_errmsg());
+			rc = ov_seterr(rc, "%s of credential %lld does not "
+			    "open: %s", kind_names[kind], (long long)cred_id,
+			    why);
+		}
+	} else if (src == SQLITE_DONE)
+		rc = ov_seterr(OV_ENOTFOUND, "credential %lld has no %s %s",
+		    (long long)cred_id, stage ? stage : "current",
+		    kind_names[kind]);
+	else
+		rc = db_err(v, src, "reading a secret");
+	db_finish(v, st);
+	return rc;
+}
+
+/*
+ * Client-secret rotation.  Each operation: one transaction that finds
+ * the credential and its labelled versions (op_begin), moves labels,
+ * and appends its event (op_end).
+ */
+struct secret_op {
+	struct vault_cred	c;
+	struct stages		have;
+	const char		*kind;		/* of the event */
+	json_t			*detail;	/* the versions involved */
+};
+
+static enum ov_rc
+op_begin(struct vault *v, const char *org, const char *name,
+    struct secret_op *op)
+{
+	enum ov_rc rc;
+
+	if ((rc = vault_need_key(v)) != OV_OK || (rc = tx_begin(v)) != OV_OK)
+		return rc;
+	if ((rc = vault_cred_get(v, org, name, &op->c)) != OV_OK ||
+	    (rc = stages_read(v, op->c.id, kind_names[VAULT_CLIENT_SECRET],
+	    &op->have)) != OV_OK)
+		return tx_end(v, rc);
+	return OV_OK;
+}
+
+/* Appends the event if all went well, commits or rolls back. */
+static enum ov_rc
+op_end(struct vault *v, struct secret_op *op, enum ov_rc rc)
+{
+	struct event_rec ev = { .org_id = op->c.org_id, .org = op->c.org,
+	    .cred_id = op->c.id, .credential = op->c.name, .kind = op->kind,
+	    .detail = op->detail };
+
+	if (rc == OV_OK)
+		rc = event_append(v, &ev);
+	json_decref(op->detail);
+	return tx_end(v, rc);
+}
+
+/* A version number for an event detail: null for none. */
+static json_t *
+version_json(int64_t version)
+{
+	return version ? json_integer(version) : json_null();
+}
+
+static enum ov_rc
+no_stage(const struct secret_op *op, const char *stage, const char *hint)
+{
+	return ov_seterr(OV_ENOTFOUND, "%s/%s has no %s client secret%s",
+	    op->c.org, op->c.name, stage, hint);
+}
+
+enum ov_rc
+vault_secret_stage(struct vault *v, const char *org, const char *name,
+    const struct secret *s)
+{
+	const char *kname = kind_names[VAULT_CLIENT_SECRET];
+	struct secret_op op = { .kind = "secret.staged" };
+	enum ov_rc rc;
+
+	if ((rc = op_begin(v, org, name, &op)) != OV_OK)
+		return rc;
+	op.detail = json_pack("{s:I, s:o}", "version",
+	    (json_int_t)(op.have.newest + 1), "replaced_pending",
+	    version_json(op.have.pending));
+	if (op.have.pending)
+		rc = drop_version(v, op.c.id, kname, op.have.pending);
+	if (rc == OV_OK)
+		rc = seal_version(v, op.c.org_id, op.c.id, kname, &op.have,
+		    "pending", s);
+	return op_end(v, &op, rc);
+}
+
+/* pending (or, for a rollback, previous) becomes current; rescheduled. */
+static enum ov_rc
+switch_current(struct vault *v, const char *org, const char *name,
+    int rollback)
+{
+	struct secret_op op = { .kind = rollback ? "secret.rolled_back" :
+	    "secret.promoted" };
+	int64_t to;
+	enum ov_rc rc;
+
+	if ((rc = op_begin(v, org, name, &op)) != OV_OK)
+		return rc;
+	if ((to = rollback ? op.have.previous : op.have.pending) == 0)
+		return op_end(v, &op, rollback ? no_stage(&op, "previous",
+		    " to roll back to") : no_stage(&op, "pending",
+		    " to promote (stage one first)"));
+	op.detail = json_pack("{s:I, s:o, s:o, s:s}", "current",
+	    (json_int_t)to, "previous", version_json(op.have.current),
+	    "deleted", version_json(rollback ? 0 : op.have.previous),
+	    "status_before", op.c.status);
+	if ((rc = make_current(v, op.c.id, kind_names[VAULT_CLIENT_SECRET],
+	    &op.have, to)) == OV_OK)
+		rc = cred_reschedule(v, op.c.id);
+	return op_end(v, &op, rc);
+}
+
+enum ov_rc
+vault_secret_promote(struct vault *v, const char *org, const char *name)
+{
+	return switch_current(v, org, name, 0);
+}
+
+enum ov_rc
+vault_secret_rollback(struct vault *v, const char *org, const char *name)
+{
+	return switch_current(v, org, name, 1);
+}
+
+enum ov_rc
+vault_secret_discard(struct vault *v, const char *org, const char *name)
+{
+	struct secret_op op = { .kind = "secret.discarded" };
+	enum ov_rc rc;
+
+	if ((rc = op_begin(v, org, name, &op)) != OV_OK)
+		return rc;
+	if (op.have.pending == 0)
+		return op_end(v, &op, no_stage(&op, "pending", " to discard"));
+	op.detail = json_pack("{s:I}", "version", (json_int_t)op.have.pending);
+	return op_end(v, &op, drop_version(v, op.c.id,
+	    kind_names[VAULT_CLIENT_SECRET], op.have.pending));
+}
