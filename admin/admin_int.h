@@ -42,6 +42,9 @@ struct admin {
 	struct vault		**pool;		/* idle connections */
 	size_t			 npool, cappool;
 	struct rot_scheduler	*sched;
+	struct rot_config	 rot;		/* timeouts for secret tests */
+	pthread_cond_t		 jobs_cond;	/* pool_lock; jobs == 0 */
+	int			 jobs, stopping;
 	struct broker		*broker;
 	struct auth		*auth;
 	struct metrics		 metrics;
@@ -71,6 +74,11 @@ struct req {
 	/* Token broker waits (broker.c). */
 	int			 suspended, resumed, timed_out;
 	int			 wait_kind, busy, outcome;
+	/* Secret tests (h_secret.c), filled by the test's thread. */
+	enum ov_rc		 test_rc;
+	long			 test_http;
+	char			 test_error[OV_OAUTH_ERROR_MAX + 1];
+	char			 test_msg[OV_ERRMSG_MAX];
 	int64_t			 wait_until_ms;
 	struct req		*wait_next;
 	void			*wait_entry;
@@ -79,6 +87,12 @@ struct req {
 /* server.c: the vault pool (one connection per concurrent request). */
 struct vault	*admin_vault(struct req *);	/* NULL: 503 sent */
 void		 admin_vault_put(struct admin *, struct vault *);
+/* A vault connection for a thread of admin's own (NULL: none). */
+struct vault	*admin_vault_take(struct admin *);
+/* Threads that outlive a handler (secret tests): admin_stop waits for
+ * them.  start returns 0 when stopping. */
+int		 admin_job_start(struct admin *);
+void		 admin_job_done(struct admin *);
 /* Asks the scheduler for an attempt on cred_id now, in r's name. */
 void		 admin_request_refresh(struct req *, int64_t cred_id);
 
@@ -169,6 +183,11 @@ enum MHD_Result	h_audit_events(struct req *);
 enum MHD_Result	h_audit_drift(struct req *);
 enum MHD_Result	h_audit_revocations(struct req *);
 enum MHD_Result	h_audit_verify(struct req *);
+enum MHD_Result	h_secret_stage(struct req *);
+enum MHD_Result	h_secret_discard(struct req *);
+enum MHD_Result	h_secret_test(struct req *);
+enum MHD_Result	h_secret_promote(struct req *);
+enum MHD_Result	h_secret_rollback(struct req *);
 enum MHD_Result	h_apikeys_list(struct req *);
 enum MHD_Result	h_apikey_create(struct req *);
 enum MHD_Result	h_apikey_delete(struct req *);

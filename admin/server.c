@@ -77,20 +77,49 @@ admin_parse_listen(const char *s, struct admin_config *c)
 /* ------------------------------------------------------------ vault pool */
 
 struct vault *
-admin_vault(struct req *r)
+admin_vault_take(struct admin *a)
 {
-	struct admin *a = r->a;
 	struct vault *v = NULL;
 
-	if (r->v)
-		return r->v;
 	pthread_mutex_lock(&a->pool_lock);
 	if (a->npool)
 		v = a->pool[--a->npool];
 	else if (vault_clone(a->root, &v) != OV_OK)
 		v = NULL;
 	pthread_mutex_unlock(&a->pool_lock);
-	if (v == NULL) {
+	return v;
+}
+
+int
+admin_job_start(struct admin *a)
+{
+	int ok;
+
+	pthread_mutex_lock(&a->pool_lock);
+	if ((ok = !a->stopping))
+		a->jobs++;
+	pthread_mutex_unlock(&a->pool_lock);
+	return ok;
+}
+
+void
+admin_job_done(struct admin *a)
+{
+	pthread_mutex_lock(&a->pool_lock);
+	if (--a->jobs == 0)
+		pthread_cond_broadcast(&a->jobs_cond);
+	pthread_mutex_unlock(&a->pool_lock);
+}
+
+struct vault *
+admin_vault(struct req *r)
+{
+	struct admin *a = r->a;
+	struct vault *v;
+
+	if (r->v)
+		return r->v;
+	if ((v = admin_vault_take(a)) == NULL) {
 		http_rc(r, OV_EINTERNAL);
 		return NULL;
 	}
@@ -333,6 +362,8 @@ admin_new(struct vault *v, const struct admin_config *cfg, struct admin **out)
 		return ov_seterr(OV_ENOMEM, "out of memory");
 	a->cfg = *cfg;
 	pthread_mutex_init(&a->pool_lock, NULL);
+	pthread_cond_init(&a->jobs_cond, NULL);
+	rot_config_defaults(&a->rot);
 	{
 		uint64_t base;
 
@@ -364,6 +395,7 @@ admin_listener(struct admin *a, struct rot_config *rc)
 {
 	rc->listener = broker_on_result;
 	rc->listener_arg = a->broker;
+	a->rot = *rc;
 }
 
 /* 1 000 idle connections need descriptors: raise the soft limit. */
@@ -457,6 +489,12 @@ admin_stop(struct admin *a)
 {
 	if (a == NULL)
 		return;
+	/* Secret tests in flight resume their connections themselves. */
+	pthread_mutex_lock(&a->pool_lock);
+	a->stopping = 1;
+	while (a->jobs > 0)
+		pthread_cond_wait(&a->jobs_cond, &a->pool_lock);
+	pthread_mutex_unlock(&a->pool_lock);
 	broker_stop(a->broker);		/* resumes every waiting request */
 	if (a->daemon)
 		MHD_stop_daemon(a->daemon);
@@ -477,6 +515,7 @@ admin_free(struct admin *a)
 	vault_close(a->root);
 	free(a->tls_cert);
 	secmem_free(a->tls_key);
+	pthread_cond_destroy(&a->jobs_cond);
 	pthread_mutex_destroy(&a->pool_lock);
 	free(a);
 }

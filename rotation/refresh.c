@@ -90,10 +90,10 @@ out:
 
 enum ov_rc
 rot_attempt_start(struct vault *v, const struct rot_config *cfg,
-    struct oauth_pool *pool, const struct vault_cred *c, oauth_done_cb cb,
-    void *arg)
+    struct oauth_pool *pool, const struct vault_cred *c, const char *stage,
+    oauth_done_cb cb, void *arg)
 {
-	return request_start(v, cfg, pool, c, NULL, cb, arg);
+	return request_start(v, cfg, pool, c, stage, cb, arg);
 }
 
 static void
@@ -120,21 +120,29 @@ rot_done_prepare(const struct rot_config *cfg, struct rot_done *d)
 	d->rc = OV_EINTERNAL;
 }
 
-/* Records d under its own actor (an API caller's) when it has one. */
+/* Records d under its own actor (an API caller's) when it has one.
+ * When the pending secret worked where the current one was refused, it
+ * becomes current in the same transaction as the new token. */
 static enum ov_rc
 record(struct vault *v, struct rot_done *d)
 {
 	char saved[OV_ACTOR_MAX + 1];
 	enum ov_rc rc;
 
-	if (d->actor[0] == '\0')
-		return vault_refresh_record(v, d->cred.id, &d->rec);
 	snprintf(saved, sizeof(saved), "%s", vault_actor(v));
-	vault_set_actor(v, d->actor);
-	vault_set_request_id(v, d->request_id);
+	if (d->actor[0]) {
+		vault_set_actor(v, d->actor);
+		vault_set_request_id(v, d->request_id);
+	}
+	if (d->promote && vault_secret_promote(v, d->cred.org, d->cred.name) !=
+	    OV_OK)
+		log_warnx("promoting the pending secret of %s/%s: %s",
+		    d->cred.org, d->cred.name, ov_errmsg());
 	rc = vault_refresh_record(v, d->cred.id, &d->rec);
-	vault_set_actor(v, saved);
-	vault_set_request_id(v, NULL);
+	if (d->actor[0]) {
+		vault_set_actor(v, saved);
+		vault_set_request_id(v, NULL);
+	}
 	return rc;
 }
 

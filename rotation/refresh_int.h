@@ -8,7 +8,7 @@ double		rot_rand01(void);
 /* Opens the secrets of a leased credential and starts its request. */
 enum ov_rc	rot_attempt_start(struct vault *, const struct rot_config *,
 		    struct oauth_pool *, const struct vault_cred *,
-		    oauth_done_cb, void *);
+		    const char *stage, oauth_done_cb, void *);
 /* Sends c's request on a pool of its own and waits for the answer,
  * with the client secret of stage (NULL: current) and, for the
  * refresh_token grant, the current refresh token.  Records nothing and
@@ -21,6 +21,7 @@ struct rot_done {
 	struct vault_cred	cred;
 	char			actor[OV_ACTOR_MAX + 1];	/* "": v's */
 	char			request_id[33];
+	int			promote;	/* the pending secret worked */
 	struct oauth_result	res;	/* owns the new tokens until wiped */
 	struct vault_refresh	rec;
 	enum ov_rc		rc;

@@ -56,6 +56,7 @@ struct attempt {
 	struct rot_scheduler	*s;
 	struct vault_cred	 cred;
 	struct asker		 asker;
+	int			 pending;	/* sent with the pending secret */
 	size_t			 host;	/* index: hosts[] may move */
 	struct attempt		*next;
 };
@@ -221,6 +222,24 @@ attempt_done(void *arg, struct oauth_result *res)
 	struct rot_done *d;
 
 	h->inflight--;
+	/* The current secret refused and one is staged: the provider may
+	 * have switched already.  Try the pending one once, same lease (an
+	 * invalid_client is decided before any refresh token is used). */
+	if (res->outcome == OAUTH_INVALID_CLIENT && a->cred.has_pending_secret &&
+	    !a->pending && !atomic_load(&s->stop)) {
+		a->pending = 1;
+		if (rot_attempt_start(s->v, &s->cfg, s->pool, &a->cred,
+		    "pending", attempt_done, a) == OV_OK) {
+			log_info("%s/%s: the current client secret was "
+			    "refused; trying the pending one", a->cred.org,
+			    a->cred.name);
+			h->inflight++;
+			oauth_result_cleanup(res);
+			return;
+		}
+		log_warnx("%s/%s: cannot try the pending secret: %s",
+		    a->cred.org, a->cred.name, ov_errmsg());
+	}
 	if (res->outcome == OAUTH_RATE_LIMITED) {
 		long pause = res->retry_after_s >= 0 ? res->retry_after_s :
 		    s->cfg.backoff_base_s;
@@ -241,6 +260,7 @@ attempt_done(void *arg, struct oauth_result *res)
 			    a->asker.actor);
 			snprintf(one.request_id, sizeof(one.request_id), "%s",
 			    a->asker.request_id);
+			one.promote = a->pending && res->outcome == OAUTH_OK;
 
 			rot_done_prepare(&s->cfg, &one);
 			rot_done_commit(s->v, &s->cfg, &one, 1);
@@ -256,7 +276,11 @@ attempt_done(void *arg, struct oauth_result *res)
 	snprintf(d->actor, sizeof(d->actor), "%s", a->asker.actor);
 	snprintf(d->request_id, sizeof(d->request_id), "%s",
 	    a->asker.request_id);
+	d->promote = a->pending && res->outcome == OAUTH_OK;
 	rot_done_prepare(&s->cfg, d);
+	if (a->pending && d->rec.detail)
+		json_object_set_new(d->rec.detail, "pending_secret_tried",
+		    json_true());
 out:
 	attempt_unlink(s, a);
 	free(a);
@@ -425,7 +449,7 @@ start(struct rot_scheduler *s, const struct vault_cred *c, long hi,
 	struct attempt *a;
 
 	if ((a = calloc(1, sizeof(*a))) == NULL ||
-	    rot_attempt_start(s->v, &s->cfg, s->pool, c, attempt_done, a) !=
+	    rot_attempt_start(s->v, &s->cfg, s->pool, c, NULL, attempt_done, a) !=
 	    OV_OK) {
 		log_warnx("cannot refresh %s/%s: %s", c->org, c->name,
 		    a ? ov_errmsg() : "out of memory");
