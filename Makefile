@@ -6,7 +6,7 @@ CC        ?= cc
 PKGS      := sqlite3 libsodium libcurl jansson libmicrohttpd
 DEB_PKGS  := build-essential pkg-config libsqlite3-dev libsodium-dev \
              libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev
-TEST_DEBS := libcmocka-dev jq sqlite3 util-linux curl bc
+TEST_DEBS := libcmocka-dev jq sqlite3 util-linux curl bc openssl
 BENCH_DEBS := wrk
 
 WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 \

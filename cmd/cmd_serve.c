@@ -180,7 +180,8 @@ cmd_serve(struct cli *cli, int argc, char **argv)
 	struct admin_config ac;
 	struct admin *api = NULL;
 	struct rot_scheduler *sched = NULL;
-	struct vault *v, *sv;
+	struct rot_rewrap *rw = NULL;
+	struct vault *v, *sv, *wv;
 	sigset_t stop;
 	int ec, sig, json_logs = 0, listen = 1;
 	enum ov_rc rc;
@@ -225,12 +226,22 @@ cmd_serve(struct cli *cli, int argc, char **argv)
 		vault_close(v);
 		return ec;
 	}
+	/* Re-encryption after `key rotate`: best effort, never fatal. */
+	if ((rc = vault_clone(v, &wv)) == OV_OK) {
+		vault_set_actor(wv, "rewrap");
+		if ((rc = rot_rewrap_start(wv, &rw)) != OV_OK)
+			vault_close(wv);
+	}
+	if (rc != OV_OK)
+		log_warnx("no background rewrap: %s (run orgvault key rewrap)",
+		    ov_errmsg());
 	log_info("serving %s as %s (per host: %d in flight, %d per %d s)",
 	    cli->data_dir, cfg.owner, cfg.host_concurrency, cfg.host_rate,
 	    cfg.host_rate_window_s);
 	sigwait(&stop, &sig);
 	log_info("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	admin_stop(api);	/* no more requests, then no more refreshes */
+	rot_rewrap_stop(rw);
 	rot_scheduler_stop(sched, 10000);
 	admin_free(api);	/* the scheduler told it its last news */
 	vault_close(v);

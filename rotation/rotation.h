@@ -91,6 +91,12 @@ enum ov_rc rot_secret_test(struct vault *, const struct rot_config *,
 enum ov_rc rot_drift_report(struct vault *, json_t *list);
 enum ov_rc rot_revocation_ledger(struct vault *, json_t *list);
 
+/* serve's background re-encryption after a data-key rotation
+ * (rewrap.c); it owns v (a vault_clone()) from now. */
+struct rot_rewrap;
+enum ov_rc rot_rewrap_start(struct vault *, struct rot_rewrap **);
+void	rot_rewrap_stop(struct rot_rewrap *);	/* NULL ok */
+
 struct rot_scheduler;
 /* Starts the scheduler thread; it owns v (a vault_clone()) from now. */
 enum ov_rc rot_scheduler_start(struct vault *, const struct rot_config *,

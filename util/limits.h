@@ -35,5 +35,15 @@
 #define OV_RETRY_AFTER_CAP_S	600	/* 10 min */
 #define OV_BACKOFF_BASE_S	1
 #define OV_BACKOFF_CAP_S	300	/* 5 min */
+#define OV_WEBHOOK_SECRET_MIN	16	/* signing secret, bytes */
+#define OV_WEBHOOK_SECRET_MAX	1024
+#define OV_WEBHOOK_EVENTS_MAX	96	/* the comma list of event names */
+#define OV_WEBHOOK_ERROR_MAX	200	/* last_error of a delivery */
+#define OV_WEBHOOK_BODY_MAX	(64 * 1024) /* one alert's JSON */
+#define OV_WEBHOOK_CONNECT_MS	5000
+#define OV_WEBHOOK_TIMEOUT_MS	10000	/* one POST, all of it */
+#define OV_WEBHOOK_LEASE_S	15	/* a claimed delivery, then due again */
+#define OV_WEBHOOK_BACKOFF_CAP_S 3600	/* retries: at most an hour apart */
+#define OV_WEBHOOK_KEEP_S	(30L * 86400) /* delivered rows kept */
 
 #endif

@@ -171,13 +171,14 @@ hash_key_make(struct vault *v, struct secret **out)
 	unsigned char *env = NULL;
 	char *hex = NULL;
 	size_t envlen;
+	uint32_t kv;
 	enum ov_rc rc;
 
 	if ((rc = secret_new(HASH_KEY_LEN, &key)) != OV_OK)
 		return rc;
 	randombytes_buf(key->buf, HASH_KEY_LEN);
-	if ((rc = keyring_seal(v->kr, HASH_KEY_BINDING, key->buf,
-	    HASH_KEY_LEN, &env, &envlen)) != OV_OK)
+	if ((rc = vault_env_seal(v, HASH_KEY_BINDING, key->buf,
+	    HASH_KEY_LEN, &env, &envlen, &kv)) != OV_OK)
 		goto out;
 	if ((hex = malloc(envlen * 2 + 1)) == NULL) {
 		rc = ov_seterr(OV_ENOMEM, "out of memory");
@@ -211,7 +212,7 @@ hash_key_open(struct vault *v, int create, struct secret **out)
 		return rc;
 	if (env == NULL)
 		return create ? hash_key_make(v, out) : OV_ENOTFOUND;
-	rc = keyring_open(v->kr, HASH_KEY_BINDING, env, envlen, &key);
+	rc = vault_env_open(v, HASH_KEY_BINDING, env, envlen, &key);
 	free(env);
 	if (rc != OV_OK || key->len != HASH_KEY_LEN) {
 		secret_free(key);

@@ -77,7 +77,7 @@ check_envelopes(struct vault *v, const struct walk *w, vault_check_cb cb,
 		if (kv != (uint32_t)sqlite3_column_int64(st, 6))
 			report(cb, arg, failures, w->table, "key_version", row,
 			    "recorded key version differs from the envelope's");
-		if (keyring_open(v->kr, binding, ct, len, &pt) != OV_OK)
+		if (vault_env_open(v, binding, ct, len, &pt) != OV_OK)
 			report(cb, arg, failures, w->table, "ciphertext", row,
 			    ov_errmsg());
 		else

@@ -190,10 +190,9 @@ token_store(struct vault *v, const struct vault_cred *c,
 	int src;
 
 	binding_token(binding, sizeof(binding), c->org_id, c->id, gen);
-	if ((rc = keyring_seal(v->kr, binding, r->access_token->buf,
-	    r->access_token->len, &env, &envlen)) != OV_OK)
+	if ((rc = vault_env_seal(v, binding, r->access_token->buf,
+	    r->access_token->len, &env, &envlen, &kv)) != OV_OK)
 		return rc;
-	envelope_key_version(env, envlen, &kv);
 	if ((rc = db_prepare(v, "INSERT OR REPLACE INTO tokens (credential_id, "
 	    "generation, ciphertext, key_version, token_type, granted_scope, "
 	    "issued_at, expires_at, refresh_token_expires_at) VALUES "
@@ -335,7 +334,7 @@ vault_token_open(struct vault *v, int64_t cred_id, struct secret **out)
 		binding_token(binding, sizeof(binding),
 		    sqlite3_column_int64(st, 0), cred_id,
 		    sqlite3_column_int64(st, 1));
-		rc = keyring_open(v->kr, binding, sqlite3_column_blob(st, 2),
+		rc = vault_env_open(v, binding, sqlite3_column_blob(st, 2),
 		    (size_t)sqlite3_column_bytes(st, 2), out);
 	} else if (src == SQLITE_DONE)
 		rc = ov_seterr(OV_ENOTFOUND, "credential %lld has no access "

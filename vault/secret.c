@@ -161,10 +161,9 @@ seal_version(struct vault *v, int64_t org_id, int64_t cred_id,
 
 	binding_secret(binding, sizeof(binding), org_id, cred_id, kname,
 	    have->newest + 1);
-	if ((rc = keyring_seal(v->kr, binding, s->buf, s->len, &env,
-	    &envlen)) != OV_OK)
+	if ((rc = vault_env_seal(v, binding, s->buf, s->len, &env, &envlen,
+	    &kv)) != OV_OK)
 		return rc;
-	envelope_key_version(env, envlen, &kv);
 	if ((rc = db_prepare(v, "INSERT INTO secret_versions (credential_id, "
 	    "kind, version, stage, ciphertext, key_version, created_at) "
 	    "VALUES (?, ?, ?, ?, ?, ?, ?)", &st)) == OV_OK) {
@@ -220,7 +219,7 @@ vault_secret_open(struct vault *v, int64_t cred_id,
 		binding_secret(binding, sizeof(binding),
 		    sqlite3_column_int64(st, 0), cred_id, kind_names[kind],
 		    sqlite3_column_int64(st, 1));
-		rc = keyring_open(v->kr, binding, sqlite3_column_blob(st, 2),
+		rc = vault_env_open(v, binding, sqlite3_column_blob(st, 2),
 		    (size_t)sqlite3_column_bytes(st, 2), out);
 		if (rc != OV_OK) {
 			char why[OV_ERRMSG_MAX];

@@ -336,4 +336,93 @@ enum ov_rc	vault_secret_rollback(struct vault *, const char *org,
 enum ov_rc	vault_secret_discard(struct vault *, const char *org,
 		    const char *name);
 
+/*
+ * Data-key rotation (keys.c).  rotate adds data key version N+1; new
+ * writes use it at once.  rewrap re-encrypts up to `batch` rows sealed
+ * with older versions (one transaction) and, when none are left, marks
+ * unused older versions retired; *done tells.  status: rows per version.
+ */
+struct vault_key {
+	uint32_t	version;
+	char		state[16];		/* active | retired */
+	int64_t		created_at, retired_at;
+	int64_t		secrets, tokens;	/* rows sealed with it */
+};
+typedef int (*vault_key_cb)(const struct vault_key *, void *);
+enum ov_rc	vault_key_rotate(struct vault *, uint32_t *version);
+enum ov_rc	vault_key_rewrap(struct vault *, int batch, int64_t *rewrapped,
+		    int *done);
+enum ov_rc	vault_key_status(struct vault *, vault_key_cb, void *);
+
+
+/*
+ * Webhooks (webhook.c, outbox.c): push alerts.  An audit event that is
+ * an alert (VAULT_WEBHOOK_EVENTS; README.md "Webhooks") is put in an
+ * outbox in the event's own transaction, one delivery per subscribed
+ * webhook, and sent at least once by rotation/webhook.h's sender.  The
+ * signing secret is sealed; only vault_webhook_secret_open() returns
+ * it: no list, event, delivery or payload holds it.
+ */
+#define VAULT_WEBHOOK_EVENTS \
+	"revoked,invalid_client,scope_drift,failing,recovered"
+struct vault_webhook {
+	int64_t	id;
+	char	url[OV_URL_MAX + 1];
+	char	events[OV_WEBHOOK_EVENTS_MAX + 1];	/* comma list */
+	int64_t	created_at;
+	int64_t	pending, delivered;		/* deliveries */
+	int64_t	last_delivered_at;		/* 0: never */
+};
+typedef int (*vault_webhook_cb)(const struct vault_webhook *, void *);
+/* url: https, or http to a loopback host.  events: names from
+ * VAULT_WEBHOOK_EVENTS separated by ',', or NULL / "all" for every one.
+ * The secret signs the deliveries (OV_WEBHOOK_SECRET_MIN..MAX bytes).
+ * Event webhook.added.  OV_ECONFLICT when the URL has a webhook. */
+enum ov_rc	vault_webhook_add(struct vault *, const char *url,
+		    const char *events, const struct secret *signing_secret,
+		    struct vault_webhook *out);
+enum ov_rc	vault_webhook_list(struct vault *, vault_webhook_cb, void *);
+/* ref: the webhook's id or URL.  Its undelivered deliveries are dropped
+ * with it (*out counts them in pending); event webhook.removed. */
+enum ov_rc	vault_webhook_rm(struct vault *, const char *ref,
+		    struct vault_webhook *out);
+/* The signing secret of a webhook (the caller frees it). */
+enum ov_rc	vault_webhook_secret_open(struct vault *, int64_t webhook_id,
+		    struct secret **out);
+
+/* One delivery: an alert for one webhook, until it is answered 2xx. */
+struct vault_delivery {
+	int64_t	id, webhook_id, event_id;
+	char	url[OV_URL_MAX + 1];
+	char	event[24];			/* revoked ... recovered */
+	int	attempts;
+	long	last_status;			/* 0: no HTTP answer */
+	char	last_error[OV_WEBHOOK_ERROR_MAX + 1];
+	int64_t	created_at, next_attempt_at;
+	int64_t	delivered_at;			/* 0: not yet */
+	char	*body;		/* claim only: the JSON to POST (malloc) */
+	size_t	body_len;
+};
+typedef int (*vault_delivery_cb)(const struct vault_delivery *, void *);
+/* Newest first, at most limit (0: 100); pending_only: undelivered. */
+enum ov_rc	vault_delivery_list(struct vault *, int pending_only, int limit,
+		    vault_delivery_cb, void *);
+/*
+ * Claims the most overdue delivery: it is not due again for lease_s
+ * seconds, so no other sender takes it meanwhile, and a sender that
+ * dies leaves it due after that.  OV_ENOTFOUND (no message) when none
+ * is due; *next_due is then the earliest due time (0: none pending).
+ * Free out->body with vault_delivery_cleanup().
+ */
+enum ov_rc	vault_delivery_claim(struct vault *, int64_t now, int lease_s,
+		    struct vault_delivery *out, int64_t *next_due);
+void		vault_delivery_cleanup(struct vault_delivery *);
+/* Records one attempt: delivered when retry_at is 0, else due again at
+ * retry_at.  error: "" or a short reason (never a response body). */
+enum ov_rc	vault_delivery_done(struct vault *, int64_t id,
+		    long http_status, const char *error, int64_t retry_at);
+/* Deletes deliveries delivered before `before`; *n counts them. */
+enum ov_rc	vault_delivery_prune(struct vault *, int64_t before,
+		    int64_t *n);
+
 #endif

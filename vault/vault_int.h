@@ -69,6 +69,15 @@ void		binding_token(char *buf, size_t len, int64_t org_id,
  * due at once (status, failures, next_refresh_at reset). */
 enum ov_rc	cred_reschedule(struct vault *, int64_t cred_id);
 
+/* keys.c: seal with the newest data key the database holds; open with
+ * whatever version the envelope names (both load data keys added by
+ * others since this connection opened).  *key_version: the seal's. */
+enum ov_rc	vault_env_seal(struct vault *, const char *binding,
+		    const unsigned char *pt, size_t len, unsigned char **env,
+		    size_t *envlen, uint32_t *key_version);
+enum ov_rc	vault_env_open(struct vault *, const char *binding,
+		    const unsigned char *env, size_t len, struct secret **out);
+
 /* secret.c */
 /* Seals s as the new `current` version (current → previous). */
 enum ov_rc	vault_secret_store(struct vault *, int64_t org_id,
@@ -96,6 +105,15 @@ struct event_rec {
 enum ov_rc	event_append(struct vault *, const struct event_rec *);
 /* Verifies the hash chain; reports failures through check's callback. */
 enum ov_rc	event_verify_chain(struct vault *, vault_check_cb, void *,
+		    int64_t *checked, int64_t *failures);
+
+/* outbox.c: called by event_append() once event `id` is written, inside
+ * its transaction: queues a delivery per subscribed webhook when the
+ * event is an alert.  detail is the event's stored JSON text. */
+enum ov_rc	outbox_enqueue(struct vault *, const struct event_rec *,
+		    int64_t id, int64_t time_ms, const char *detail);
+/* webhook.c: opens every webhook's signing secret (check). */
+enum ov_rc	webhook_check(struct vault *, vault_check_cb, void *,
 		    int64_t *checked, int64_t *failures);
 
 #endif

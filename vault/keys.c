@@ -1,0 +1,361 @@
+/*
+ * keys.c — data-key rotation: new versions, re-encryption of older rows
+ * (rewrap) in small batches, the per-version row counts; and the seal /
+ * open helpers every vault file uses, which notice a data key another
+ * connection or process added since this one loaded the keyring.
+ *
+ * A rotation adds data key N+1; every seal from then on uses the newest
+ * version the database holds.  Rewrap opens each row sealed with an
+ * older version and seals it again with the newest, BATCH rows per
+ * transaction, so a kill -9 loses at most one uncommitted batch and
+ * leaves every row readable (old versions stay in the keyring until no
+ * row uses them; then they are marked retired).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "util/timefmt.h"
+#include "vault/envelope.h"
+#include "vault/vault_int.h"
+
+/* Loads data-key versions this connection does not hold yet. */
+static enum ov_rc
+keyring_catch_up(struct vault *v)
+{
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = db_prepare(v, "SELECT version, wrapped_key FROM keyring "
+	    "WHERE version > ? ORDER BY version", &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, keyring_newest(v->kr));
+	while ((src = sqlite3_step(st)) == SQLITE_ROW)
+		if ((rc = keyring_add_data_key(v->kr, (uint32_t)
+		    sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
+		    (size_t)sqlite3_column_bytes(st, 1))) != OV_OK)
+			break;
+	if (rc == OV_OK && src != SQLITE_DONE)
+		rc = db_err(v, src, "reading the keyring");
+	db_finish(v, st);
+	return rc;
+}
+
+static enum ov_rc
+newest_in_db(struct vault *v, uint32_t *out)
+{
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+
+	if ((rc = db_prepare(v, "SELECT coalesce(max(version), 0) FROM "
+	    "keyring", &st)) != OV_OK)
+		return rc;
+	*out = sqlite3_step(st) == SQLITE_ROW ?
+	    (uint32_t)sqlite3_column_int64(st, 0) : 0;
+	db_finish(v, st);
+	return OV_OK;
+}
+
+enum ov_rc
+vault_env_seal(struct vault *v, const char *binding, const unsigned char *pt,
+    size_t len, unsigned char **env, size_t *envlen, uint32_t *key_version)
+{
+	uint32_t newest;
+	enum ov_rc rc;
+
+	if ((rc = newest_in_db(v, &newest)) != OV_OK)
+		return rc;
+	if (newest > keyring_newest(v->kr) &&
+	    (rc = keyring_catch_up(v)) != OV_OK)
+		return rc;
+	if ((rc = keyring_seal(v->kr, binding, pt, len, env, envlen)) !=
+	    OV_OK)
+		return rc;
+	return envelope_key_version(*env, *envlen, key_version);
+}
+
+enum ov_rc
+vault_env_open(struct vault *v, const char *binding,
+    const unsigned char *env, size_t len, struct secret **out)
+{
+	uint32_t kv;
+
+	if (envelope_key_version(env, len, &kv) == OV_OK &&
+	    kv > keyring_newest(v->kr))
+		(void)keyring_catch_up(v);	/* keyring_open says why */
+	return keyring_open(v->kr, binding, env, len, out);
+}
+
+/* ------------------------------------------------------------ rotation */
+
+enum ov_rc
+vault_key_rotate(struct vault *v, uint32_t *version)
+{
+	unsigned char *wrapped = NULL;
+	sqlite3_stmt *st = NULL;
+	uint32_t newest;
+	size_t wlen;
+	json_t *d = NULL;
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = vault_need_key(v)) != OV_OK || (rc = tx_begin(v)) != OV_OK)
+		return rc;
+	if ((rc = newest_in_db(v, &newest)) != OV_OK ||
+	    (newest > keyring_newest(v->kr) &&
+	    (rc = keyring_catch_up(v)) != OV_OK))
+		goto out;
+	if ((rc = keyring_new_data_key(v->kr, newest + 1, &wrapped, &wlen)))
+		goto out;
+	if ((rc = db_prepare(v, "INSERT INTO keyring (version, wrapped_key, "
+	    "created_at) VALUES (?, ?, ?)", &st)) != OV_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, newest + 1);
+	sqlite3_bind_blob(st, 2, wrapped, (int)wlen, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, timefmt_now());
+	if ((src = sqlite3_step(st)) != SQLITE_DONE) {
+		rc = db_err(v, src, "writing the keyring");
+		goto out;
+	}
+	d = json_pack("{s:i, s:i}", "version", (int)(newest + 1), "previous",
+	    (int)newest);
+	rc = event_append(v, &(struct event_rec){ .kind = "key.rotated",
+	    .detail = d });
+	if (rc == OV_OK)
+		*version = newest + 1;
+out:
+	db_finish(v, st);
+	free(wrapped);
+	json_decref(d);
+	return tx_end(v, rc);
+}
+
+/* The sealed columns, as (table, key, binding query). */
+enum sealed { SEALED_SECRET, SEALED_TOKEN, SEALED_META };
+
+/* Reseals one row's envelope with the newest key. */
+static enum ov_rc
+reseal(struct vault *v, const char *binding, const void *ct, size_t len,
+    unsigned char **env, size_t *envlen, uint32_t *kv)
+{
+	struct secret *pt;
+	enum ov_rc rc;
+
+	if ((rc = vault_env_open(v, binding, ct, len, &pt)) != OV_OK)
+		return rc;
+	rc = vault_env_seal(v, binding, pt->buf, pt->len, env, envlen, kv);
+	secret_free(pt);
+	return rc;
+}
+
+/* Rewraps up to `batch` secret or token rows below `newest`; *n counts
+ * them. */
+static enum ov_rc
+rewrap_rows(struct vault *v, enum sealed which, uint32_t newest, int batch,
+    int64_t *n)
+{
+	static const char *const select[] = {
+		"SELECT s.id, c.org_id, s.credential_id, s.kind, s.version, "
+		    "s.ciphertext FROM secret_versions s JOIN credentials c "
+		    "ON c.id = s.credential_id WHERE s.key_version < ? "
+		    "LIMIT ?",
+		"SELECT t.credential_id, c.org_id, t.credential_id, '', "
+		    "t.generation, t.ciphertext FROM tokens t JOIN "
+		    "credentials c ON c.id = t.credential_id WHERE "
+		    "t.key_version < ? LIMIT ?",
+	};
+	static const char *const update[] = {
+		"UPDATE secret_versions SET ciphertext = ?, key_version = ? "
+		    "WHERE id = ?",
+		"UPDATE tokens SET ciphertext = ?, key_version = ? WHERE "
+		    "credential_id = ?",
+	};
+	sqlite3_stmt *st, *up;
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = db_prepare(v, select[which], &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, newest);
+	sqlite3_bind_int(st, 2, batch);
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		unsigned char *env = NULL;
+		char binding[160];
+		size_t envlen;
+		uint32_t kv;
+
+		if (which == SEALED_TOKEN)
+			binding_token(binding, sizeof(binding),
+			    sqlite3_column_int64(st, 1),
+			    sqlite3_column_int64(st, 2),
+			    sqlite3_column_int64(st, 4));
+		else
+			binding_secret(binding, sizeof(binding),
+			    sqlite3_column_int64(st, 1),
+			    sqlite3_column_int64(st, 2),
+			    (const char *)sqlite3_column_text(st, 3),
+			    sqlite3_column_int64(st, 4));
+		if ((rc = reseal(v, binding, sqlite3_column_blob(st, 5),
+		    (size_t)sqlite3_column_bytes(st, 5), &env, &envlen,
+		    &kv)) != OV_OK)
+			break;
+		if ((rc = db_prepare(v, update[which], &up)) == OV_OK) {
+			sqlite3_bind_blob(up, 1, env, (int)envlen,
+			    SQLITE_STATIC);
+			sqlite3_bind_int64(up, 2, kv);
+			sqlite3_bind_int64(up, 3, sqlite3_column_int64(st, 0));
+			if ((src = sqlite3_step(up)) != SQLITE_DONE)
+				rc = db_err(v, src, "rewrapping a row");
+			db_finish(v, up);
+		}
+		free(env);
+		if (rc != OV_OK)
+			break;
+		(*n)++;
+	}
+	if (rc == OV_OK && src != SQLITE_ROW && src != SQLITE_DONE)
+		rc = db_err(v, src, "reading rows to rewrap");
+	db_finish(v, st);
+	return rc;
+}
+
+/* The API-key hash key in vault_meta (hex of an envelope). */
+static enum ov_rc
+rewrap_meta(struct vault *v, const char *key, const char *binding,
+    uint32_t newest, int64_t *n)
+{
+	char *hexv = NULL;
+	unsigned char *ct = NULL, *env = NULL;
+	size_t hl, ctlen, envlen;
+	uint32_t kv;
+	enum ov_rc rc;
+
+	if ((hexv = malloc(8192)) == NULL)
+		return ov_seterr(OV_ENOMEM, "out of memory");
+	if ((rc = meta_get(v, key, hexv, 8192)) != OV_OK) {
+		free(hexv);
+		return rc == OV_ENOTFOUND ? OV_OK : rc;
+	}
+	hl = strlen(hexv);
+	if ((ct = malloc(hl / 2 + 1)) == NULL ||
+	    sodium_hex2bin(ct, hl / 2 + 1, hexv, hl, NULL, &ctlen, NULL) != 0) {
+		rc = ov_seterr(OV_EINTEGRITY, "vault setting %s is malformed",
+		    key);
+		goto out;
+	}
+	if (envelope_key_version(ct, ctlen, &kv) != OV_OK || kv >= newest)
+		goto out;
+	if ((rc = reseal(v, binding, ct, ctlen, &env, &envlen, &kv)) != OV_OK)
+		goto out;
+	free(hexv);
+	if ((hexv = malloc(envlen * 2 + 1)) == NULL) {
+		rc = ov_seterr(OV_ENOMEM, "out of memory");
+		goto out;
+	}
+	sodium_bin2hex(hexv, envlen * 2 + 1, env, envlen);
+	if ((rc = meta_set(v, key, hexv)) == OV_OK)
+		(*n)++;
+out:
+	free(hexv);
+	free(ct);
+	free(env);
+	return rc;
+}
+
+/* Marks versions below newest that no row uses any more as retired. */
+static enum ov_rc
+retire_unused(struct vault *v, uint32_t newest, int64_t *retired)
+{
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = db_prepare(v, "UPDATE keyring SET state = 'retired', "
+	    "retired_at = ? WHERE state = 'active' AND version < ? AND "
+	    "version NOT IN (SELECT key_version FROM secret_versions UNION "
+	    "SELECT key_version FROM tokens)", &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, timefmt_now());
+	sqlite3_bind_int64(st, 2, newest);
+	if ((src = sqlite3_step(st)) != SQLITE_DONE)
+		rc = db_err(v, src, "retiring data keys");
+	*retired = sqlite3_changes(v->db);
+	db_finish(v, st);
+	return rc;
+}
+
+enum ov_rc
+vault_key_rewrap(struct vault *v, int batch, int64_t *rewrapped, int *done)
+{
+	uint32_t newest;
+	int64_t n = 0, retired = 0;
+	enum ov_rc rc;
+
+	*done = 0;
+	if ((rc = vault_need_key(v)) != OV_OK || (rc = tx_begin(v)) != OV_OK)
+		return rc;
+	if ((rc = newest_in_db(v, &newest)) != OV_OK)
+		goto out;
+	if ((rc = rewrap_rows(v, SEALED_SECRET, newest, batch, &n)) != OV_OK)
+		goto out;
+	if (n < batch && (rc = rewrap_rows(v, SEALED_TOKEN, newest,
+	    batch - (int)n, &n)) != OV_OK)
+		goto out;
+	if (n < batch && (rc = rewrap_meta(v, "apikey_hash_key",
+	    "vault_meta|value|apikey_hash_key", newest, &n)) != OV_OK)
+		goto out;
+	if (n < batch) {	/* nothing older left */
+		*done = 1;
+		if ((rc = retire_unused(v, newest, &retired)) != OV_OK)
+			goto out;
+		if (retired) {
+			json_t *d = json_pack("{s:I, s:i}", "retired",
+			    (json_int_t)retired, "current", (int)newest);
+
+			rc = event_append(v, &(struct event_rec){
+			    .kind = "key.retired", .detail = d });
+			json_decref(d);
+		}
+	}
+out:
+	rc = tx_end(v, rc);
+	if (rc == OV_OK)
+		*rewrapped = n;
+	return rc;
+}
+
+enum ov_rc
+vault_key_status(struct vault *v, vault_key_cb cb, void *arg)
+{
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = db_prepare(v, "SELECT k.version, k.state, k.created_at, "
+	    "coalesce(k.retired_at, 0), "
+	    "(SELECT count(*) FROM secret_versions s WHERE s.key_version = "
+	    "k.version), (SELECT count(*) FROM tokens t WHERE t.key_version "
+	    "= k.version) FROM keyring k ORDER BY k.version", &st)) != OV_OK)
+		return rc;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		struct vault_key k = {
+			.version = (uint32_t)sqlite3_column_int64(st, 0),
+			.created_at = sqlite3_column_int64(st, 2),
+			.retired_at = sqlite3_column_int64(st, 3),
+			.secrets = sqlite3_column_int64(st, 4),
+			.tokens = sqlite3_column_int64(st, 5),
+		};
+
+		snprintf(k.state, sizeof(k.state), "%s",
+		    (const char *)sqlite3_column_text(st, 1));
+		if (cb(&k, arg) != 0)
+			break;
+	}
+	if (src != SQLITE_ROW && src != SQLITE_DONE)
+		rc = db_err(v, src, "reading the keyring");
+	db_finish(v, st);
+	return rc;
+}
