@@ -234,20 +234,29 @@ load(struct broker *b, struct vault *v, const char *key, const char *org,
 	struct vault_cred c;
 	struct secret *tok = NULL;
 	struct entry *e;
-	int64_t have = -1;
+	int64_t have = -1, gen;
 	enum ov_rc rc;
 
-	if ((rc = vault_cred_get(v, org, name, &c)) != OV_OK)
-		return rc;
-	pthread_mutex_lock(&b->lock);
-	if ((e = find_name(b, key)) && e->cred_id == c.id && e->token)
-		have = e->generation;
-	pthread_mutex_unlock(&b->lock);
-	if (c.expires_at && (c.token_generation != have ||
-	    !b->a->cfg.token_cache)) {
-		rc = vault_token_open(v, c.id, &tok);
+	/* The credential row and its token are two reads: a refresh
+	 * committed between them is seen as a token of another generation;
+	 * read both again then, so expiry and deadline match the token. */
+	for (int tries = 0; tries < 3; tries++) {
+		secret_free(tok);
+		tok = NULL;
+		if ((rc = vault_cred_get(v, org, name, &c)) != OV_OK)
+			return rc;
+		pthread_mutex_lock(&b->lock);
+		if ((e = find_name(b, key)) && e->cred_id == c.id && e->token)
+			have = e->generation;
+		pthread_mutex_unlock(&b->lock);
+		if (c.expires_at == 0 || (c.token_generation == have &&
+		    b->a->cfg.token_cache))
+			break;
+		rc = vault_token_open_gen(v, c.id, &tok, &gen);
 		if (rc != OV_OK && rc != OV_ENOTFOUND)
 			return rc;
+		if (rc == OV_ENOTFOUND || gen == c.token_generation)
+			break;
 	}
 	pthread_mutex_lock(&b->lock);
 	if ((e = entry_get(b, key, c.id)) == NULL) {

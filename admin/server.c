@@ -9,6 +9,7 @@
  * the body is read, a chunked body when it crosses the cap.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -330,6 +331,7 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ------------------------------------------------------------ lifecycle */
 
+/* NULL with errno set (0: an empty file). */
 static char *
 read_pem(const char *path, int secret)
 {
@@ -339,6 +341,7 @@ read_pem(const char *path, int secret)
 
 	if (f == NULL)
 		return NULL;
+	errno = 0;
 	buf = secret ? secmem_alloc(65536) : calloc(1, 65536);
 	n = buf ? fread(buf, 1, 65535, f) : 0;
 	fclose(f);
@@ -381,10 +384,12 @@ admin_new(struct vault *v, const struct admin_config *cfg, struct admin **out)
 	}
 	if (cfg->tls_cert && ((a->tls_cert = read_pem(cfg->tls_cert, 0)) ==
 	    NULL || (a->tls_key = read_pem(cfg->tls_key, 1)) == NULL)) {
+		int cert_ok = a->tls_cert != NULL, err = errno;
+
 		admin_free(a);
-		return ov_seterr(OV_EIO, "cannot read the TLS %s %s",
-		    a->tls_cert ? "key" : "certificate", a->tls_cert ?
-		    cfg->tls_key : cfg->tls_cert);
+		return ov_seterr(OV_EIO, "cannot read the TLS %s %s: %s",
+		    cert_ok ? "key" : "certificate", cert_ok ? cfg->tls_key :
+		    cfg->tls_cert, err ? strerror(err) : "empty file");
 	}
 	*out = a;
 	return OV_OK;

@@ -363,11 +363,16 @@ tell_busy(struct rot_scheduler *s, const struct vault_cred *c,
 		s->cfg.listener(s->cfg.listener_arg, &r);
 }
 
+/* In flight, or finished and not recorded yet (its outcome will be
+ * told when it is). */
 static int
 inflight_has(const struct rot_scheduler *s, int64_t id)
 {
 	for (const struct attempt *a = s->inflight; a; a = a->next)
 		if (a->cred.id == id)
+			return 1;
+	for (size_t i = 0; i < s->ndone; i++)
+		if (s->done[i].cred.id == id)
 			return 1;
 	return 0;
 }

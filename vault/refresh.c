@@ -316,7 +316,8 @@ vault_refresh_record(struct vault *v, int64_t cred_id,
 }
 
 enum ov_rc
-vault_token_open(struct vault *v, int64_t cred_id, struct secret **out)
+vault_token_open_gen(struct vault *v, int64_t cred_id, struct secret **out,
+    int64_t *generation)
 {
 	sqlite3_stmt *st;
 	char binding[160];
@@ -336,6 +337,8 @@ vault_token_open(struct vault *v, int64_t cred_id, struct secret **out)
 		    sqlite3_column_int64(st, 1));
 		rc = vault_env_open(v, binding, sqlite3_column_blob(st, 2),
 		    (size_t)sqlite3_column_bytes(st, 2), out);
+		if (rc == OV_OK && generation)
+			*generation = sqlite3_column_int64(st, 1);
 	} else if (src == SQLITE_DONE)
 		rc = ov_seterr(OV_ENOTFOUND, "credential %lld has no access "
 		    "token yet", (long long)cred_id);
@@ -343,4 +346,10 @@ vault_token_open(struct vault *v, int64_t cred_id, struct secret **out)
 		rc = db_err(v, src, "reading a token");
 	db_finish(v, st);
 	return rc;
+}
+
+enum ov_rc
+vault_token_open(struct vault *v, int64_t cred_id, struct secret **out)
+{
+	return vault_token_open_gen(v, cred_id, out, NULL);
 }

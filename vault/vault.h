@@ -210,6 +210,10 @@ enum ov_rc	vault_refresh_record(struct vault *, int64_t cred_id,
 /* Opens the current access token; OV_ENOTFOUND when there is none. */
 enum ov_rc	vault_token_open(struct vault *, int64_t cred_id,
 		    struct secret **out);
+/* The same, with the token row's generation (to match it with a
+ * vault_cred read in another statement). */
+enum ov_rc	vault_token_open_gen(struct vault *, int64_t cred_id,
+		    struct secret **out, int64_t *generation);
 
 /* Batching: wrap many puts in one transaction (import). */
 enum ov_rc	vault_begin(struct vault *);
