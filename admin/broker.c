@@ -495,7 +495,6 @@ serve_token(struct req *r, struct entry *e, int64_t now, int refreshing)
 	}
 	count_token(r, 200);
 	http_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	http_header(r, MHD_HTTP_HEADER_PRAGMA, "no-cache");
 	if (refreshing)
 		http_header(r, "X-Token-Refreshing", "true");
 	return http_response(r, 200, resp, "application/json");

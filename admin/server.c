@@ -282,6 +282,9 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		if ((r = req_new(a, c, method, url)) == NULL)
 			return MHD_NO;
 		*con_cls = r;
+		/* Answering in this first call would cost keep-alive
+		 * (libmicrohttpd closes a connection answered before the
+		 * request is complete): the answer comes in the next. */
 		ret = req_begin(r, &answered);
 		return ret;
 	}
