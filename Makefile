@@ -64,6 +64,11 @@ $(BUILD)/fake-oauth: $(FAKE_SRC) $(wildcard tests/fake_oauth/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(FAKE_SRC) $(LIBS)
 
+# The loopback webhook receiver of t_webhook.sh (next to fake-oauth).
+$(BUILD)/webhook-rx: tests/integration/webhook_rx.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBS)
+
 # deps: install what is missing when root; otherwise say what to install.
 deps:
 	@sh tools/deps.sh $(DEB_PKGS)
@@ -78,9 +83,11 @@ unit: $(UNIT_BIN)
 	@fail=0; for t in $(UNIT_BIN); do echo "== $$t"; $$t || fail=1; \
 	done; exit $$fail
 
-integration: $(BUILD)/orgvault $(if $(FAKE_SRC),$(BUILD)/fake-oauth)
+integration: $(BUILD)/orgvault $(if $(FAKE_SRC),$(BUILD)/fake-oauth) \
+    $(BUILD)/webhook-rx
 	@ORGVAULT=$(abspath $(BUILD)/orgvault) \
 	    FAKE_OAUTH=$(abspath $(BUILD)/fake-oauth) \
+	    WEBHOOK_RX=$(abspath $(BUILD)/webhook-rx) \
 	    bash tests/integration/run.sh
 
 # asan: the whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.

@@ -48,6 +48,9 @@ static const struct route routes[] = {
 	{ "GET",    "/v1/apikeys",		NEED_ADMIN_ALL,	h_apikeys_list },
 	{ "POST",   "/v1/apikeys",		NEED_ADMIN_ALL,	h_apikey_create },
 	{ "DELETE", "/v1/apikeys/{}",		NEED_ADMIN_ALL,	h_apikey_delete },
+	{ "GET",    "/v1/webhooks",		NEED_ADMIN_ALL,	h_webhooks_list },
+	{ "POST",   "/v1/webhooks",		NEED_ADMIN_ALL,	h_webhook_add },
+	{ "DELETE", "/v1/webhooks/{}",		NEED_ADMIN_ALL,	h_webhook_delete },
 };
 #define NROUTES	(sizeof(routes) / sizeof(routes[0]))
 

@@ -71,6 +71,7 @@ int	cmd_token(struct cli *, int, char **);
 int	cmd_cred_refresh(struct cli *, int, char **);
 int	cmd_secret(struct cli *, int, char **);
 int	cmd_key(struct cli *, int, char **);
+int	cmd_webhook(struct cli *, int, char **);
 int	cmd_audit_drift(struct cli *, int, char **);
 int	cmd_audit_revocations(struct cli *, int, char **);
 

@@ -11,6 +11,7 @@
 #include "admin/admin.h"
 #include "cmd/cli.h"
 #include "rotation/rotation.h"
+#include "rotation/webhook.h"
 #include "util/log.h"
 
 static const char serve_usage[] =
@@ -181,7 +182,8 @@ cmd_serve(struct cli *cli, int argc, char **argv)
 	struct admin *api = NULL;
 	struct rot_scheduler *sched = NULL;
 	struct rot_rewrap *rw = NULL;
-	struct vault *v, *sv, *wv;
+	struct webhook_sender *hooks = NULL;
+	struct vault *v, *sv, *wv, *hv;
 	sigset_t stop;
 	int ec, sig, json_logs = 0, listen = 1;
 	enum ov_rc rc;
@@ -235,6 +237,12 @@ cmd_serve(struct cli *cli, int argc, char **argv)
 	if (rc != OV_OK)
 		log_warnx("no background rewrap: %s (run orgvault key rewrap)",
 		    ov_errmsg());
+	/* Webhook alerts stay queued in the vault if they cannot be sent. */
+	if ((rc = vault_clone(v, &hv)) == OV_OK &&
+	    (rc = webhook_sender_start(hv, &hooks)) != OV_OK)
+		vault_close(hv);
+	if (rc != OV_OK)
+		log_warnx("webhooks are not sent: %s", ov_errmsg());
 	log_info("serving %s as %s (per host: %d in flight, %d per %d s)",
 	    cli->data_dir, cfg.owner, cfg.host_concurrency, cfg.host_rate,
 	    cfg.host_rate_window_s);
@@ -243,6 +251,7 @@ cmd_serve(struct cli *cli, int argc, char **argv)
 	admin_stop(api);	/* no more requests, then no more refreshes */
 	rot_rewrap_stop(rw);
 	rot_scheduler_stop(sched, 10000);
+	webhook_sender_stop(hooks);
 	admin_free(api);	/* the scheduler told it its last news */
 	vault_close(v);
 	log_info("stopped");

@@ -37,6 +37,7 @@ static const char usage[] =
 "  cred          put, list, show, refresh and remove OAuth credentials\n"
 "  secret        stage, test, promote and roll back a client secret\n"
 "  key           rotate the vault's data keys, rewrap, status\n"
+"  webhook       push alerts (revoked, failing, ...) to HTTP endpoints\n"
 "  token         print a fresh access token of a credential\n"
 "  serve         run the refresh scheduler (the daemon)\n"
 "  import        add many orgs and credentials from JSON lines\n"
@@ -76,6 +77,7 @@ static const struct cmd commands[] = {
 	{ "token",	cmd_token,	"print an access token" },
 	{ "secret",	cmd_secret,	"rotate a client secret" },
 	{ "key",	cmd_key,	"vault data keys" },
+	{ "webhook",	cmd_webhook,	"push alerts" },
 	{ "audit",	cmd_audit,	"audit events" },
 	{ "apikey",	cmd_apikey,	"manage API keys" },
 	{ "version",	cmd_version,	"print the version" },

@@ -39,7 +39,7 @@
 #define OV_WEBHOOK_SECRET_MAX	1024
 #define OV_WEBHOOK_EVENTS_MAX	96	/* the comma list of event names */
 #define OV_WEBHOOK_ERROR_MAX	200	/* last_error of a delivery */
-#define OV_WEBHOOK_BODY_MAX	(64 * 1024) /* one alert's JSON */
+#define OV_WEBHOOK_ANSWER_MAX	(64 * 1024) /* a receiver's answer, read */
 #define OV_WEBHOOK_CONNECT_MS	5000
 #define OV_WEBHOOK_TIMEOUT_MS	10000	/* one POST, all of it */
 #define OV_WEBHOOK_LEASE_S	15	/* a claimed delivery, then due again */

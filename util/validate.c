@@ -217,7 +217,7 @@ loopback_host(const char *h)
 }
 
 enum ov_rc
-validate_token_url(const char *in, char *out, size_t outlen)
+validate_url(const char *what, const char *in, char *out, size_t outlen)
 {
 	CURLU *u;
 	char *scheme = NULL, *host = NULL, *user = NULL, *frag = NULL;
@@ -225,32 +225,32 @@ validate_token_url(const char *in, char *out, size_t outlen)
 	enum ov_rc rc = OV_OK;
 
 	if (strlen(in) > OV_URL_MAX)
-		return ov_seterr(OV_ELIMIT, "token URL is longer than %d bytes",
-		    OV_URL_MAX);
+		return ov_seterr(OV_ELIMIT, "%s is longer than %d bytes",
+		    what, OV_URL_MAX);
 	if ((u = curl_url()) == NULL)
 		return ov_seterr(OV_ENOMEM, "out of memory");
 	if (curl_url_set(u, CURLUPART_URL, in, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-		rc = ov_seterr(OV_EINVAL, "token URL is not a valid absolute "
-		    "URL");
+		rc = ov_seterr(OV_EINVAL, "%s is not a valid absolute URL",
+		    what);
 		goto out;
 	}
 	if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_FRAGMENT, &frag, 0) == CURLUE_OK) {
-		rc = ov_seterr(OV_EINVAL, "token URL must not hold user "
-		    "info or a fragment");
+		rc = ov_seterr(OV_EINVAL, "%s must not hold user info or a "
+		    "fragment", what);
 		goto out;
 	}
 	if (strcmp(scheme, "https") != 0 &&
 	    !(strcmp(scheme, "http") == 0 && loopback_host(host))) {
-		rc = ov_seterr(OV_EINVAL, "token URL must use https (plain "
-		    "http is allowed only to a loopback host)");
+		rc = ov_seterr(OV_EINVAL, "%s must use https (plain http is "
+		    "allowed only to a loopback host)", what);
 		goto out;
 	}
 	if (curl_url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK ||
 	    strlen(full) >= outlen) {
-		rc = ov_seterr(OV_ELIMIT, "token URL is too long");
+		rc = ov_seterr(OV_ELIMIT, "%s is too long", what);
 		goto out;
 	}
 	memcpy(out, full, strlen(full) + 1);
@@ -262,4 +262,10 @@ out:
 	curl_free(full);
 	curl_url_cleanup(u);
 	return rc;
+}
+
+enum ov_rc
+validate_token_url(const char *in, char *out, size_t outlen)
+{
+	return validate_url("token URL", in, out, outlen);
 }

@@ -34,5 +34,9 @@ enum ov_rc	validate_refresh_at(const char *, double *fraction,
  * fragment.  Returns the URL normalised by libcurl in out.
  */
 enum ov_rc	validate_token_url(const char *, char *out, size_t outlen);
+/* The same rules for any URL orgvault sends to (webhooks); `what`
+ * names it in errors. */
+enum ov_rc	validate_url(const char *what, const char *, char *out,
+		    size_t outlen);
 
 #endif

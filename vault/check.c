@@ -3,9 +3,9 @@
  *
  * keyring rows that did not unwrap at open, every secret and token
  * envelope (with its binding and recorded key version), the API key
- * hash key, the audit hash chain, and SQLite's integrity_check and
- * foreign_key_check.  Each failure is reported by table, row and
- * column; nothing is repaired.
+ * hash key, the webhooks' signing secrets, the audit hash chain, and
+ * SQLite's integrity_check and foreign_key_check.  Each failure is
+ * reported by table, row and column; nothing is repaired.
  */
 #include <stdio.h>
 #include <string.h>
@@ -142,6 +142,7 @@ vault_check(struct vault *v, vault_check_cb cb, void *arg, int64_t *checked,
 		    &bad)) != OV_OK)
 			return rc;
 	if ((rc = apikey_check(v, cb, arg, &n, &bad)) != OV_OK ||
+	    (rc = webhook_check(v, cb, arg, &n, &bad)) != OV_OK ||
 	    (rc = event_verify_chain(v, cb, arg, &n, &bad)) != OV_OK ||
 	    (rc = check_sqlite(v, cb, arg, &bad)) != OV_OK)
 		return rc;

@@ -211,8 +211,9 @@ event_append(struct vault *v, const struct event_rec *e)
 	sqlite3_bind_blob(st, 13, hash, 32, SQLITE_STATIC);
 	if ((src = sqlite3_step(st)) != SQLITE_DONE)
 		rc = db_err(v, src, "writing an audit event");
-	else
-		rc = head_write(v, c.id, hash);
+	else if ((rc = head_write(v, c.id, hash)) == OV_OK)
+		/* Alerts for webhooks, in this same transaction. */
+		rc = outbox_enqueue(v, e, c.id, c.time_ms, c.detail);
 out:
 	db_finish(v, st);
 	free(canon);

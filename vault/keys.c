@@ -133,8 +133,8 @@ out:
 	return tx_end(v, rc);
 }
 
-/* The sealed columns, as (table, key, binding query). */
-enum sealed { SEALED_SECRET, SEALED_TOKEN, SEALED_META };
+/* The sealed columns (and the API-key hash key in vault_meta). */
+enum sealed { SEALED_SECRET, SEALED_TOKEN, SEALED_WEBHOOK };
 
 /* Reseals one row's envelope with the newest key. */
 static enum ov_rc
@@ -166,12 +166,16 @@ rewrap_rows(struct vault *v, enum sealed which, uint32_t newest, int batch,
 		    "t.generation, t.ciphertext FROM tokens t JOIN "
 		    "credentials c ON c.id = t.credential_id WHERE "
 		    "t.key_version < ? LIMIT ?",
+		"SELECT id, 0, 0, url, 0, secret_ct FROM webhooks WHERE "
+		    "key_version < ? LIMIT ?",
 	};
 	static const char *const update[] = {
 		"UPDATE secret_versions SET ciphertext = ?, key_version = ? "
 		    "WHERE id = ?",
 		"UPDATE tokens SET ciphertext = ?, key_version = ? WHERE "
 		    "credential_id = ?",
+		"UPDATE webhooks SET secret_ct = ?, key_version = ? WHERE "
+		    "id = ?",
 	};
 	sqlite3_stmt *st, *up;
 	enum ov_rc rc;
@@ -183,11 +187,15 @@ rewrap_rows(struct vault *v, enum sealed which, uint32_t newest, int batch,
 	sqlite3_bind_int(st, 2, batch);
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		unsigned char *env = NULL;
-		char binding[160];
+		char binding[OV_URL_MAX + 64];
 		size_t envlen;
 		uint32_t kv;
 
-		if (which == SEALED_TOKEN)
+		if (which == SEALED_WEBHOOK)
+			binding_webhook(binding, sizeof(binding),
+			    sqlite3_column_int64(st, 0),
+			    (const char *)sqlite3_column_text(st, 3));
+		else if (which == SEALED_TOKEN)
 			binding_token(binding, sizeof(binding),
 			    sqlite3_column_int64(st, 1),
 			    sqlite3_column_int64(st, 2),
@@ -233,11 +241,23 @@ rewrap_meta(struct vault *v, const char *key, const char *binding,
 	uint32_t kv;
 	enum ov_rc rc;
 
+	sqlite3_stmt *st;
+	int present;
+
+	/* A vault without API keys has no hash key: nothing to do. */
+	if ((rc = db_prepare(v, "SELECT 1 FROM vault_meta WHERE key = ?",
+	    &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	present = sqlite3_step(st) == SQLITE_ROW;
+	db_finish(v, st);
+	if (!present)
+		return OV_OK;
 	if ((hexv = malloc(8192)) == NULL)
 		return ov_seterr(OV_ENOMEM, "out of memory");
 	if ((rc = meta_get(v, key, hexv, 8192)) != OV_OK) {
 		free(hexv);
-		return rc == OV_ENOTFOUND ? OV_OK : rc;
+		return rc;
 	}
 	hl = strlen(hexv);
 	if ((ct = malloc(hl / 2 + 1)) == NULL ||
@@ -276,7 +296,8 @@ retire_unused(struct vault *v, uint32_t newest, int64_t *retired)
 	if ((rc = db_prepare(v, "UPDATE keyring SET state = 'retired', "
 	    "retired_at = ? WHERE state = 'active' AND version < ? AND "
 	    "version NOT IN (SELECT key_version FROM secret_versions UNION "
-	    "SELECT key_version FROM tokens)", &st)) != OV_OK)
+	    "SELECT key_version FROM tokens UNION SELECT key_version FROM "
+	    "webhooks)", &st)) != OV_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, timefmt_now());
 	sqlite3_bind_int64(st, 2, newest);
@@ -302,6 +323,9 @@ vault_key_rewrap(struct vault *v, int batch, int64_t *rewrapped, int *done)
 	if ((rc = rewrap_rows(v, SEALED_SECRET, newest, batch, &n)) != OV_OK)
 		goto out;
 	if (n < batch && (rc = rewrap_rows(v, SEALED_TOKEN, newest,
+	    batch - (int)n, &n)) != OV_OK)
+		goto out;
+	if (n < batch && (rc = rewrap_rows(v, SEALED_WEBHOOK, newest,
 	    batch - (int)n, &n)) != OV_OK)
 		goto out;
 	if (n < batch && (rc = rewrap_meta(v, "apikey_hash_key",

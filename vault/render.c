@@ -1,5 +1,6 @@
 /* render.c — JSON views of vault rows (render.h). */
 #include <stdio.h>
+#include <string.h>
 
 #include "util/timefmt.h"
 #include "vault/render.h"
@@ -94,4 +95,44 @@ render_apikey(const struct vault_apikey *k)
 	    "last_used_at", render_time_or_null(k->last_used_at),
 	    "revoked_at", render_time_or_null(k->revoked_at),
 	    "revoked", k->revoked_at != 0);
+}
+
+/* Never the signing secret. */
+json_t *
+render_webhook(const struct vault_webhook *w)
+{
+	json_t *events = json_array();
+	char c[32];
+	size_t n;
+
+	for (const char *p = w->events; *p; p += n + (p[n] == ',')) {
+		n = strcspn(p, ",");
+		json_array_append_new(events, json_stringn(p, n));
+	}
+	return json_pack("{s:I, s:s, s:o, s:s, s:I, s:I, s:o}",
+	    "id", (json_int_t)w->id, "url", w->url, "events", events,
+	    "created_at", render_time(w->created_at, c, sizeof(c)),
+	    "pending", (json_int_t)w->pending,
+	    "delivered", (json_int_t)w->delivered,
+	    "last_delivered_at", render_time_or_null(w->last_delivered_at));
+}
+
+json_t *
+render_delivery(const struct vault_delivery *d)
+{
+	char c[32];
+
+	return json_pack("{s:I, s:I, s:s, s:s, s:I, s:i, s:o, s:s, s:s, "
+	    "s:o, s:b, s:o}",
+	    "id", (json_int_t)d->id, "webhook_id", (json_int_t)d->webhook_id,
+	    "url", d->url, "event", d->event,
+	    "audit_event_id", (json_int_t)d->event_id,
+	    "attempts", d->attempts,
+	    "last_status", d->last_status ? json_integer(d->last_status) :
+	    json_null(), "last_error", d->last_error,
+	    "created_at", render_time(d->created_at, c, sizeof(c)),
+	    "next_attempt_at", d->delivered_at ? json_null() :
+	    render_time_or_null(d->next_attempt_at),
+	    "delivered", d->delivered_at != 0,
+	    "delivered_at", render_time_or_null(d->delivered_at));
 }

@@ -18,5 +18,7 @@ json_t		*render_org(const struct vault_org *);
 json_t		*render_cred(const struct vault_cred *);
 json_t		*render_event(const struct vault_event *);
 json_t		*render_apikey(const struct vault_apikey *);
+json_t		*render_webhook(const struct vault_webhook *);
+json_t		*render_delivery(const struct vault_delivery *);
 
 #endif

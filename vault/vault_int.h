@@ -64,6 +64,8 @@ void		binding_secret(char *buf, size_t len, int64_t org_id,
 		    int64_t cred_id, const char *kind, int64_t version);
 void		binding_token(char *buf, size_t len, int64_t org_id,
 		    int64_t cred_id, int64_t generation);
+void		binding_webhook(char *buf, size_t len, int64_t id,
+		    const char *url);
 
 /* cred.c: a credential given a new current secret becomes active and
  * due at once (status, failures, next_refresh_at reset). */

@@ -74,6 +74,9 @@ expect_eq "serve exits 0" 0 "$SERVE_RC"
 expect_ok "check passes after the rewrap" -- ov check
 
 # --- kill -9 in the middle of a rewrap -----------------------------------------------
+secret_file "$TMP/whsec" "key-rotation-webhook-secret"
+expect_ok "a webhook (its signing secret is sealed too)" -- \
+    ov webhook add http://127.0.0.1:9/hook --secret-file "$TMP/whsec"
 expect_ok "key rotate again (version 3)" -- ov key rotate
 "$ORGVAULT" --data-dir "$DIR" key rewrap --batch 1 >/dev/null 2>&1 &
 RW=$!
@@ -89,6 +92,8 @@ expect_ok "after kill -9: key rewrap resumes" -- ov key rewrap --json
 expect_ok "after the resumed rewrap: key status" -- ov key status --json
 expect_json "after the resumed rewrap: only version 3 holds rows" \
     '[.[] | select(.version != 3) | .secrets + .tokens] | add == 0'
+expect_true "the webhook secret was rewrapped too" -- \
+    test "$(sqlite3 "$DB" 'select key_version from webhooks')" = 3
 expect_json "after the resumed rewrap: versions 1 and 2 retired" \
     '[.[] | select(.version < 3) | .state] | all(. == "retired")'
 expect_ok "check after the resumed rewrap" -- ov check
