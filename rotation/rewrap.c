@@ -12,6 +12,7 @@
 
 #include "rotation/rotation.h"
 #include "util/log.h"
+#include "util/timefmt.h"
 
 #define REWRAP_BATCH	100
 #define REWRAP_PAUSE_MS	20
@@ -30,13 +31,7 @@ nap(struct rot_rewrap *w, long ms)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	timefmt_deadline(&ts, CLOCK_REALTIME, ms);
 	pthread_mutex_lock(&w->lock);
 	while (!w->stop && pthread_cond_timedwait(&w->cond, &w->lock, &ts) !=
 	    ETIMEDOUT)

@@ -255,13 +255,7 @@ nap(struct webhook_sender *s, long ms)
 {
 	struct timespec until;
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	timefmt_deadline(&until, CLOCK_MONOTONIC, ms);
 	pthread_mutex_lock(&s->lock);
 	if (!atomic_load(&s->stop))
 		pthread_cond_timedwait(&s->wake, &s->lock, &until);

@@ -89,3 +89,15 @@ timefmt_parse_rfc3339(const char *s, int64_t *secs)
 	*secs = (int64_t)timegm(&tm) - off;
 	return 0;
 }
+
+void
+timefmt_deadline(struct timespec *ts, clockid_t clock, long ms)
+{
+	clock_gettime(clock, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}

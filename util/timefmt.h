@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 int64_t	timefmt_now(void);		/* unix seconds */
 int64_t	timefmt_now_ms(void);		/* unix milliseconds */
@@ -11,6 +12,8 @@ int64_t	timefmt_now_ms(void);		/* unix milliseconds */
 char	*timefmt_rfc3339(int64_t secs, char *buf, size_t len);
 /* "2026-11-21T10:59:11.123Z" */
 char	*timefmt_rfc3339_ms(int64_t ms, char *buf, size_t len);
+/* *ts = now on `clock` plus ms: a deadline for pthread_cond_timedwait. */
+void	timefmt_deadline(struct timespec *ts, clockid_t clock, long ms);
 /* Parses RFC 3339 UTC ("Z" or offset) to unix seconds; -1 on error. */
 int	 timefmt_parse_rfc3339(const char *, int64_t *secs);
 
