@@ -243,7 +243,17 @@ load(struct broker *b, struct vault *v, const char *key, const char *org,
 	for (int tries = 0; tries < 3; tries++) {
 		secret_free(tok);
 		tok = NULL;
-		if ((rc = vault_cred_get(v, org, name, &c)) != OV_OK)
+		if ((rc = vault_cred_get(v, org, name, &c)) == OV_ENOTFOUND) {
+			/* Deleted: its token leaves memory now. */
+			pthread_mutex_lock(&b->lock);
+			if ((e = find_name(b, key)) != NULL) {
+				secret_free(e->token);
+				e->token = NULL;
+				e->generation = -1;
+			}
+			pthread_mutex_unlock(&b->lock);
+		}
+		if (rc != OV_OK)
 			return rc;
 		pthread_mutex_lock(&b->lock);
 		if ((e = find_name(b, key)) && e->cred_id == c.id && e->token)
