@@ -274,6 +274,13 @@ load(struct broker *b, struct vault *v, const char *key, const char *org,
 		secret_free(tok);
 		return ov_seterr(OV_ENOMEM, "out of memory");
 	}
+	if (e->token && e->generation > c.token_generation) {
+		/* The scheduler's listener brought a newer token while we
+		 * read this one: keep what it wrote. */
+		pthread_mutex_unlock(&b->lock);
+		secret_free(tok);
+		return OV_OK;
+	}
 	if (tok || c.expires_at == 0) {
 		secret_free(e->token);
 		e->token = tok;
