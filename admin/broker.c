@@ -377,10 +377,12 @@ out:
 
 /* -------------------------------------------------------------- answers */
 
-/* JSON string contents; tokens are printable ASCII, scopes too. */
+/* JSON string contents, at most 6 bytes out per byte in; tokens are
+ * printable ASCII, scopes too. */
 static size_t
 escape(char *out, const char *in, size_t inlen)
 {
+	static const char hex[] = "0123456789abcdef";
 	size_t o = 0;
 
 	for (size_t i = 0; i < inlen; i++) {
@@ -390,33 +392,43 @@ escape(char *out, const char *in, size_t inlen)
 			out[o++] = '\\';
 			out[o++] = (char)ch;
 		} else if (ch < 0x20) {
-			o += (size_t)sprintf(out + o, "\\u%04x", ch);
+			memcpy(out + o, "\\u00", 4);
+			out[o + 4] = hex[ch >> 4];
+			out[o + 5] = hex[ch & 15];
+			o += 6;
 		} else
 			out[o++] = (char)ch;
 	}
 	return o;
 }
 
-/* Lock held: the answer's body, in secure memory. */
+/* Lock held: the answer's body, in secure memory.  cap holds both
+ * escaped strings at their worst (6x) plus the fixed fields (token_type
+ * < 16, the time < 32, expires_in < 21 bytes, ~90 of names). */
 static char *
 token_body(const struct entry *e, int64_t now, size_t *len)
 {
 	size_t tl = e->token->len, sl = strlen(e->scope);
-	size_t cap = 6 * (tl + sl) + 256;
+	size_t cap = 6 * (tl + sl) + 256, o;
 	char *buf = secmem_alloc(cap), exp[32];
-	size_t o;
+	int n;
 
 	if (buf == NULL)
 		return NULL;
 	timefmt_rfc3339(e->expires_at, exp, sizeof(exp));
-	o = (size_t)sprintf(buf, "{\"access_token\":\"");
+	o = (size_t)snprintf(buf, cap, "{\"access_token\":\"");
 	o += escape(buf + o, (const char *)e->token->buf, tl);
-	o += (size_t)sprintf(buf + o, "\",\"token_type\":\"%s\",\"expires_at\""
-	    ":\"%s\",\"expires_in\":%lld,\"scope\":\"", e->token_type, exp,
-	    (long long)(e->expires_at - now));
+	n = snprintf(buf + o, cap - o, "\",\"token_type\":\"%s\","
+	    "\"expires_at\":\"%s\",\"expires_in\":%lld,\"scope\":\"",
+	    e->token_type, exp, (long long)(e->expires_at - now));
+	if (n < 0 || (size_t)n >= cap - o - 6 * sl - 3) {
+		secmem_free(buf);
+		return NULL;
+	}
+	o += (size_t)n;
 	o += escape(buf + o, e->scope, sl);
-	o += (size_t)sprintf(buf + o, "\"}");
-	*len = o;
+	memcpy(buf + o, "\"}", 3);
+	*len = o + 2;
 	return buf;
 }
 
