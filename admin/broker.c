@@ -330,10 +330,17 @@ broker_on_result(void *arg, const struct rot_result *res)
 	e->refreshing = 0;
 	if (res->busy) {
 		/* Someone else is at it: token waits go on (they reread the
-		 * vault when they time out); a refresh request hears now. */
+		 * vault when they time out); a refresh request hears now.
+		 * Superseded: a newer token is stored; token waits reread
+		 * the vault now. */
+		if (res->superseded)
+			e->checked_ms = 0;
 		for (struct req *r = e->waiters, *n; r; r = n) {
 			n = r->wait_next;
-			if (r->wait_kind == WAIT_REFRESH) {
+			if (res->superseded && r->wait_kind == WAIT_TOKEN)
+				wake(b, r, 0);
+			else if (!res->superseded &&
+			    r->wait_kind == WAIT_REFRESH) {
 				r->busy = 1;
 				r->outcome = (int)res->outcome;
 				wake(b, r, 0);
@@ -535,7 +542,7 @@ broker_token(struct req *r, const char *org, const char *name)
 	struct broker *b = r->a->broker;
 	char key[2 * OV_SLUG_MAX + 2];
 	struct entry *e;
-	int64_t now = timefmt_now(), id;
+	int64_t now = timefmt_now(), id, gen;
 	int ask = 0, in_window;
 	enum MHD_Result ret;
 
@@ -553,6 +560,7 @@ broker_token(struct req *r, const char *org, const char *name)
 		return ret;
 	}
 	id = e->cred_id;
+	gen = e->generation;	/* the refresh asked for is of this token */
 	if (e->token && e->expires_at - now >= BROKER_MIN_LEFT_S) {
 		in_window = e->next_refresh_at && now >= e->next_refresh_at;
 		if (in_window && !e->refreshing &&
@@ -561,7 +569,7 @@ broker_token(struct req *r, const char *org, const char *name)
 		}
 		ret = serve_token(r, e, now, in_window);	/* unlocks */
 		if (ask)
-			rot_scheduler_request(r->a->sched, id, NULL, NULL);
+			rot_scheduler_request(r->a->sched, id, gen, NULL, NULL);
 		return ret;
 	}
 	if (r->resumed || strcmp(e->status, "invalid_client") == 0) {
@@ -578,7 +586,7 @@ broker_token(struct req *r, const char *org, const char *name)
 	wait_on(b, e, r, WAIT_TOKEN, BROKER_WAIT_MS);
 	pthread_mutex_unlock(&b->lock);
 	if (ask)
-		rot_scheduler_request(r->a->sched, id, NULL, NULL);
+		rot_scheduler_request(r->a->sched, id, gen, NULL, NULL);
 	return MHD_YES;
 }
 

@@ -164,7 +164,7 @@ admin_request_refresh(struct req *r, int64_t cred_id)
 	char actor[OV_ACTOR_MAX + 1];
 
 	snprintf(actor, sizeof(actor), "api:%s", r->key.name);
-	rot_scheduler_request(r->a->sched, cred_id, actor, r->id);
+	rot_scheduler_request(r->a->sched, cred_id, -1, actor, r->id);
 }
 
 /* ------------------------------------------------------------- requests */

@@ -26,6 +26,9 @@ struct rot_result {
 	const struct vault_cred		*cred;	/* as it was before */
 	enum oauth_outcome		 outcome;
 	int				 busy;
+	int				 superseded;	/* a conditional
+					 * request whose token was replaced:
+					 * no attempt (busy is set too) */
 	int				 recorded;	/* committed */
 	const struct vault_refresh	*rec;
 	int64_t				 duration_ms;
@@ -102,11 +105,14 @@ struct rot_scheduler;
 enum ov_rc rot_scheduler_start(struct vault *, const struct rot_config *,
 	    struct rot_scheduler **);
 /* Asks for an attempt on cred_id soon, due or not (at most one at a
- * time per credential); the listener hears how it went.  actor and
- * request_id (NULL: the scheduler's own) go into its events.
- * Thread-safe. */
+ * time per credential); the listener hears how it went.  if_gen >= 0
+ * makes it conditional: only while the stored access token is still of
+ * that generation (the token broker asks for the token it saw, which a
+ * refresh may have replaced meanwhile; the listener then hears
+ * `superseded`); -1: unconditional.  actor and request_id (NULL: the
+ * scheduler's own) go into its events.  Thread-safe. */
 void	rot_scheduler_request(struct rot_scheduler *, int64_t cred_id,
-	    const char *actor, const char *request_id);
+	    int64_t if_gen, const char *actor, const char *request_id);
 /* Whether the scheduler thread is running. */
 int	rot_scheduler_alive(struct rot_scheduler *);
 /* Lets in-flight transfers finish for up to grace_ms, then stops. */

@@ -48,6 +48,7 @@ struct host {
 /* Who asked for an attempt (rot_scheduler_request), for its events. */
 struct asker {
 	int64_t	id;
+	int64_t	if_gen;		/* -1: unconditional */
 	char	actor[OV_ACTOR_MAX + 1];	/* "": the scheduler */
 	char	request_id[33];
 };
@@ -355,9 +356,10 @@ consider(const struct vault_due *d, void *arg)
 /* Tells the listener a requested attempt could not start. */
 static void
 tell_busy(struct rot_scheduler *s, const struct vault_cred *c,
-    enum oauth_outcome why)
+    enum oauth_outcome why, int superseded)
 {
-	struct rot_result r = { .cred = c, .outcome = why, .busy = 1 };
+	struct rot_result r = { .cred = c, .outcome = why, .busy = 1,
+	    .superseded = superseded };
 
 	if (s->cfg.listener)
 		s->cfg.listener(s->cfg.listener_arg, &r);
@@ -403,17 +405,21 @@ take_requests(struct rot_scheduler *s, struct scan *sc)
 		if (vault_cred_by_id(s->v, ids[i].id, &c) != OV_OK) {
 			memset(&c, 0, sizeof(c));
 			c.id = ids[i].id;
-			tell_busy(s, &c, OAUTH_TRANSIENT);
+			tell_busy(s, &c, OAUTH_TRANSIENT, 0);
+			continue;
+		}
+		if (ids[i].if_gen >= 0 && c.token_generation != ids[i].if_gen) {
+			tell_busy(s, &c, OAUTH_OK, 1);	/* refreshed */
 			continue;
 		}
 		if ((hi = host_get(s, c.token_url)) < 0 ||
 		    s->hosts[hi].paused_until_ms > sc->now_ms) {
-			tell_busy(s, &c, OAUTH_RATE_LIMITED);
+			tell_busy(s, &c, OAUTH_RATE_LIMITED, 0);
 			continue;
 		}
 		if (c.lease_owner[0] && c.lease_until >= now &&
 		    !rot_owner_dead(c.lease_owner)) {
-			tell_busy(s, &c, OAUTH_TRANSIENT);
+			tell_busy(s, &c, OAUTH_TRANSIENT, 0);
 			continue;
 		}
 		if (sc->n == sc->cap) {
@@ -422,7 +428,7 @@ take_requests(struct rot_scheduler *s, struct scan *sc)
 			    cap * sizeof(*nc));
 
 			if (nc == NULL) {
-				tell_busy(s, &c, OAUTH_TRANSIENT);
+				tell_busy(s, &c, OAUTH_TRANSIENT, 0);
 				continue;
 			}
 			sc->c = nc;
@@ -508,8 +514,8 @@ claim_and_start(struct rot_scheduler *s, struct scan *sc)
 		}
 		if (vault_lease_claim(s->v, c->due.id, s->cfg.owner,
 		    c->takeover ? c->due.lease_owner : NULL, now, now +
-		    s->cfg.timeout_ms / 1000 + 60, c->force, &claimed[n]) ==
-		    OV_OK) {
+		    s->cfg.timeout_ms / 1000 + 60, c->force, c->force ?
+		    c->asker.if_gen : -1, &claimed[n]) == OV_OK) {
 			c->takeover = 2;	/* claimed */
 			n++;
 		}
@@ -535,7 +541,7 @@ claim_and_start(struct rot_scheduler *s, struct scan *sc)
 			if (sc->c[i].force) {
 				struct vault_cred c = { .id = sc->c[i].due.id };
 
-				tell_busy(s, &c, OAUTH_TRANSIENT);
+				tell_busy(s, &c, OAUTH_TRANSIENT, 0);
 			}
 		}
 	}
@@ -660,14 +666,26 @@ rot_scheduler_start(struct vault *v, const struct rot_config *cfg,
 
 void
 rot_scheduler_request(struct rot_scheduler *s, int64_t cred_id,
-    const char *actor, const char *request_id)
+    int64_t if_gen, const char *actor, const char *request_id)
 {
-	struct asker *q;
+	struct asker *q = NULL;
 
 	pthread_mutex_lock(&s->req_lock);
-	for (size_t i = 0; i < s->nreq; i++)
+	for (size_t i = 0; q == NULL && i < s->nreq; i++)
 		if (s->req[i].id == cred_id)
+			q = &s->req[i];
+	if (q) {
+		/* One attempt serves both.  An unconditional ask wins, with
+		 * its actor; else the newer generation (the stored one is at
+		 * least that, so an ask for an older one is stale). */
+		if (q->if_gen < 0 || (if_gen >= 0 && q->if_gen >= if_gen))
 			goto out;
+		if (if_gen >= 0) {
+			q->if_gen = if_gen;
+			goto out;
+		}
+		goto fill;
+	}
 	if (s->nreq == s->capreq) {
 		size_t cap = s->capreq ? s->capreq * 2 : 16;
 		struct asker *r = realloc(s->req, cap * sizeof(*r));
@@ -679,6 +697,8 @@ rot_scheduler_request(struct rot_scheduler *s, int64_t cred_id,
 	}
 	q = &s->req[s->nreq++];
 	q->id = cred_id;
+fill:
+	q->if_gen = if_gen;
 	snprintf(q->actor, sizeof(q->actor), "%s", actor ? actor : "");
 	snprintf(q->request_id, sizeof(q->request_id), "%s",
 	    request_id ? request_id : "");

@@ -79,7 +79,7 @@ vault_next_deadline(struct vault *v, int64_t after, int64_t *at)
 enum ov_rc
 vault_lease_claim(struct vault *v, int64_t cred_id, const char *owner,
     const char *expected_owner, int64_t now, int64_t until, int force,
-    struct vault_cred *out)
+    int64_t if_gen, struct vault_cred *out)
 {
 	sqlite3_stmt *st;
 	struct vault_cred c;
@@ -92,8 +92,9 @@ vault_lease_claim(struct vault *v, int64_t cred_id, const char *owner,
 	    "lease_until = ?2 WHERE id = ?3 AND (lease_owner IS NULL OR "
 	    "lease_until < ?4 OR lease_owner = ?1 OR lease_owner = ?5) AND "
 	    "(?6 OR ((next_refresh_at IS NULL OR next_refresh_at <= ?4) AND "
-	    "status IN ('active', 'failing', 'invalid_client')))",
-	    &st)) != OV_OK)
+	    "status IN ('active', 'failing', 'invalid_client'))) AND "
+	    "(?7 < 0 OR coalesce((SELECT generation FROM tokens WHERE "
+	    "credential_id = ?3), 0) = ?7)", &st)) != OV_OK)
 		return tx_end(v, rc);
 	sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, until);
@@ -102,6 +103,7 @@ vault_lease_claim(struct vault *v, int64_t cred_id, const char *owner,
 	sqlite3_bind_text(st, 5, expected_owner ? expected_owner : "", -1,
 	    SQLITE_STATIC);
 	sqlite3_bind_int(st, 6, force);
+	sqlite3_bind_int64(st, 7, if_gen);
 	src = sqlite3_step(st);
 	changed = sqlite3_changes(v->db);
 	db_finish(v, st);

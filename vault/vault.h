@@ -169,11 +169,15 @@ void		vault_set_request_id(struct vault *, const char *);
  * Takes the lease of cred_id for owner until `until`, if the lease is
  * free, expired, or held by expected_owner (a dead owner being taken
  * over), and — unless force — the credential is still due at `now`.
+ * if_gen >= 0 adds that its access token is still of generation if_gen
+ * (a forced attempt asked for by someone who saw that token must not
+ * follow a refresh that already replaced it); -1: any generation.
  * OV_ECONFLICT when someone else holds it or it is no longer due.
  */
 enum ov_rc	vault_lease_claim(struct vault *, int64_t cred_id,
 		    const char *owner, const char *expected_owner, int64_t now,
-		    int64_t until, int force, struct vault_cred *out);
+		    int64_t until, int force, int64_t if_gen,
+		    struct vault_cred *out);
 enum ov_rc	vault_lease_release(struct vault *, int64_t cred_id,
 		    const char *owner);
 /* Records that an attempt's outcome is unknown (its refresher died

@@ -5,6 +5,7 @@
 #include <jansson.h>
 
 #include "unit.h"
+#include "util/timefmt.h"
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -796,6 +797,51 @@ cred_name_cb(const struct vault_cred *c, void *arg)
 	return 0;
 }
 
+/* A forced claim that names a token generation is refused once a
+ * refresh has replaced that token: the broker's late ask for a refresh
+ * must not make a second one for the same deadline. */
+static void
+test_lease_claim_if_gen(void **state)
+{
+	struct unit_vault *u = *state;
+	struct vault_cred c, got;
+	struct secret *cs = unit_secret("cs-1"), *tok = unit_secret("at-1");
+	int64_t now = timefmt_now();
+	struct vault_refresh r = { .owner = "unit", .outcome = "ok",
+	    .status = "active", .event_kind = "refresh.ok",
+	    .access_token = tok, .token_type = "Bearer", .granted_scope = "",
+	    .issued_at = now, .expires_at = now + 3600,
+	    .next_refresh_at = now + 2700 };
+	int created;
+
+	org_add(u->v, "acme", NULL);
+	cred_fill(&c, "acme", "g");
+	assert_int_equal(vault_cred_put(u->v, &c, cs, NULL, &created), OV_OK);
+	assert_int_equal(vault_cred_get(u->v, "acme", "g", &c), OV_OK);
+	assert_int_equal(c.token_generation, 0);
+	/* No token yet: generation 0 may be claimed, 1 may not. */
+	assert_int_equal(vault_lease_claim(u->v, c.id, "unit", NULL, now,
+	    now + 60, 1, 1, &got), OV_ECONFLICT);
+	assert_int_equal(vault_lease_claim(u->v, c.id, "unit", NULL, now,
+	    now + 60, 1, 0, &got), OV_OK);
+	assert_int_equal(vault_refresh_record(u->v, c.id, &r), OV_OK);
+	/* The token of generation 0 was replaced: an ask for it is stale. */
+	assert_int_equal(vault_lease_claim(u->v, c.id, "unit", NULL, now,
+	    now + 60, 1, 0, &got), OV_ECONFLICT);
+	assert_int_equal(vault_lease_claim(u->v, c.id, "unit", NULL, now,
+	    now + 60, 1, 1, &got), OV_OK);
+	assert_int_equal(got.token_generation, 1);
+	assert_int_equal(vault_lease_release(u->v, c.id, "unit"), OV_OK);
+	/* Unconditional (-1) claims whatever the generation; an unforced
+	 * one still needs the credential to be due. */
+	assert_int_equal(vault_lease_claim(u->v, c.id, "unit", NULL, now,
+	    now + 60, 0, -1, &got), OV_ECONFLICT);
+	assert_int_equal(vault_lease_claim(u->v, c.id, "unit", NULL, now,
+	    now + 60, 1, -1, &got), OV_OK);
+	secret_free(cs);
+	secret_free(tok);
+}
+
 static void
 test_cred_list_rm(void **state)
 {
@@ -1339,6 +1385,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_events,
 		    unit_vault_setup, unit_vault_teardown),
 		cmocka_unit_test_setup_teardown(test_batch,
+		    unit_vault_setup, unit_vault_teardown),
+		cmocka_unit_test_setup_teardown(test_lease_claim_if_gen,
 		    unit_vault_setup, unit_vault_teardown),
 		cmocka_unit_test_setup_teardown(test_check_clean,
 		    unit_vault_setup, unit_vault_teardown),

@@ -63,7 +63,7 @@ attempt(struct vault *v, int64_t id, const char *status, const char *kind,
 	int64_t now = timefmt_now();
 
 	assert_int_equal(vault_lease_claim(v, id, "unit", NULL, now, now + 60,
-	    1, &c), OV_OK);
+	    1, -1, &c), OV_OK);
 	if (strcmp(kind, "refresh.ok") == 0) {
 		r.access_token = tok;
 		r.token_type = "Bearer";
