@@ -70,6 +70,8 @@ int	cmd_serve(struct cli *, int, char **);
 int	cmd_token(struct cli *, int, char **);
 int	cmd_cred_refresh(struct cli *, int, char **);
 int	cmd_secret(struct cli *, int, char **);
+int	cmd_secret_regenerate(struct cli *, int, char **);
+int	cmd_secret_rotate_all(struct cli *, int, char **);
 int	cmd_key(struct cli *, int, char **);
 int	cmd_webhook(struct cli *, int, char **);
 int	cmd_audit_drift(struct cli *, int, char **);

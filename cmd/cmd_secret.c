@@ -16,6 +16,9 @@ static const char secret_usage[] =
 "       orgvault secret promote ORG NAME [--json]\n"
 "       orgvault secret rollback ORG NAME [--json]\n"
 "       orgvault secret discard ORG NAME [--json]\n"
+"       orgvault secret regenerate ORG NAME --admin-cred ADMIN [--json]\n"
+"       orgvault secret rotate-all --provider genesys --admin-cred ADMIN\n"
+"           (--plan | --apply) [options]  (see secret rotate-all --help)\n"
 "\n"
 "Rotates the OAuth client secret of credential NAME of org ORG so that\n"
 "the vault never switches to a secret the provider does not take.  A\n"
@@ -50,6 +53,11 @@ static const char secret_usage[] =
 "             wants the old secret (refreshes fail with invalid_client\n"
 "             after a promote).  Rescheduled like promote.\n"
 "  discard    drops a pending secret that will not be used.\n"
+"  regenerate Genesys Cloud: the provider makes a new secret, which is\n"
+"             staged, tested, promoted and refreshed with in one command\n"
+"             (see secret regenerate --help).\n"
+"  rotate-all regenerate across many orgs, a few at a time, with a plan\n"
+"             first (see secret rotate-all --help).\n"
 "\n"
 "  --secret-file PATH|-   the new secret (stage only)\n"
 "  --json                 print the credential after the change (test: the\n"
@@ -226,6 +234,10 @@ cmd_secret(struct cli *cli, int argc, char **argv)
 		{ "promote",	secret_change,	"make the pending secret current" },
 		{ "rollback",	secret_change,	"swap current and previous" },
 		{ "discard",	secret_change,	"drop the pending secret" },
+		{ "regenerate",	cmd_secret_regenerate,
+		    "Genesys: a new secret made by the provider, switched to" },
+		{ "rotate-all",	cmd_secret_rotate_all,
+		    "regenerate across many orgs" },
 		{ NULL, NULL, NULL },
 	};
 

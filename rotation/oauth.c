@@ -19,6 +19,7 @@
 #include <curl/curl.h>
 #include <sodium.h>
 
+#include "rotation/http.h"
 #include "rotation/oauth.h"
 #include "util/secmem.h"
 #include "util/timefmt.h"
@@ -31,9 +32,7 @@ struct transfer {
 	struct curl_slist	*headers;
 	char			*body;		/* secmem */
 	size_t			 body_len;
-	char			*resp;		/* secmem */
-	size_t			 resp_len, resp_cap;
-	int			 resp_overflow;
+	struct http_body	 resp;
 	char			 retry_after[128];
 	char			 scope[OV_SCOPE_MAX + 1];
 	long			 default_lifetime;
@@ -57,37 +56,6 @@ oauth_global_init(void)
 {
 	return curl_global_init_mem(CURL_GLOBAL_DEFAULT, malloc,
 	    secmem_wipe_free, secmem_wipe_realloc, strdup, calloc) == CURLE_OK ? 0 : -1;
-}
-
-static size_t
-on_body(char *p, size_t size, size_t n, void *arg)
-{
-	struct transfer *t = arg;
-	size_t len = size * n;
-
-	if (len > OV_TOKEN_BODY_MAX - t->resp_len) {
-		t->resp_overflow = 1;
-		return 0;	/* aborts the transfer: CURLE_WRITE_ERROR */
-	}
-	if (t->resp_len + len > t->resp_cap) {
-		/* Grow in guarded memory: the body holds the token. */
-		size_t cap = t->resp_cap * 4;
-		char *bigger;
-
-		while (cap < t->resp_len + len)
-			cap *= 2;
-		if (cap > OV_TOKEN_BODY_MAX)
-			cap = OV_TOKEN_BODY_MAX;
-		if ((bigger = secmem_alloc(cap)) == NULL)
-			return 0;
-		memcpy(bigger, t->resp, t->resp_len);
-		secmem_free(t->resp);
-		t->resp = bigger;
-		t->resp_cap = cap;
-	}
-	memcpy(t->resp + t->resp_len, p, len);
-	t->resp_len += len;
-	return len;
 }
 
 static size_t
@@ -116,7 +84,7 @@ transfer_free(struct transfer *t)
 	curl_easy_cleanup(t->easy);
 	curl_slist_free_all(t->headers);
 	secmem_free(t->body);
-	secmem_free(t->resp);
+	http_body_free(&t->resp);
 	free(t);
 }
 
@@ -230,25 +198,16 @@ transfer_setup(struct transfer *t, const struct oauth_request *r)
 		return -1;
 	if (r->auth_basic && basic_header(t, r) != 0)
 		return -1;
-	if (build_body(t, r) != 0 ||
-	    (t->resp = secmem_alloc(RESP_INITIAL)) == NULL)
+	if (build_body(t, r) != 0 || http_body_init(&t->resp, RESP_INITIAL,
+	    OV_TOKEN_BODY_MAX) != 0)
 		return -1;
-	t->resp_cap = RESP_INITIAL;
-	curl_easy_setopt(e, CURLOPT_URL, r->token_url);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, r->connect_timeout_ms);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r->timeout_ms);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "orgvault/0.1");
+	http_hygiene(e, r->token_url, r->connect_timeout_ms, r->timeout_ms);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
 	curl_easy_setopt(e, CURLOPT_POST, 1L);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)t->body_len);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_body_write);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, &t->resp);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
@@ -316,10 +275,10 @@ transfer_finish(struct oauth_pool *p, struct transfer *t, CURLcode code)
 	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(t->easy, CURLINFO_SIZE_UPLOAD_T, &sent);
 	if (code == CURLE_OK)
-		oauth_parse_response(status, t->resp, t->resp_len,
+		oauth_parse_response(status, t->resp.buf, t->resp.len,
 		    t->retry_after[0] ? t->retry_after : NULL, t->scope,
 		    t->default_lifetime, p->retry_after_cap, &r);
-	else if (t->resp_overflow) {
+	else if (t->resp.overflow) {
 		r.outcome = OAUTH_TRANSIENT;
 		r.http_status = status;
 		snprintf(r.error, sizeof(r.error), "protocol");

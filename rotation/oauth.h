@@ -64,6 +64,16 @@ void	oauth_parse_response(long status, const char *body, size_t len,
 	    const char *retry_after, const char *requested_scope,
 	    long default_lifetime, long retry_after_cap,
 	    struct oauth_result *out);
+/*
+ * Classifies the Genesys platform API's answer to a secret regeneration
+ * (POST /api/v2/oauth/clients/{id}/secret): 200 with {"secret": S}
+ * (printable ASCII, no spaces, at most OV_SECRET_MAX) is OAUTH_OK with
+ * *secret set; errors are classified as token-endpoint errors are
+ * (401/403 OAUTH_INVALID_CLIENT: the admin token lacks the permission,
+ * 429 OAUTH_RATE_LIMITED, other 4xx OAUTH_FAILING, else transient).
+ */
+void	oauth_parse_new_secret(long status, const char *body, size_t len,
+	    struct oauth_result *out, struct secret **secret);
 /* Retry-After: delta-seconds or HTTP-date; -1 when unusable.  Capped. */
 long	oauth_parse_retry_after(const char *, int64_t now, long cap);
 

@@ -196,24 +196,32 @@ parse_error(long status, json_t *o, struct oauth_result *out)
 		snprintf(out->error, sizeof(out->error), "http_%ld", status);
 }
 
+/* The body as a JSON object, or NULL.  ALLOW_NUL: a NUL in a
+ * description must not hide invalid_grant. */
+static json_t *
+load_object(const char *body, size_t len)
+{
+	json_error_t jerr;
+	json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES |
+	    JSON_ALLOW_NUL, &jerr);
+
+	if (o && !json_is_object(o)) {
+		json_decref(o);
+		o = NULL;
+	}
+	return o;
+}
+
 void
 oauth_parse_response(long status, const char *body, size_t len,
     const char *retry_after, const char *requested_scope,
     long default_lifetime, long retry_after_cap, struct oauth_result *out)
 {
-	json_error_t jerr;
-	json_t *o;
+	json_t *o = load_object(body, len);
 
 	out->http_status = status;
 	out->retry_after_s = -1;
 	out->error[0] = out->description[0] = '\0';
-	/* ALLOW_NUL: a NUL in a description must not hide invalid_grant. */
-	o = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
-	    &jerr);
-	if (o && !json_is_object(o)) {
-		json_decref(o);
-		o = NULL;
-	}
 	if (status == 200) {
 		if (o == NULL)
 			protocol_error(out, "response is not a JSON object");
@@ -225,5 +233,32 @@ oauth_parse_response(long status, const char *body, size_t len,
 	if (status == 429)
 		out->retry_after_s = oauth_parse_retry_after(retry_after,
 		    (int64_t)time(NULL), retry_after_cap);
+	json_decref(o);
+}
+
+void
+oauth_parse_new_secret(long status, const char *body, size_t len,
+    struct oauth_result *out, struct secret **secret)
+{
+	json_t *o = load_object(body, len), *s;
+
+	*secret = NULL;
+	out->http_status = status;
+	out->retry_after_s = -1;
+	out->error[0] = out->description[0] = '\0';
+	if (status != 200)
+		parse_error(status, o, out);
+	else if (o == NULL)
+		protocol_error(out, "response is not a JSON object");
+	else if (!json_is_string(s = json_object_get(o, "secret")) ||
+	    json_string_length(s) == 0 || !token_chars_ok(s))
+		protocol_error(out, "no usable \"secret\" in the answer");
+	else if (json_string_length(s) > OV_SECRET_MAX)
+		protocol_error(out, "the new secret is too long");
+	else if (secret_from(json_string_value(s), json_string_length(s),
+	    secret) != OV_OK)
+		protocol_error(out, "out of memory");
+	else
+		out->outcome = OAUTH_OK;
 	json_decref(o);
 }

@@ -231,3 +231,29 @@ provider_resolve(const struct cred_input *in, const struct vault_cred *old,
 	*out = c;
 	return OV_OK;
 }
+
+enum ov_rc
+provider_genesys_api_base(const struct vault_cred *c, char *out, size_t len)
+{
+	char url[OV_URL_MAX + 1];
+	const char *host, *end;
+	enum ov_rc rc;
+	int n;
+
+	if (strcmp(c->provider, "genesys") != 0)
+		return ov_seterr(OV_EUSAGE, "%s/%s is a %s credential; the "
+		    "platform API is Genesys Cloud's", c->org, c->name,
+		    c->provider);
+	if ((rc = validate_token_url(c->token_url, url, sizeof(url))))
+		return rc;
+	host = strstr(url, "://") + 3;	/* validated: has a scheme */
+	end = host + strcspn(host, "/?#");
+	if (strncmp(host, "login.", 6) == 0)
+		n = snprintf(out, len, "%.*sapi.%.*s", (int)(host - url), url,
+		    (int)(end - host - 6), host + 6);
+	else
+		n = snprintf(out, len, "%.*s", (int)(end - url), url);
+	if (n < 0 || (size_t)n >= len)
+		return ov_seterr(OV_ELIMIT, "API base URL too long");
+	return OV_OK;
+}

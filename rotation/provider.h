@@ -17,6 +17,12 @@
  * "usw2.pure.cloud" (any case); OV_EINVAL listing the keys otherwise. */
 enum ov_rc	 provider_genesys_region(const char *in, const char **key,
 		    const char **domain);
+/* The Genesys platform API base of a credential, from its token URL:
+ * scheme and authority, a leading "login." turned into "api."
+ * (https://login.mypurecloud.com/oauth/token -> https://api.mypurecloud.com;
+ * an override such as http://127.0.0.1:8080/oauth/token keeps its host). */
+enum ov_rc	 provider_genesys_api_base(const struct vault_cred *,
+		    char *out, size_t len);
 /* Default access-token lifetime in seconds (RFC: absent expires_in). */
 long		 provider_default_lifetime(const char *provider);
 

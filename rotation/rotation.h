@@ -88,6 +88,85 @@ enum ov_rc rot_refresh_one(struct vault *, const struct rot_config *,
 enum ov_rc rot_secret_test(struct vault *, const struct rot_config *,
 	    const struct vault_cred *, struct oauth_result *res);
 
+/*
+ * Genesys secret regeneration (genesys.c): POST {api_base}/api/v2/oauth/
+ * clients/{client_id}/secret with an admin credential's access token.
+ * OV_OK when the request ran: res says how (OAUTH_OK with *secret set;
+ * OAUTH_UNKNOWN when it was sent and no answer came: the provider may
+ * have replaced the secret).
+ */
+enum ov_rc rot_genesys_new_secret(const char *api_base, const char *client_id,
+	    const struct secret *admin_token, const struct rot_config *,
+	    struct oauth_result *res, struct secret **secret);
+
+/* The steps of rot_regenerate(), in order. */
+enum rot_regen_step {
+	REGEN_ADMIN_TOKEN,	/* an access token of the admin credential */
+	REGEN_LEASE,		/* the credential's lease: no refresh meanwhile */
+	REGEN_CALL,		/* the provider makes a new secret */
+	REGEN_STAGE,		/* stored as pending */
+	REGEN_TEST,		/* a token with it (client_credentials only) */
+	REGEN_PROMOTE,		/* pending -> current */
+	REGEN_REFRESH,		/* a token with the new current secret */
+	REGEN_DONE
+};
+const char *rot_regen_step_str(enum rot_regen_step);
+struct rot_regen {
+	enum rot_regen_step	 step;	/* the one that failed, or DONE */
+	enum oauth_outcome	 outcome;	/* of that step's request */
+	long			 http_status;	/* 0: none */
+	char			 error[OV_OAUTH_ERROR_MAX + 1];
+	char			 description[OV_OAUTH_DESC_MAX + 1];
+	int			 regenerated, staged, tested, promoted;
+	int64_t			 duration_ms;
+};
+/*
+ * `secret regenerate`: a new client secret for Genesys credential
+ * org/name, made by the provider at the request of admin credential
+ * admin_name of the same org (permission oauth:client:edit), stored as
+ * pending, tested, promoted and refreshed; each step an event.  OV_OK
+ * only when every step worked; otherwise out->step names the failed one
+ * and the message says what state the credential is left in.  Errors
+ * before the provider is called (unknown credential, not Genesys, the
+ * lease held) change nothing.
+ */
+enum ov_rc rot_regenerate(struct vault *, const struct rot_config *,
+	    const char *org, const char *name, const char *admin_name,
+	    struct rot_regen *out);
+
+/* `secret rotate-all` (rotate_all.c): rot_regenerate over many orgs. */
+struct rot_bulk_filter {
+	const char		*provider;	/* genesys */
+	const char		*region;	/* NULL: any; any spelling */
+	const char *const	*orgs;		/* NULL-terminated; NULL: all */
+	const char		*name;		/* NULL: every credential */
+	const char		*admin_name;	/* per org; never rotated */
+};
+enum rot_bulk_state { BULK_PLANNED, BULK_SKIPPED, BULK_OK, BULK_FAILED,
+	BULK_NOT_STARTED };
+const char *rot_bulk_state_str(enum rot_bulk_state);
+struct rot_bulk_item {
+	char			 org[OV_SLUG_MAX + 1], name[OV_SLUG_MAX + 1];
+	enum rot_bulk_state	 state;
+	enum ov_rc		 rc;
+	char			 message[512];	/* why skipped or failed */
+	struct rot_regen	 res;
+};
+/* The credentials filter selects, in org/name order, each planned or
+ * skipped (no admin credential in its org).  *items is the caller's to
+ * free(). */
+enum ov_rc rot_bulk_plan(struct vault *, const struct rot_bulk_filter *,
+	    struct rot_bulk_item **items, size_t *n);
+/*
+ * Regenerates every planned item, `concurrency` at a time, each on its
+ * own vault connection.  When the last `stop_after` failures in a row
+ * failed the same way (step and error), starts no more: those left are
+ * BULK_NOT_STARTED and *stopped says why.  OV_OK when it ran.
+ */
+enum ov_rc rot_bulk_run(struct vault *, const struct rot_config *,
+	    const char *admin_name, int concurrency, int stop_after,
+	    struct rot_bulk_item *, size_t n, char *stopped, size_t len);
+
 /* Reports (report.c): credentials in scope drift (missing, extra,
  * over-broad scopes), and the ledger of revoked / invalid_client events
  * with their context, newest first.  Appended to list. */

@@ -35,6 +35,7 @@
 #include <curl/curl.h>
 #include <sodium.h>
 
+#include "rotation/http.h"
 #include "rotation/webhook.h"
 #include "util/log.h"
 #include "util/timefmt.h"
@@ -166,16 +167,8 @@ post(struct webhook_sender *s, const struct vault_delivery *d,
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-	    (long)OV_WEBHOOK_CONNECT_MS);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)OV_WEBHOOK_TIMEOUT_MS);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "orgvault/0.1");
+	http_hygiene(e, url, (long)OV_WEBHOOK_CONNECT_MS,
+	    (long)OV_WEBHOOK_TIMEOUT_MS);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(e, CURLOPT_POST, 1L);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, d->body);

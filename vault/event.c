@@ -343,6 +343,22 @@ vault_event_add(struct vault *v, const char *kind, const char *org,
 }
 
 enum ov_rc
+vault_cred_event_add(struct vault *v, const struct vault_cred *c,
+    const char *kind, long http_status, const char *oauth_error,
+    const char *outcome, json_t *detail)
+{
+	struct event_rec e = { .org_id = c->org_id, .cred_id = c->id,
+	    .org = c->org, .credential = c->name, .kind = kind,
+	    .detail = detail, .http_status = http_status,
+	    .oauth_error = oauth_error, .outcome = outcome };
+	enum ov_rc rc;
+
+	if ((rc = tx_begin(v)) != OV_OK)
+		return rc;
+	return tx_end(v, event_append(v, &e));
+}
+
+enum ov_rc
 vault_event_list_kinds(struct vault *v, const char *const *kinds, int limit,
     vault_event_cb cb, void *arg)
 {

@@ -249,6 +249,11 @@ enum ov_rc	vault_event_list(struct vault *,
 /* Appends one event (kind, optional org slug, detail borrowed). */
 enum ov_rc	vault_event_add(struct vault *, const char *kind,
 		    const char *org, json_t *detail);
+/* Appends one event about credential c, with the HTTP status, OAuth
+ * error code and outcome of a provider call (0 / NULL: none). */
+enum ov_rc	vault_cred_event_add(struct vault *, const struct vault_cred *c,
+		    const char *kind, long http_status, const char *oauth_error,
+		    const char *outcome, json_t *detail);
 /* Events of several kinds (the revocation ledger). */
 enum ov_rc	vault_event_list_kinds(struct vault *, const char *const *kinds,
 		    int limit, vault_event_cb, void *);

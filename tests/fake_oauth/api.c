@@ -8,7 +8,8 @@
  *   DELETE /api/v2/tokens/me                   204, revokes the token
  *
  * Errors use the Genesys body {"message":M,"code":C,"status":S}; 401 for
- * a missing, unknown or expired token.  The api_behaviour of the client
+ * a missing, unknown or expired token; 403 when /secret is asked with a
+ * token whose scope lacks oauth:client:edit (the permission it needs).  The api_behaviour of the client
  * concerned (the target of /secret, the token's owner for /tokens/me)
  * runs first, as on the token endpoint: faults replace the answer.
  */
@@ -47,6 +48,18 @@ secret_path_client(const char *path)
 		return NULL;
 	}
 	return id;
+}
+
+/* Whether the space-separated scope holds the word. */
+static bool
+scope_has(const char *scope, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = scope; p && (p = strstr(p, word)) != NULL; p += n)
+		if ((p == scope || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' '))
+			return true;
+	return false;
 }
 
 /* Runs a fault behaviour; true when it produced the answer. */
@@ -130,6 +143,9 @@ fo_api_handle(const struct fo_http_req *hr, struct fo_reply *r)
 	else if (!live)
 		genesys_error(r, 401, "bad.credentials",
 		    "Invalid login credentials.");
+	else if (target != NULL && !scope_has(scope, "oauth:client:edit"))
+		genesys_error(r, 403, "missing.permissions", "Missing "
+		    "permission oauth:client:edit");
 	else if (target != NULL)
 		regenerate(target, r);
 	else

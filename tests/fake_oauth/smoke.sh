@@ -245,6 +245,12 @@ http POST /api/v2/oauth/clients/g1/secret
 check "regenerate without a bearer: 401" is "$code" 401
 http POST /api/v2/oauth/clients/nope/secret -H "Authorization: Bearer $at"
 check "regenerate an unknown client: 404" is "$code" 404
+admin PUT /_admin/clients/g0 '{"client_secret":"s0","scope":"oauth:client:view"}'
+cc -u g0:s0
+at0=$(jq -r .access_token "$T/body")
+http POST /api/v2/oauth/clients/g1/secret -H "Authorization: Bearer $at0"
+check "regenerate with a token lacking oauth:client:edit: 403" \
+    eval '[ "$code" = 403 ] && jq -e ".code == \"missing.permissions\"" "$T/body" >/dev/null'
 admin PATCH /_admin/clients/g1 '{"api_behaviour":"500"}'
 http POST /api/v2/oauth/clients/g1/secret -H "Authorization: Bearer $at"
 check "api_behaviour 500: regenerate fails with 500" is "$code" 500

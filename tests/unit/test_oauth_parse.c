@@ -174,6 +174,47 @@ test_description_sanitised(void **state)
 	assert_int_equal(strlen(r.description), OV_OAUTH_DESC_MAX);
 }
 
+/* The Genesys secret API's answers: only a clean {"secret": S} is one. */
+static void
+test_new_secret(void **state)
+{
+	static const char *const bad[] = {
+		"{}", "[]", "not json", "{\"secret\":\"\"}",
+		"{\"secret\":7}", "{\"secret\":\"has space\"}",
+		"{\"secret\":\"a\",\"secret\":\"b\"}",
+	};
+	struct oauth_result r;
+	struct secret *s;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	oauth_parse_new_secret(200, "{\"id\":\"c\",\"secret\":\"n3w-S\"}", 27,
+	    &r, &s);
+	assert_int_equal(r.outcome, OAUTH_OK);
+	assert_non_null(s);
+	assert_int_equal(s->len, 5);
+	assert_memory_equal(s->buf, "n3w-S", 5);
+	secret_free(s);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		oauth_parse_new_secret(200, bad[i], strlen(bad[i]), &r, &s);
+		assert_int_equal(r.outcome, OAUTH_TRANSIENT);
+		assert_string_equal(r.error, "protocol");
+		assert_null(s);
+	}
+	oauth_parse_new_secret(403, "{\"message\":\"Missing permission\","
+	    "\"code\":\"missing.permissions\",\"status\":403}", 74, &r, &s);
+	assert_int_equal(r.outcome, OAUTH_INVALID_CLIENT);
+	assert_int_equal(r.http_status, 403);
+	assert_string_equal(r.description, "Missing permission");
+	assert_null(s);
+	oauth_parse_new_secret(404, "", 0, &r, &s);
+	assert_int_equal(r.outcome, OAUTH_FAILING);
+	oauth_parse_new_secret(429, "{}", 2, &r, &s);
+	assert_int_equal(r.outcome, OAUTH_RATE_LIMITED);
+	oauth_parse_new_secret(502, "<html>", 6, &r, &s);
+	assert_int_equal(r.outcome, OAUTH_TRANSIENT);
+}
+
 static void
 test_retry_after(void **state)
 {
@@ -214,6 +255,7 @@ main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_description_sanitised),
 		cmocka_unit_test(test_retry_after),
+		cmocka_unit_test(test_new_secret),
 	};
 
 	if (sodium_init() < 0)

@@ -188,6 +188,36 @@ test_resolve_genesys_token_url_override(void **state)
 	assert_int_equal(provider_resolve(&in, NULL, &c), OV_EINVAL);
 }
 
+/* The platform API host follows the token URL: login. -> api., and an
+ * override (the fake server on loopback) keeps its host and port. */
+static void
+test_genesys_api_base(void **state)
+{
+	struct cred_input in = {
+		.org = "acme", .name = "cc", .provider = "genesys",
+		.region = "eu-central-1", .client_id = "cid",
+	};
+	struct vault_cred c;
+	char base[256];
+
+	(void)state;
+	assert_int_equal(provider_resolve(&in, NULL, &c), OV_OK);
+	assert_int_equal(provider_genesys_api_base(&c, base, sizeof(base)),
+	    OV_OK);
+	assert_string_equal(base, "https://api.mypurecloud.de");
+	in.token_url = "http://127.0.0.1:8080/oauth/token";
+	assert_int_equal(provider_resolve(&in, NULL, &c), OV_OK);
+	assert_int_equal(provider_genesys_api_base(&c, base, sizeof(base)),
+	    OV_OK);
+	assert_string_equal(base, "http://127.0.0.1:8080");
+	assert_int_equal(provider_genesys_api_base(&c, base, 10), OV_ELIMIT);
+	in.provider = "oauth2";
+	in.region = NULL;
+	assert_int_equal(provider_resolve(&in, NULL, &c), OV_OK);
+	assert_int_equal(provider_genesys_api_base(&c, base, sizeof(base)),
+	    OV_EUSAGE);
+}
+
 static void
 test_resolve_servicenow(void **state)
 {
@@ -449,6 +479,7 @@ main(void)
 		cmocka_unit_test(test_resolve_servicenow_long_instance),
 		cmocka_unit_test(test_resolve_oauth2),
 		cmocka_unit_test(test_resolve_refused_inputs),
+		cmocka_unit_test(test_genesys_api_base),
 		cmocka_unit_test(test_resolve_update_keeps_fields),
 		cmocka_unit_test(test_resolve_update_provider_change),
 	};

@@ -1,0 +1,70 @@
+/* http.c — see http.h. */
+#include <string.h>
+
+#include "rotation/http.h"
+#include "util/secmem.h"
+#include "util/version.h"
+
+int
+http_body_init(struct http_body *b, size_t initial, size_t max)
+{
+	memset(b, 0, sizeof(*b));
+	if ((b->buf = secmem_alloc(initial)) == NULL)
+		return -1;
+	b->cap = initial;
+	b->max = max;
+	return 0;
+}
+
+void
+http_body_free(struct http_body *b)
+{
+	secmem_free(b->buf);
+	memset(b, 0, sizeof(*b));
+}
+
+size_t
+http_body_write(char *p, size_t size, size_t n, void *arg)
+{
+	struct http_body *b = arg;
+	size_t len = size * n;
+
+	if (len > b->max - b->len) {
+		b->overflow = 1;
+		return 0;	/* aborts the transfer: CURLE_WRITE_ERROR */
+	}
+	if (b->len + len > b->cap) {
+		/* Grow in guarded memory: the body may hold a secret. */
+		size_t cap = b->cap * 4;
+		char *bigger;
+
+		while (cap < b->len + len)
+			cap *= 2;
+		if (cap > b->max)
+			cap = b->max;
+		if ((bigger = secmem_alloc(cap)) == NULL)
+			return 0;
+		memcpy(bigger, b->buf, b->len);
+		secmem_free(b->buf);
+		b->buf = bigger;
+		b->cap = cap;
+	}
+	memcpy(b->buf + b->len, p, len);
+	b->len += len;
+	return len;
+}
+
+void
+http_hygiene(CURL *e, const char *url, long connect_timeout_ms,
+    long timeout_ms)
+{
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "orgvault/" ORGVAULT_VERSION);
+}

@@ -1,0 +1,34 @@
+/*
+ * http.h — what every outgoing request of orgvault shares (token
+ * requests, the Genesys platform API, webhooks): the hygiene options
+ * and a bounded response body in guarded memory.
+ */
+#ifndef OV_HTTP_H
+#define OV_HTTP_H
+
+#include <stddef.h>
+
+#include <curl/curl.h>
+
+/* A response body that may hold a secret: sodium memory, at most max
+ * bytes (more aborts the transfer with CURLE_WRITE_ERROR, overflow set). */
+struct http_body {
+	char	*buf;
+	size_t	 len, cap, max;
+	int	 overflow;
+};
+int	http_body_init(struct http_body *, size_t initial, size_t max);
+void	http_body_free(struct http_body *);
+/* CURLOPT_WRITEFUNCTION with CURLOPT_WRITEDATA a struct http_body. */
+size_t	http_body_write(char *, size_t, size_t, void *);
+
+/*
+ * URL and hygiene: http and https only (the caller has checked that
+ * plain http goes only to loopback), no redirects, TLS peer and host
+ * verification, no signals, connect and total timeouts, our User-Agent.
+ * Never CURLOPT_VERBOSE anywhere: it would print secrets.
+ */
+void	http_hygiene(CURL *, const char *url, long connect_timeout_ms,
+	    long timeout_ms);
+
+#endif
