@@ -4,9 +4,9 @@
 # to a staged secret when the current one is refused (invalid_client):
 # the pending secret is tried once and promoted in the same transaction
 # as the new token.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/fake.sh"
-. "$(dirname "$0")/api.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/fake.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/api.sh"
 
 rnd() { head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 S1=CANARY-api-s1-$(rnd)

@@ -2,9 +2,9 @@
 # t_api_webhooks.sh — /v1/webhooks for admins (all orgs): add (the signing
 # secret write-only), list, remove; roles; validation; the secret never
 # in an answer.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/fake.sh"
-. "$(dirname "$0")/api.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/fake.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/api.sh"
 
 SEC=CANARY-whsec-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
 setup_vault

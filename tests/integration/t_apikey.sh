@@ -2,7 +2,7 @@
 # t_apikey.sh — apikey create/list/revoke: the key is printed once, alone,
 # and nowhere else (lists, events, the database files, any other output);
 # exit codes, validation, name reuse after revoke, --json; and org update.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 RFC3339='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$'
 KEY_RE='^ov_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$'

@@ -3,9 +3,9 @@
 # deleted, edited, inserted or reordered event (sqlite3 behind orgvault's
 # back); `audit export` writes JSON lines that verify on their own and
 # catch the same edits made to the export; GET /v1/audit/verify agrees.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/fake.sh"
-. "$(dirname "$0")/api.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/fake.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/api.sh"
 
 setup_vault
 for o in a b c d e f; do

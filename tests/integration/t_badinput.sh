@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # t_badinput.sh — hostile surroundings and bad input: a locked database, a
 # read-only vault, missing or wrong data dirs, and atomic import.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 dump_sum() { sqlite3 "$DB" .dump | sha256sum | cut -d' ' -f1; }
 

@@ -3,7 +3,7 @@
 # (file, stdin, import file, import stdin, updates, error paths) and prove
 # they appear nowhere they must not: the database and its WAL/SHM, every
 # stdout/stderr of every command, the events table, `audit events`.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 rnd() { head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 RUNID=$(rnd)

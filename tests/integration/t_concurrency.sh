@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # t_concurrency.sh — two writers at once: every write lands, none fails,
 # and the audit chain stays whole.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 N=50
 setup_vault

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # t_cred.sh — cred put/list/show/rm: provider profiles, regions, token
 # URLs, grants, partial updates, filters, and how secrets are taken.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 setup_vault
 expect_ok "setup: org acme" -- ov org add acme

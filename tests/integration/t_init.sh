@@ -2,7 +2,7 @@
 # t_init.sh — `orgvault init`: files and modes, refusing to overwrite,
 # passphrase vaults (file, env, global option, stdin, wrong, too short),
 # and every --help.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # --- key-file vault -----------------------------------------------------
 expect_ok "init creates a key-file vault" -- ov init

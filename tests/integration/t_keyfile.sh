@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # t_keyfile.sh — the master key file is refused unless it is a private,
 # regular, 32-byte file of the caller holding the right key.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 setup_vault
 expect_ok "setup: add an org" -- ov org add acme

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # t_migrate.sh — the migrations runner: status, idempotent migrate, a
 # changed checksum (exit 4) and a schema newer than the binary (exit 5).
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 setup_vault
 secret_file "$TMP/s" "migrate-secret"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # t_org.sh — org add/list/show/rm: JSON fields, conflicts, slug rules,
 # not found, removal with and without credentials.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 RFC3339='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$'
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # t_scale.sh — 10 000 orgs x 2 credentials through one import; list,
 # spot-check and verify them all.  Timings are printed, never asserted.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 NORGS=10000
 setup_vault

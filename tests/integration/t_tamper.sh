@@ -3,7 +3,7 @@
 # flipped envelope bytes, envelopes moved between rows / credentials / orgs
 # / kinds, a tampered keyring, an edited, shortened, lengthened or reordered
 # audit chain, corrupted pages, and a file that is no database at all.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 setup_vault
 S=$TMP/s
