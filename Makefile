@@ -8,6 +8,7 @@ DEB_PKGS  := build-essential pkg-config libsqlite3-dev libsodium-dev \
              libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev
 TEST_DEBS := libcmocka-dev jq sqlite3 util-linux curl bc openssl
 BENCH_DEBS := wrk
+COVER_DEBS := lcov
 
 WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 \
              -Wmissing-prototypes -Wno-unused-parameter
@@ -33,7 +34,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all test unit integration asan install uninstall clean deps deps-test run help \
-        bench test-long
+        bench test-long coverage
 
 all: $(BUILD)/orgvault
 
@@ -118,6 +119,16 @@ bench: deps-test $(BUILD)/orgvault $(BUILD)/fake-oauth $(BUILD)/curl-baseline \
 	    BARE_MHD=$(abspath $(BUILD)/bench-bare-mhd) \
 	    bash tests/bench/bench_broker.sh
 
+# coverage: unit + integration tests on an instrumented build (build-cov),
+# then line coverage per folder (tools/coverage.sh).  Fails when a test
+# fails; the report is printed either way.
+coverage: deps-test
+	@sh tools/deps.sh $(COVER_DEBS)
+	@rm -rf build-cov
+	@$(MAKE) --no-print-directory BUILD=build-cov OPT="-O0 -g --coverage" \
+	    HARDEN="-fPIE" LDFLAGS="--coverage" unit integration; \
+	    rc=$$?; sh tools/coverage.sh build-cov; exit $$rc
+
 # test-long: the long variants (herd at full size, ...); minutes each.
 test-long: deps-test $(BUILD)/orgvault $(BUILD)/fake-oauth
 	@ORGVAULT=$(abspath $(BUILD)/orgvault) \
@@ -135,4 +146,4 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/orgvault
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-cov
