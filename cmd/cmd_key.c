@@ -1,8 +1,9 @@
 /*
  * cmd_key.c — `orgvault key rotate|rewrap|status`: the vault's own data
- * keys.
+ * keys; `key change-master`: its master key.
  */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,8 @@ static const char key_usage[] =
 "usage: orgvault key rotate [--json]\n"
 "       orgvault key rewrap [--batch N] [--json]\n"
 "       orgvault key status [--json]\n"
+"       orgvault key change-master (--new-key-file PATH | --generate |\n"
+"                --new-passphrase-file PATH|- [--kdf-cost C]) [--json]\n"
 "\n"
 "Every secret column is sealed with a versioned data key, itself wrapped\n"
 "by the master key.\n"
@@ -27,9 +30,29 @@ static const char key_usage[] =
 "           rewrap again resumes.\n"
 "  status   data-key versions with their state and the rows sealed with\n"
 "           each (secret versions, tokens).\n"
+"  change-master\n"
+"           opens the vault with the current master key (key file or\n"
+"           --passphrase-file, as every command), verifies the audit\n"
+"           chain with it, then in one transaction wraps every data key\n"
+"           with the new master key and re-hashes the audit chain; the\n"
+"           old key no longer opens the vault.  The new key is one of:\n"
+"             --new-key-file PATH   a 32-byte key file you made (mode\n"
+"                                   0600, yours), copied to DIR/master.key\n"
+"             --generate            a random key written to DIR/master.key\n"
+"             --new-passphrase-file PATH|-\n"
+"                                   a passphrase (Argon2id, --kdf-cost\n"
+"                                   interactive|moderate|sensitive, default\n"
+"                                   moderate); DIR/master.key is deleted\n"
+"           serve must be stopped: the change is refused (exit 3) while\n"
+"           another process has the vault open.  Back up the new key file\n"
+"           (apart from the database) at once.  Secrets are not\n"
+"           re-encrypted: after a key was exposed, also key rotate and\n"
+"           key rewrap.  Audit exports made before no longer verify.\n"
 "\n"
-"Each step is an audit event (key.rotated, key.retired).  Exit codes: 0\n"
-"ok, 1 usage, 4 a row that does not open (see orgvault check), 5 other.\n";
+"Each step is an audit event (key.rotated, key.retired,\n"
+"key.master_changed).  Exit codes: 0 ok, 1 usage, 2 new key file not\n"
+"found, 3 vault in use, 4 a row that does not open (see orgvault check),\n"
+"a broken audit chain, a wrong or unsafe key file, 5 other.\n";
 
 static int
 key_opts(int argc, char **argv, int *json, long *batch)
@@ -164,6 +187,94 @@ key_status(struct cli *cli, int argc, char **argv)
 	return json ? cli_print_json(list) : 0;
 }
 
+static int
+master_opts(int argc, char **argv, struct vault_new_master *m,
+    const char **ppfile, int *json)
+{
+	static const struct option opts[] = {
+		{ "new-key-file",	 required_argument, NULL, 'k' },
+		{ "generate",		 no_argument,	    NULL, 'g' },
+		{ "new-passphrase-file", required_argument, NULL, 'p' },
+		{ "kdf-cost",		 required_argument, NULL, 'c' },
+		{ "json",		 no_argument,	    NULL, 'j' },
+		{ "help",		 no_argument,	    NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char *const costs[] = { "interactive", "moderate",
+	    "sensitive" };
+	int ch, cost = -1;
+
+	while ((ch = cli_getopt(argc, argv, "h", opts)) != -1) {
+		switch (ch) {
+		case 'k': m->key_file = optarg; break;
+		case 'g': m->generate = 1; break;
+		case 'p': *ppfile = optarg; break;
+		case 'j': *json = 1; break;
+		case 'c':
+			for (cost = 2; cost >= 0; cost--)
+				if (strcmp(optarg, costs[cost]) == 0)
+					break;
+			if (cost < 0)
+				return cli_usage_error(key_usage, "unknown "
+				    "--kdf-cost '%s'", optarg);
+			m->cost = (enum vault_kdf_cost)cost;
+			break;
+		case 'h': fputs(key_usage, stdout); return -1;
+		default: return cli_usage_error(key_usage, "%s", cli_opt_error());
+		}
+	}
+	if (optind != argc)
+		return cli_usage_error(key_usage, "unexpected argument");
+	if ((m->key_file != NULL) + m->generate + (*ppfile != NULL) != 1)
+		return cli_usage_error(key_usage, "change-master needs exactly "
+		    "one of --new-key-file, --generate, --new-passphrase-file");
+	if (cost >= 0 && *ppfile == NULL)
+		return cli_usage_error(key_usage, "--kdf-cost goes with "
+		    "--new-passphrase-file");
+	return 0;
+}
+
+static int
+key_change_master(struct cli *cli, int argc, char **argv)
+{
+	struct vault_new_master m = { .cost = VAULT_KDF_MODERATE };
+	struct vault_master_report r;
+	struct secret *pp = NULL;
+	const char *ppfile = NULL;
+	struct vault *v;
+	char key[PATH_MAX + 16];
+	int json = 0, ec;
+	enum ov_rc rc;
+
+	if ((ec = master_opts(argc, argv, &m, &ppfile, &json)) != 0)
+		return ec < 0 ? 0 : ec;
+	if ((ec = cli_open(cli, VAULT_OPEN_EXCLUSIVE, &v)) != 0)
+		return ec;
+	if (ppfile && (ec = cli_read_secret(cli, ppfile, OV_PASSPHRASE_MAX,
+	    "new passphrase", &pp)) != 0) {
+		vault_close(v);
+		return ec;
+	}
+	m.passphrase = pp;
+	rc = vault_master_change(v, &m, &r);
+	vault_close(v);
+	secret_free(pp);
+	if (rc != OV_OK)
+		return cli_fail(rc);
+	snprintf(key, sizeof(key), "%s/%s", cli->data_dir, VAULT_KEY_FILE);
+	if (json)
+		return cli_print_json(json_pack("{s:s, s:I, s:I, s:s?}",
+		    "mode", ppfile ? "passphrase" : "key_file", "data_keys",
+		    (json_int_t)r.data_keys, "events_rehashed",
+		    (json_int_t)r.events, "key_file", ppfile ? NULL : key));
+	printf("master key changed: %lld data key(s) rewrapped, %lld audit "
+	    "event(s) re-hashed; the vault now opens with %s only%s\n",
+	    (long long)r.data_keys, (long long)r.events, ppfile ?
+	    "the new passphrase" : key, ppfile ? "" : " (back it up now, "
+	    "apart from the database)");
+	return 0;
+}
+
 int
 cmd_key(struct cli *cli, int argc, char **argv)
 {
@@ -171,6 +282,7 @@ cmd_key(struct cli *cli, int argc, char **argv)
 		{ "rotate", key_rotate, "new data-key version" },
 		{ "rewrap", key_rewrap, "re-encrypt older rows" },
 		{ "status", key_status, "rows per data-key version" },
+		{ "change-master", key_change_master, "new master key" },
 		{ NULL, NULL, NULL },
 	};
 

@@ -271,6 +271,52 @@ event_verify_chain(struct vault *v, vault_check_cb cb, void *arg,
 	return rc;
 }
 
+enum ov_rc
+event_rehash_chain(struct vault *v, int64_t *rehashed)
+{
+	sqlite3_stmt *st, *up;
+	unsigned char prev[32] = { 0 }, hash[32];
+	int64_t id = 0, n = 0;
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = db_prepare(v, "SELECT " EVENT_COLS " FROM events ORDER BY "
+	    "id", &st)) != OV_OK)
+		return rc;
+	/* Only the current row's hash changes: the walk is unaffected. */
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		char *canon = canonical_row(st);
+
+		if (canon == NULL) {
+			rc = ov_seterr(OV_ENOMEM, "out of memory");
+			break;
+		}
+		chain_hash(v, prev, canon, hash);
+		free(canon);
+		id = sqlite3_column_int64(st, 0);
+		if ((rc = db_prepare(v, "UPDATE events SET hash = ? WHERE "
+		    "id = ?", &up)) != OV_OK)
+			break;
+		sqlite3_bind_blob(up, 1, hash, 32, SQLITE_STATIC);
+		sqlite3_bind_int64(up, 2, id);
+		if ((src = sqlite3_step(up)) != SQLITE_DONE)
+			rc = db_err(v, src, "re-hashing the audit trail");
+		db_finish(v, up);
+		if (rc != OV_OK)
+			break;
+		memcpy(prev, hash, 32);
+		n++;
+	}
+	if (rc == OV_OK && src != SQLITE_DONE)
+		rc = db_err(v, src, "reading the audit trail");
+	db_finish(v, st);
+	if (rc == OV_OK && n > 0)
+		rc = head_write(v, id, prev);
+	if (rc == OV_OK)
+		*rehashed = n;
+	return rc;
+}
+
 #define EVENT_LIST_COLS "id, time_ms, actor, org, credential, kind, " \
 	"detail, coalesce(http_status, 0), oauth_error, outcome"
 

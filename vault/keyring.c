@@ -7,7 +7,9 @@
  *   ├─ subkey 2 "audit": keyed BLAKE2b of the audit hash chain
  *   └─ subkey 3 "check": MAC of a constant, stored at init, so a wrong
  *                        key is told apart from a tampered keyring
- * The master key is wiped as soon as the subkeys exist.
+ * The master key is wiped as soon as the subkeys exist.  Changing the
+ * master key (master.c) makes a second keyring, copies the data keys
+ * into it and wraps them again with its wrap subkey.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +45,8 @@ struct keyring {
 
 static enum ov_rc hold_data_key(struct keyring *, uint32_t,
     const unsigned char *);
+static const struct data_key *data_key_find(const struct keyring *,
+    uint32_t);
 
 /* Derives the subkeys from master; the caller wipes master. */
 static enum ov_rc
@@ -75,6 +79,16 @@ keyring_free(struct keyring *kr)
 }
 
 enum ov_rc
+keyring_copy_data_keys(struct keyring *to, const struct keyring *from)
+{
+	for (size_t i = 0; i < from->ndata; i++)
+		if (hold_data_key(to, from->data[i].version,
+		    from->data[i].key) != OV_OK)
+			return OV_ENOMEM;
+	return OV_OK;
+}
+
+enum ov_rc
 keyring_dup(const struct keyring *kr, struct keyring **out)
 {
 	struct keyring *d;
@@ -86,13 +100,36 @@ keyring_dup(const struct keyring *kr, struct keyring **out)
 		return ov_seterr(OV_ENOMEM, "out of secure memory");
 	}
 	memcpy(d->subkeys, kr->subkeys, 96);
-	for (size_t i = 0; i < kr->ndata; i++)
-		if (hold_data_key(d, kr->data[i].version,
-		    kr->data[i].key) != OV_OK) {
-			keyring_free(d);
-			return OV_ENOMEM;
-		}
+	if (keyring_copy_data_keys(d, kr) != OV_OK) {
+		keyring_free(d);
+		return OV_ENOMEM;
+	}
 	*out = d;
+	return OV_OK;
+}
+
+/* Writes master to a new PATH (O_EXCL, 0600, fsync'd); nothing is left
+ * behind on failure. */
+static enum ov_rc
+key_file_write(const char *path, const unsigned char *master)
+{
+	enum ov_rc rc;
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd == -1)
+		return ov_seterr(errno == EEXIST ? OV_ECONFLICT : OV_EIO,
+		    "cannot create key file %s: %s", path, strerror(errno));
+	if (write(fd, master, OV_MASTER_KEY_LEN) != OV_MASTER_KEY_LEN ||
+	    fsync(fd) != 0) {
+		rc = ov_seterr(OV_EIO, "cannot write key file %s: %s", path,
+		    strerror(errno));
+		close(fd);
+		unlink(path);
+		return rc;
+	}
+	close(fd);
 	return OV_OK;
 }
 
@@ -100,30 +137,13 @@ enum ov_rc
 keyring_create_file(const char *path, struct keyring **out)
 {
 	unsigned char *master;
-	enum ov_rc rc = OV_OK;
-	int fd;
+	enum ov_rc rc;
 
 	if ((master = sodium_malloc(OV_MASTER_KEY_LEN)) == NULL)
 		return ov_seterr(OV_ENOMEM, "out of secure memory");
 	randombytes_buf(master, OV_MASTER_KEY_LEN);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0600);
-	if (fd == -1) {
-		rc = ov_seterr(errno == EEXIST ? OV_ECONFLICT : OV_EIO,
-		    "cannot create key file %s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (write(fd, master, OV_MASTER_KEY_LEN) != OV_MASTER_KEY_LEN ||
-	    fsync(fd) != 0) {
-		rc = ov_seterr(OV_EIO, "cannot write key file %s: %s", path,
-		    strerror(errno));
-		close(fd);
-		unlink(path);
-		goto out;
-	}
-	close(fd);
-	rc = keyring_from_master(master, out);
-out:
+	if ((rc = key_file_write(path, master)) == OV_OK)
+		rc = keyring_from_master(master, out);
 	sodium_free(master);
 	return rc;
 }
@@ -152,10 +172,10 @@ key_file_check(const char *path, const struct stat *st)
 	return OV_OK;
 }
 
-enum ov_rc
-keyring_load_file(const char *path, struct keyring **out)
+/* Reads the key file PATH into master (OV_MASTER_KEY_LEN bytes). */
+static enum ov_rc
+key_file_read(const char *path, unsigned char *master)
 {
-	unsigned char *master;
 	struct stat st;
 	enum ov_rc rc;
 	ssize_t n;
@@ -170,25 +190,44 @@ keyring_load_file(const char *path, struct keyring **out)
 		    errno == ELOOP ? " (it is a symbolic link; put the key "
 		    "file itself there, mode 0600)" : "");
 	/* Judge the descriptor we read, not the path (no TOCTOU). */
-	if (fstat(fd, &st) != 0) {
+	if (fstat(fd, &st) != 0)
 		rc = ov_seterr(OV_EIO, "cannot stat key file %s", path);
-		close(fd);
-		return rc;
+	else if ((rc = key_file_check(path, &st)) == OV_OK) {
+		n = read(fd, master, OV_MASTER_KEY_LEN);
+		if (n != OV_MASTER_KEY_LEN)
+			rc = ov_seterr(OV_EIO, "cannot read key file %s",
+			    path);
 	}
-	if ((rc = key_file_check(path, &st)) != OV_OK) {
-		close(fd);
-		return rc;
-	}
-	if ((master = sodium_malloc(OV_MASTER_KEY_LEN)) == NULL) {
-		close(fd);
-		return ov_seterr(OV_ENOMEM, "out of secure memory");
-	}
-	n = read(fd, master, OV_MASTER_KEY_LEN);
 	close(fd);
-	if (n != OV_MASTER_KEY_LEN)
-		rc = ov_seterr(OV_EIO, "cannot read key file %s", path);
-	else
+	return rc;
+}
+
+enum ov_rc
+keyring_load_file(const char *path, struct keyring **out)
+{
+	unsigned char *master;
+	enum ov_rc rc;
+
+	if ((master = sodium_malloc(OV_MASTER_KEY_LEN)) == NULL)
+		return ov_seterr(OV_ENOMEM, "out of secure memory");
+	if ((rc = key_file_read(path, master)) == OV_OK)
 		rc = keyring_from_master(master, out);
+	sodium_free(master);
+	return rc;
+}
+
+enum ov_rc
+keyring_copy_file(const char *src, const char *path, struct keyring **out)
+{
+	unsigned char *master;
+	enum ov_rc rc;
+
+	if ((master = sodium_malloc(OV_MASTER_KEY_LEN)) == NULL)
+		return ov_seterr(OV_ENOMEM, "out of secure memory");
+	if ((rc = key_file_read(src, master)) == OV_OK &&
+	    (rc = key_file_write(path, master)) == OV_OK &&
+	    (rc = keyring_from_master(master, out)) != OV_OK)
+		unlink(path);
 	sodium_free(master);
 	return rc;
 }
@@ -266,6 +305,21 @@ keyring_new_data_key(struct keyring *kr, uint32_t version,
 	}
 	sodium_free(key);
 	return rc;
+}
+
+enum ov_rc
+keyring_wrap_data_key(const struct keyring *kr, uint32_t version,
+    unsigned char **wrapped, size_t *len)
+{
+	const struct data_key *dk = data_key_find(kr, version);
+	char binding[64];
+
+	if (dk == NULL)
+		return ov_seterr(OV_EINTEGRITY, "the keyring does not hold "
+		    "data key version %u", version);
+	wrap_binding(version, binding, sizeof(binding));
+	return envelope_seal(WRAP_KEY(kr), version, binding, dk->key, 32,
+	    wrapped, len);
 }
 
 enum ov_rc

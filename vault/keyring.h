@@ -27,16 +27,26 @@ struct keyring_kdf {
 enum ov_rc	keyring_create_file(const char *path, struct keyring **out);
 /* Loads PATH, refusing bad mode, owner, type or size. */
 enum ov_rc	keyring_load_file(const char *path, struct keyring **out);
+/* Loads SRC like keyring_load_file and writes its key to a new PATH
+ * like keyring_create_file (key change-master). */
+enum ov_rc	keyring_copy_file(const char *src, const char *path,
+		    struct keyring **out);
 enum ov_rc	keyring_from_passphrase(const struct secret *,
 		    const struct keyring_kdf *, struct keyring **out);
 void		keyring_free(struct keyring *);
 enum ov_rc	keyring_dup(const struct keyring *, struct keyring **out);
+/* Gives `to` (another master key) every data key `from` holds. */
+enum ov_rc	keyring_copy_data_keys(struct keyring *to,
+		    const struct keyring *from);
 
 /* A MAC that proves which master key this is (stored at init). */
 void		keyring_check_value(const struct keyring *,
 		    unsigned char out[32]);
 /* Makes data key `version`, returns it wrapped (malloc'd). */
 enum ov_rc	keyring_new_data_key(struct keyring *, uint32_t version,
+		    unsigned char **wrapped, size_t *len);
+/* Wraps held data key `version` with this keyring's wrap subkey. */
+enum ov_rc	keyring_wrap_data_key(const struct keyring *, uint32_t version,
 		    unsigned char **wrapped, size_t *len);
 /* Unwraps and holds a stored data key. */
 enum ov_rc	keyring_add_data_key(struct keyring *, uint32_t version,

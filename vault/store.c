@@ -29,6 +29,9 @@ static const struct {
 	    crypto_pwhash_MEMLIMIT_SENSITIVE },
 };
 
+#define DB_CREATE	0x1	/* db_connect: a new database file */
+#define DB_EXCLUSIVE	0x2	/* db_connect: SQLite exclusive locking */
+
 static enum ov_rc db_connect(struct vault *, int);
 
 enum ov_rc
@@ -281,12 +284,18 @@ binding_token(char *buf, size_t len, int64_t org_id, int64_t cred_id,
 	    (long long)org_id, (long long)cred_id, (long long)generation);
 }
 
-/* Opens (or creates) the database file and sets the connection pragmas. */
+/*
+ * Opens (or creates) the database file and sets the connection pragmas.
+ * DB_EXCLUSIVE sets SQLite's exclusive locking mode before the first
+ * read: in WAL mode that read then needs an exclusive lock on the file,
+ * which fails while any other connection (every one holds a shared lock
+ * while open) has it, and keeps others out until this one closes.
+ */
 static enum ov_rc
-db_connect(struct vault *v, int create)
+db_connect(struct vault *v, int how)
 {
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW |
-	    SQLITE_OPEN_FULLMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+	    SQLITE_OPEN_FULLMUTEX | (how & DB_CREATE ? SQLITE_OPEN_CREATE : 0);
 	int src;
 
 	if ((src = sqlite3_open_v2(v->db_path, &v->db, flags, NULL)) !=
@@ -294,9 +303,13 @@ db_connect(struct vault *v, int create)
 		return db_err(v, src, "opening the database");
 	sqlite3_extended_result_codes(v->db, 1);
 	sqlite3_busy_timeout(v->db, v->busy_timeout_ms);
-	src = sqlite3_exec(v->db, "PRAGMA foreign_keys = ON; "
-	    "PRAGMA secure_delete = ON; PRAGMA synchronous = FULL; "
-	    "PRAGMA trusted_schema = OFF", NULL, NULL, NULL);
+	/* First: PRAGMA synchronous already reads the schema. */
+	src = how & DB_EXCLUSIVE ? sqlite3_exec(v->db, "PRAGMA locking_mode "
+	    "= EXCLUSIVE", NULL, NULL, NULL) : SQLITE_OK;
+	if (src == SQLITE_OK)
+		src = sqlite3_exec(v->db, "PRAGMA foreign_keys = ON; "
+		    "PRAGMA secure_delete = ON; PRAGMA synchronous = FULL; "
+		    "PRAGMA trusted_schema = OFF", NULL, NULL, NULL);
 	if (src != SQLITE_OK)
 		return db_err(v, src, "opening the database");
 	/* A file that is not a database fails here, not later. */
@@ -304,7 +317,7 @@ db_connect(struct vault *v, int create)
 	    NULL, NULL);
 	if (src != SQLITE_OK)
 		return db_err(v, src, "reading the schema");
-	if (create)
+	if (how & DB_CREATE)
 		return db_exec(v, "PRAGMA journal_mode = WAL");
 	return OV_OK;
 }
@@ -417,53 +430,104 @@ hex(const unsigned char *b, size_t n, char *out)
 	sodium_bin2hex(out, n * 2 + 1, b, n);
 }
 
+/* Whether kr is the master key the vault's key_check was made with. */
+static enum ov_rc
+key_matches(struct vault *v, const struct keyring *kr, int *match)
+{
+	unsigned char want[32], have[32];
+	char buf[128];
+	size_t n;
+	enum ov_rc rc;
+
+	if ((rc = meta_get(v, "key_check", buf, sizeof(buf))) != OV_OK)
+		return rc;
+	keyring_check_value(kr, have);
+	*match = sodium_hex2bin(want, sizeof(want), buf, strlen(buf), NULL,
+	    &n, NULL) == 0 && n == sizeof(want) && sodium_memcmp(want, have,
+	    sizeof(want)) == 0;
+	return OV_OK;
+}
+
+/*
+ * DIR/master.key; or, when that is missing or no longer the vault's key
+ * and DIR/master.key.new is, the new key of a `key change-master` that
+ * stopped between its commit and the rename (master.c): it is used, and
+ * the rename finished.
+ */
+static enum ov_rc
+key_file_load(struct vault *v, struct keyring **out)
+{
+	char path[PATH_MAX + 16], next[PATH_MAX + 16], why[OV_ERRMSG_MAX];
+	struct keyring *kr = NULL, *nk = NULL;
+	enum ov_rc rc;
+	int match = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", v->dir, VAULT_KEY_FILE);
+	snprintf(next, sizeof(next), "%s/%s", v->dir, VAULT_KEY_FILE_NEW);
+	if ((rc = keyring_load_file(path, &kr)) == OV_OK &&
+	    (rc = key_matches(v, kr, &match)) == OV_OK && match) {
+		*out = kr;
+		return OV_OK;
+	}
+	keyring_free(kr);
+	if (rc == OV_OK)
+		rc = ov_seterr(OV_ECRYPTO, "wrong master key file for the "
+		    "vault in %s", v->dir);
+	if ((rc != OV_ECRYPTO && rc != OV_ENOTFOUND) ||
+	    access(next, F_OK) != 0)
+		return rc;
+	snprintf(why, sizeof(why), "%s", ov_errmsg());
+	if (keyring_load_file(next, &nk) == OV_OK &&
+	    key_matches(v, nk, &match) == OV_OK && match) {
+		if (master_key_promote(v->dir) != OV_OK)
+			log_warnx("%s", ov_errmsg());
+		*out = nk;
+		return OV_OK;
+	}
+	keyring_free(nk);
+	return ov_seterr(rc, "%s", why);
+}
+
 /* Loads the master key the vault was made with, and proves it right. */
 static enum ov_rc
 key_load(struct vault *v, const struct vault_opts *o)
 {
-	char source[16], buf[128], path[PATH_MAX + 16];
-	unsigned char want[32], have[32];
+	char source[16], buf[128];
 	struct keyring_kdf kdf;
 	size_t n;
 	enum ov_rc rc;
+	int match;
 
 	if ((rc = meta_get(v, "key_source", source, sizeof(source))) != OV_OK)
 		return rc;
-	if (strcmp(source, "passphrase") == 0) {
-		if (o->passphrase == NULL)
-			return ov_seterr(OV_EUSAGE, "this vault is protected "
-			    "by a passphrase: give --passphrase-file PATH|- or "
-			    "set ORGVAULT_PASSPHRASE_FILE");
-		if ((rc = meta_get(v, "kdf_salt", buf, sizeof(buf))) ||
-		    sodium_hex2bin(kdf.salt, sizeof(kdf.salt), buf,
-		    strlen(buf), NULL, &n, NULL) != 0 || n != sizeof(kdf.salt))
-			return rc ? rc : ov_seterr(OV_EINTEGRITY, "kdf_salt "
-			    "in vault settings is malformed");
-		if ((rc = meta_get(v, "kdf_opslimit", buf, sizeof(buf))))
-			return rc;
-		kdf.opslimit = strtoull(buf, NULL, 10);
-		if ((rc = meta_get(v, "kdf_memlimit", buf, sizeof(buf))))
-			return rc;
-		kdf.memlimit = (size_t)strtoull(buf, NULL, 10);
-		rc = keyring_from_passphrase(o->passphrase, &kdf, &v->kr);
-	} else {
+	if (strcmp(source, "passphrase") != 0) {
 		if (o->passphrase != NULL)
 			return ov_seterr(OV_EUSAGE, "this vault uses the key "
 			    "file %s/%s, not a passphrase; drop the passphrase "
 			    "option", v->dir, VAULT_KEY_FILE);
-		snprintf(path, sizeof(path), "%s/%s", v->dir, VAULT_KEY_FILE);
-		rc = keyring_load_file(path, &v->kr);
+		return key_file_load(v, &v->kr);
 	}
-	if (rc != OV_OK)
+	if (o->passphrase == NULL)
+		return ov_seterr(OV_EUSAGE, "this vault is protected by a "
+		    "passphrase: give --passphrase-file PATH|- or set "
+		    "ORGVAULT_PASSPHRASE_FILE");
+	if ((rc = meta_get(v, "kdf_salt", buf, sizeof(buf))) ||
+	    sodium_hex2bin(kdf.salt, sizeof(kdf.salt), buf, strlen(buf), NULL,
+	    &n, NULL) != 0 || n != sizeof(kdf.salt))
+		return rc ? rc : ov_seterr(OV_EINTEGRITY, "kdf_salt in vault "
+		    "settings is malformed");
+	if ((rc = meta_get(v, "kdf_opslimit", buf, sizeof(buf))))
 		return rc;
-	if ((rc = meta_get(v, "key_check", buf, sizeof(buf))) != OV_OK)
+	kdf.opslimit = strtoull(buf, NULL, 10);
+	if ((rc = meta_get(v, "kdf_memlimit", buf, sizeof(buf))))
 		return rc;
-	keyring_check_value(v->kr, have);
-	if (sodium_hex2bin(want, sizeof(want), buf, strlen(buf), NULL, &n,
-	    NULL) != 0 || n != sizeof(want) || sodium_memcmp(want, have,
-	    sizeof(want)) != 0)
-		return ov_seterr(OV_ECRYPTO, "wrong %s for the vault in %s",
-		    o->passphrase ? "passphrase" : "master key file", v->dir);
+	kdf.memlimit = (size_t)strtoull(buf, NULL, 10);
+	if ((rc = keyring_from_passphrase(o->passphrase, &kdf, &v->kr)) ||
+	    (rc = key_matches(v, v->kr, &match)))
+		return rc;
+	if (!match)
+		return ov_seterr(OV_ECRYPTO, "wrong passphrase for the vault "
+		    "in %s", v->dir);
 	return OV_OK;
 }
 
@@ -518,8 +582,14 @@ vault_open(const struct vault_opts *o, unsigned flags, struct vault **out)
 		    o->data_dir, VAULT_DB_FILE, o->data_dir);
 		goto fail;
 	}
-	if ((rc = db_connect(v, 0)) != OV_OK)
+	if ((rc = db_connect(v, flags & VAULT_OPEN_EXCLUSIVE ? DB_EXCLUSIVE :
+	    0)) != OV_OK) {
+		if (rc == OV_EBUSY && (flags & VAULT_OPEN_EXCLUSIVE))
+			rc = ov_seterr(OV_ECONFLICT, "the vault in %s is open "
+			    "in another process (orgvault serve, or another "
+			    "command); stop it and retry", v->dir);
 		goto fail;
+	}
 	if ((rc = schema_check(v, (flags & VAULT_OPEN_MIGRATE) ? SCHEMA_APPLY :
 	    (flags & VAULT_OPEN_NO_KEY) ? SCHEMA_TOLERATE :
 	    SCHEMA_REFUSE_PENDING, &pending)) != OV_OK)
@@ -536,13 +606,49 @@ fail:
 	return rc;
 }
 
+void
+kdf_new(enum vault_kdf_cost cost, struct keyring_kdf *kdf)
+{
+	randombytes_buf(kdf->salt, sizeof(kdf->salt));
+	kdf->opslimit = kdf_costs[cost].ops;
+	kdf->memlimit = kdf_costs[cost].mem;
+}
+
+enum ov_rc
+key_meta_write(struct vault *v, const struct keyring *kr,
+    const struct keyring_kdf *kdf)
+{
+	unsigned char check[32];
+	char buf[128];
+	enum ov_rc rc;
+
+	if ((rc = meta_set(v, "key_source", kdf ? "passphrase" : "file")))
+		return rc;
+	if (kdf) {
+		hex(kdf->salt, sizeof(kdf->salt), buf);
+		if ((rc = meta_set(v, "kdf_salt", buf)) ||
+		    (rc = meta_set(v, "kdf_alg", "argon2id13")))
+			return rc;
+		snprintf(buf, sizeof(buf), "%llu", kdf->opslimit);
+		if ((rc = meta_set(v, "kdf_opslimit", buf)))
+			return rc;
+		snprintf(buf, sizeof(buf), "%zu", kdf->memlimit);
+		if ((rc = meta_set(v, "kdf_memlimit", buf)))
+			return rc;
+	} else if ((rc = db_exec(v, "DELETE FROM vault_meta WHERE key IN "
+	    "('kdf_salt', 'kdf_alg', 'kdf_opslimit', 'kdf_memlimit')")))
+		return rc;
+	keyring_check_value(kr, check);
+	hex(check, sizeof(check), buf);
+	return meta_set(v, "key_check", buf);
+}
+
 /* Writes the key settings, the first data key and the first event. */
 static enum ov_rc
 init_contents(struct vault *v, const struct vault_opts *o,
     const struct keyring_kdf *kdf)
 {
-	unsigned char check[32], *wrapped = NULL;
-	char buf[128];
+	unsigned char *wrapped = NULL;
 	size_t wlen;
 	sqlite3_stmt *st = NULL;
 	struct event_rec ev = { .kind = "vault.initialized" };
@@ -551,23 +657,7 @@ init_contents(struct vault *v, const struct vault_opts *o,
 
 	if ((rc = tx_begin(v)) != OV_OK)
 		return rc;
-	if ((rc = meta_set(v, "key_source", kdf ? "passphrase" : "file")))
-		goto out;
-	if (kdf) {
-		hex(kdf->salt, sizeof(kdf->salt), buf);
-		if ((rc = meta_set(v, "kdf_salt", buf)) ||
-		    (rc = meta_set(v, "kdf_alg", "argon2id13")))
-			goto out;
-		snprintf(buf, sizeof(buf), "%llu", kdf->opslimit);
-		if ((rc = meta_set(v, "kdf_opslimit", buf)))
-			goto out;
-		snprintf(buf, sizeof(buf), "%zu", kdf->memlimit);
-		if ((rc = meta_set(v, "kdf_memlimit", buf)))
-			goto out;
-	}
-	keyring_check_value(v->kr, check);
-	hex(check, sizeof(check), buf);
-	if ((rc = meta_set(v, "key_check", buf)) != OV_OK)
+	if ((rc = key_meta_write(v, v->kr, kdf)) != OV_OK)
 		goto out;
 	if ((rc = keyring_new_data_key(v->kr, 1, &wrapped, &wlen)) != OV_OK)
 		goto out;
@@ -624,16 +714,14 @@ vault_init(const struct vault_opts *o, enum vault_kdf_cost cost)
 			    "%d bytes", OV_PASSPHRASE_MIN);
 			goto out;
 		}
-		randombytes_buf(kdf.salt, sizeof(kdf.salt));
-		kdf.opslimit = kdf_costs[cost].ops;
-		kdf.memlimit = kdf_costs[cost].mem;
+		kdf_new(cost, &kdf);
 		rc = keyring_from_passphrase(o->passphrase, &kdf, &v->kr);
 	} else if ((rc = keyring_create_file(key_path, &v->kr)) == OV_OK)
 		made_key = 1;
 	if (rc != OV_OK)
 		goto out;
 	made_db = 1;
-	if ((rc = db_connect(v, 1)) != OV_OK ||
+	if ((rc = db_connect(v, DB_CREATE)) != OV_OK ||
 	    (rc = schema_apply_all(v)) != OV_OK ||
 	    (rc = init_contents(v, o, o->passphrase ? &kdf : NULL)) != OV_OK)
 		goto out;

@@ -34,9 +34,13 @@ struct vault_opts {
 
 #define VAULT_DB_FILE	"orgvault.db"
 #define VAULT_KEY_FILE	"master.key"
+#define VAULT_KEY_FILE_NEW "master.key.new"	/* key change-master */
 
 #define VAULT_OPEN_NO_KEY	0x1	/* schema work only: no key, pending ok */
 #define VAULT_OPEN_MIGRATE	0x2	/* apply pending migrations */
+/* Only connection: OV_ECONFLICT while another process has the vault
+ * open, and other processes wait until this one closes it. */
+#define VAULT_OPEN_EXCLUSIVE	0x4
 
 /* Creates DIR (0700), the key file or passphrase parameters, the db. */
 enum ov_rc	vault_init(const struct vault_opts *, enum vault_kdf_cost);
@@ -366,6 +370,28 @@ enum ov_rc	vault_key_rotate(struct vault *, uint32_t *version);
 enum ov_rc	vault_key_rewrap(struct vault *, int batch, int64_t *rewrapped,
 		    int *done);
 enum ov_rc	vault_key_status(struct vault *, vault_key_cb, void *);
+
+/*
+ * Master-key change (master.c), on a vault opened VAULT_OPEN_EXCLUSIVE.
+ * After the audit chain verified with the old key (OV_EINTEGRITY if
+ * not), one transaction rewraps every data key, re-hashes the audit
+ * chain and records key.master_changed.  Exactly one of key_file (a
+ * 32-byte key file, copied to DIR/master.key), generate (a random one)
+ * or passphrase (Argon2id at cost; no key file from then on).
+ */
+struct vault_new_master {
+	const char		*key_file;
+	int			 generate;
+	const struct secret	*passphrase;
+	enum vault_kdf_cost	 cost;
+};
+struct vault_master_report {
+	int64_t	data_keys;		/* rewrapped */
+	int64_t	events;			/* re-hashed, before the new one */
+};
+enum ov_rc	vault_master_change(struct vault *,
+		    const struct vault_new_master *,
+		    struct vault_master_report *out);
 
 
 /*

@@ -58,6 +58,12 @@ enum ov_rc	tx_end(struct vault *, enum ov_rc);	/* commits on OV_OK */
 enum ov_rc	meta_get(struct vault *, const char *key, char *buf,
 		    size_t len);
 enum ov_rc	meta_set(struct vault *, const char *key, const char *value);
+/* A new random salt and the limits of cost. */
+void		kdf_new(enum vault_kdf_cost, struct keyring_kdf *);
+/* key_source, the kdf settings (kdf NULL: a key file, none) and the
+ * key_check of kr. */
+enum ov_rc	key_meta_write(struct vault *, const struct keyring *,
+		    const struct keyring_kdf *kdf);
 
 /* Envelope bindings (envelope.c explains why they exist). */
 void		binding_secret(char *buf, size_t len, int64_t org_id,
@@ -66,6 +72,9 @@ void		binding_token(char *buf, size_t len, int64_t org_id,
 		    int64_t cred_id, int64_t generation);
 void		binding_webhook(char *buf, size_t len, int64_t id,
 		    const char *url);
+
+/* master.c: renames DIR/master.key.new over DIR/master.key, durably. */
+enum ov_rc	master_key_promote(const char *dir);
 
 /* cred.c: a credential given a new current secret becomes active and
  * due at once (status, failures, next_refresh_at reset). */
@@ -108,6 +117,9 @@ enum ov_rc	event_append(struct vault *, const struct event_rec *);
 /* Verifies the hash chain; reports failures through check's callback. */
 enum ov_rc	event_verify_chain(struct vault *, vault_check_cb, void *,
 		    int64_t *checked, int64_t *failures);
+/* Hashes every event again with the vault's audit subkey (after a
+ * master-key change) and rewrites the head; the content is unchanged. */
+enum ov_rc	event_rehash_chain(struct vault *, int64_t *rehashed);
 
 /* outbox.c: called by event_append() once event `id` is written, inside
  * its transaction: queues a delivery per subscribed webhook when the

@@ -476,6 +476,61 @@ test_audit_mac(void **state)
 	keyring_free(b);
 }
 
+/* key change-master: a copied key file, data keys moved and rewrapped. */
+static void
+test_copy_and_rewrap(void **state)
+{
+	struct kfix *f = *state;
+	struct keyring *old = NULL, *nk = NULL, *again = NULL;
+	unsigned char *w = NULL, *w2 = NULL, *env = NULL, ca[32], cb[32];
+	char src[PATH_MAX + 16], dst[PATH_MAX + 16];
+	unsigned char key[32];
+	struct secret *out = NULL;
+	size_t wlen, w2len, envlen;
+	struct stat st;
+
+	snprintf(src, sizeof(src), "%s/mine.key", f->dir);
+	snprintf(dst, sizeof(dst), "%s/master.key.new", f->dir);
+	randombytes_buf(key, sizeof(key));
+	assert_int_equal(unit_write_file(src, key, sizeof(key), 0640), 0);
+	assert_int_equal(keyring_copy_file(src, dst, &nk), OV_ECRYPTO);
+	assert_null(nk);
+	assert_int_equal(access(dst, F_OK), -1);	/* nothing made */
+	assert_int_equal(chmod(src, 0600), 0);
+	assert_int_equal(keyring_copy_file(src, dst, &nk), OV_OK);
+	assert_int_equal(lstat(dst, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(keyring_load_file(dst, &again), OV_OK);
+	keyring_check_value(nk, ca);
+	keyring_check_value(again, cb);
+	assert_memory_equal(ca, cb, 32);
+
+	assert_int_equal(keyring_create_file(f->path, &old), OV_OK);
+	assert_int_equal(keyring_new_data_key(old, 1, &w, &wlen), OV_OK);
+	assert_int_equal(keyring_seal(old, "b", (const unsigned char *)"x", 1,
+	    &env, &envlen), OV_OK);
+	assert_int_equal(keyring_wrap_data_key(nk, 1, &w2, &w2len),
+	    OV_EINTEGRITY);			/* not held yet */
+	assert_int_equal(keyring_copy_data_keys(nk, old), OV_OK);
+	assert_int_equal(keyring_wrap_data_key(nk, 1, &w2, &w2len), OV_OK);
+	/* The new wrapping opens with the new key only. */
+	assert_int_equal(keyring_add_data_key(again, 1, w2, w2len), OV_OK);
+	assert_int_equal(keyring_open(again, "b", env, envlen, &out), OV_OK);
+	assert_memory_equal(out->buf, "x", 1);
+	secret_free(out);
+	keyring_free(old);
+	old = NULL;
+	assert_int_equal(keyring_load_file(f->path, &old), OV_OK);
+	assert_int_not_equal(keyring_add_data_key(old, 1, w2, w2len), OV_OK);
+	sodium_memzero(key, sizeof(key));
+	free(w);
+	free(w2);
+	free(env);
+	keyring_free(old);
+	keyring_free(nk);
+	keyring_free(again);
+}
+
 int
 main(void)
 {
@@ -512,6 +567,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test(test_passphrase),
 		cmocka_unit_test_setup_teardown(test_audit_mac, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_copy_and_rewrap, setup,
 		    teardown),
 	};
 
