@@ -8,6 +8,10 @@ DEB_PKGS  := build-essential pkg-config libsqlite3-dev libsodium-dev \
              libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev
 TEST_DEBS := libcmocka-dev jq sqlite3 util-linux curl bc openssl
 BENCH_DEBS := wrk
+# Debian 12's clang is 14; libFuzzer is in libclang-rt-14-dev, which
+# clang only recommends.
+FUZZ_DEBS := clang libclang-rt-14-dev
+FUZZ_SECONDS ?= 60
 COVER_DEBS := lcov
 
 WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 \
@@ -32,14 +36,17 @@ CMD_OBJ := $(CMD_SRC:%.c=$(BUILD)/%.o)
 FAKE_SRC := $(wildcard tests/fake_oauth/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_OBJ := $(LIB_OBJ) $(filter-out $(BUILD)/cmd/main.o,$(CMD_OBJ))
 
 .PHONY: all test unit integration asan install uninstall clean deps deps-test run help \
-        bench test-long coverage
+        bench test-long coverage fuzz fuzz-run
 
 all: $(BUILD)/orgvault
 
 help:
-	@echo "targets: all test asan run install uninstall clean deps deps-test"
+	@echo "targets: all test asan fuzz run install uninstall clean deps deps-test"
 
 $(BUILD)/orgvault: $(CMD_OBJ) $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
@@ -98,6 +105,26 @@ asan: deps-test
 	    HARDEN="-fPIE" \
 	    LDFLAGS="-fsanitize=address,undefined" unit integration
 
+# fuzz: every libFuzzer target of tests/fuzz/ for FUZZ_SECONDS each, built
+# with clang under ASan + UBSan in build-fuzz/.  New corpus entries go to
+# build-fuzz/corpus/, crashes to build-fuzz/crashes/ (make fails, naming
+# the reproducer).  Not -Werror: clang warns where gcc, which the other
+# builds use, does not.
+fuzz:
+	@sh tools/deps.sh $(DEB_PKGS) $(FUZZ_DEBS)
+	$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang WERROR= \
+	    OPT="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    HARDEN="-fPIE" \
+	    LDFLAGS="-fsanitize=fuzzer,address,undefined" fuzz-run
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ) $(wildcard tests/fuzz/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(FUZZ_OBJ) $(LIBS)
+
+fuzz-run: $(FUZZ_BIN)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) BUILD=$(BUILD) sh tests/fuzz/run.sh \
+	    $(FUZZ_BIN)
+
 # bench: figures against baselines measured in the same run; no asserts.
 $(BUILD)/curl-baseline: tests/bench/curl_baseline.c
 	@mkdir -p $(dir $@)
@@ -146,4 +173,4 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/orgvault
 
 clean:
-	rm -rf build build-asan build-cov
+	rm -rf build build-asan build-cov build-fuzz

@@ -6,6 +6,7 @@
 #define OV_CLI_H
 
 #include <getopt.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -66,6 +67,10 @@ int	cmd_apikey(struct cli *, int, char **);
 int	cmd_cred(struct cli *, int, char **);
 int	cmd_audit(struct cli *, int, char **);
 int	cmd_import(struct cli *, int, char **);
+/* What `import` does with the lines of in, inside the caller's
+ * transaction (vault_begin); the fuzz target tests/fuzz/fuzz_import.c
+ * calls it with a rollback after each input. */
+enum ov_rc cmd_import_lines(struct vault *, FILE *in);
 int	cmd_serve(struct cli *, int, char **);
 int	cmd_token(struct cli *, int, char **);
 int	cmd_cred_refresh(struct cli *, int, char **);

@@ -157,6 +157,14 @@ import_stream(struct vault *v, FILE *in, struct import_stats *st)
 	return rc;
 }
 
+enum ov_rc
+cmd_import_lines(struct vault *v, FILE *in)
+{
+	struct import_stats st = { 0 };
+
+	return import_stream(v, in, &st);
+}
+
 int
 cmd_import(struct cli *cli, int argc, char **argv)
 {

@@ -253,6 +253,16 @@ validate_url(const char *what, const char *in, char *out, size_t outlen)
 		rc = ov_seterr(OV_ELIMIT, "%s is too long", what);
 		goto out;
 	}
+	/* libcurl decodes %XX in the host ("%7f", "%86"): a URL kept with
+	 * control bytes or bytes that are not UTF-8 cannot be shown as JSON
+	 * (GET of the credential would fail) nor logged safely. */
+	for (const unsigned char *p = (const unsigned char *)full; *p; p++)
+		if (*p <= 0x20 || *p >= 0x7f) {
+			rc = ov_seterr(OV_EINVAL, "%s must be printable ASCII "
+			    "(a host name that is not ASCII in punycode, "
+			    "xn--...)", what);
+			goto out;
+		}
 	memcpy(out, full, strlen(full) + 1);
 out:
 	curl_free(scheme);

@@ -453,6 +453,25 @@ test_token_url_fake_loopback(void **state)
 	url_bad("http://127.0.0.1.attacker.example/token", OV_EINVAL);
 }
 
+/*
+ * Found by tests/fuzz/fuzz_url.c: libcurl decodes %XX in a host, so
+ * "https://gi%86x.example/t" was kept with a raw 0x86 byte — not UTF-8,
+ * and a credential with that token URL could not be rendered as JSON
+ * (PUT stored it, then answered 500; so did every GET of it).
+ */
+static void
+test_token_url_decoded_host(void **state)
+{
+	(void)state;
+	url_bad("https://gi%86x.example/t", OV_EINVAL);
+	url_bad("https://gi%7f.1/t", OV_EINVAL);
+	url_bad("https://a%01b.example/t", OV_EINVAL);
+	url_bad("https://b\xc3\xbc" "cher.example/t", OV_EINVAL);
+	url_ok("https://xn--bcher-kva.example/t",
+	    "https://xn--bcher-kva.example/t");
+	url_ok("http://lo%63alhost:8080/t", "http://localhost:8080/t");
+}
+
 int
 main(void)
 {
@@ -474,6 +493,7 @@ main(void)
 		cmocka_unit_test(test_token_url_ok),
 		cmocka_unit_test(test_token_url_bad),
 		cmocka_unit_test(test_token_url_fake_loopback),
+		cmocka_unit_test(test_token_url_decoded_host),
 	};
 
 	unit_init();
