@@ -348,7 +348,9 @@ broker_on_result(void *arg, const struct rot_result *res)
 		}
 		goto out;
 	}
-	if (res->recorded && rec->access_token) {
+	/* Parked: not in the database yet (disk full, read-only), but the
+	 * new token is good: serve it from memory meanwhile. */
+	if ((res->recorded || res->parked) && rec->access_token) {
 		struct secret *t;
 
 		if (secret_from(rec->access_token->buf,
@@ -364,7 +366,7 @@ broker_on_result(void *arg, const struct rot_result *res)
 		} else
 			e->checked_ms = 0;
 	}
-	if (res->recorded) {
+	if (res->recorded || res->parked) {
 		snprintf(e->status, sizeof(e->status), "%s", rec->status);
 		e->next_refresh_at = rec->next_refresh_at;
 		snprintf(e->last_error, sizeof(e->last_error), "%s%s%s",

@@ -29,8 +29,8 @@ metrics_refresh(struct metrics *m, const struct rot_result *res)
 	double s;
 	int i;
 
-	if (res->superseded)
-		return;		/* no attempt, and nothing was refused */
+	if (res->superseded || res->again)
+		return;		/* no attempt, or one counted when parked */
 	if (res->busy) {
 		atomic_fetch_add(&m->refresh_busy, 1);
 		return;

@@ -10,6 +10,8 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -407,6 +409,44 @@ admin_listener(struct admin *a, struct rot_config *rc)
 }
 
 /* 1 000 idle connections need descriptors: raise the soft limit. */
+/*
+ * libmicrohttpd's own errors (out of descriptors, a failed accept or
+ * send) as warnings: printable ASCII, at most 300 bytes, and at most 5
+ * lines per 10 s, the rest counted (a descriptor shortage repeats on
+ * every accept).  Its messages name no request content.
+ */
+static void
+on_mhd_error(void *arg, const char *fmt, va_list ap)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static int64_t window_ms;
+	static int lines;
+	static unsigned long dropped;
+	char msg[300];
+	int64_t now = timefmt_now_ms();
+	size_t n;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	for (n = 0; msg[n]; n++)
+		if (msg[n] < 0x20 || msg[n] >= 0x7f)
+			msg[n] = msg[n] == '\n' && msg[n + 1] == '\0' ? '\0' : '?';
+	pthread_mutex_lock(&lock);
+	if (now - window_ms >= 10000) {
+		if (dropped)
+			log_warnx("http: %lu more libmicrohttpd errors in the "
+			    "last 10 s", dropped);
+		window_ms = now;
+		lines = 0;
+		dropped = 0;
+	}
+	if (lines < 5) {
+		lines++;
+		log_warnx("http: %s", msg);
+	} else
+		dropped++;
+	pthread_mutex_unlock(&lock);
+}
+
 static void
 raise_nofile(int want)
 {
@@ -426,7 +466,7 @@ admin_start(struct admin *a, struct rot_scheduler *sched)
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD |
-	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
+	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned threads = (unsigned)(a->cfg.threads > 0 ? a->cfg.threads :
 	    ncpu > 0 ? ncpu : 2);
@@ -470,6 +510,7 @@ admin_start(struct admin *a, struct rot_scheduler *sched)
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)a->cfg.idle_timeout_s,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
 	    MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, a,
 	    a->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
 	    a->tls_cert, MHD_OPTION_HTTPS_MEM_KEY, a->tls_key,
 	    MHD_OPTION_END);

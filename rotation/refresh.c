@@ -115,8 +115,14 @@ log_outcome(const struct vault_cred *c, const struct vault_refresh *r)
 void
 rot_done_prepare(const struct rot_config *cfg, struct rot_done *d)
 {
-	rot_classify(cfg, &d->cred, &d->res, timefmt_now(), rot_rand01(),
-	    &d->rec);
+	if (d->at == 0)
+		d->at = timefmt_now();
+	json_decref(d->rec.detail);
+	json_decref(d->rec.drift);
+	rot_classify(cfg, &d->cred, &d->res, d->at, rot_rand01(), &d->rec);
+	if (d->pending_tried && d->rec.detail)
+		json_object_set_new(d->rec.detail, "pending_secret_tried",
+		    json_true());
 	d->rc = OV_EINTERNAL;
 }
 
@@ -191,27 +197,36 @@ rot_done_settle(struct vault *v, const struct rot_config *cfg,
 	for (size_t i = 0; i < n; i++) {
 		if (!batched || d[i].rc == OV_EBUSY || d[i].rc == OV_EIO)
 			d[i].rc = record_alone(v, &d[i]);
+		d[i].parked = d[i].rc != OV_OK && d[i].may_park &&
+		    d[i].res.outcome == OAUTH_OK;
 		if (d[i].rc == OV_OK)
 			log_outcome(&d[i].cred, &d[i].rec);
 		else {
 			log_warnx("refresh of %s/%s not recorded: %s%s",
 			    d[i].cred.org, d[i].cred.name, ov_errmsg(),
+			    d[i].parked ? "; its tokens are kept in memory "
+			    "and recorded once the database takes them" :
 			    d[i].res.refresh_token ? " (a rotated refresh "
 			    "token was lost)" : "");
 			if (first == OV_OK)
 				first = d[i].rc;
 		}
-		if (cfg->listener) {
+		if (cfg->listener && !(d[i].parked && d[i].told_parked)) {
 			struct rot_result r = {
 				.cred = &d[i].cred, .outcome = d[i].res.outcome,
 				.recorded = d[i].rc == OV_OK, .rec = &d[i].rec,
+				.parked = d[i].parked, .again = d[i].told_parked,
 				.duration_ms = d[i].res.duration_ms,
 			};
 
 			cfg->listener(cfg->listener_arg, &r);
+			d[i].told_parked |= d[i].parked;
 		}
+		if (d[i].parked)
+			continue;	/* the caller's to record later */
 		json_decref(d[i].rec.detail);
 		json_decref(d[i].rec.drift);
+		d[i].rec.detail = d[i].rec.drift = NULL;
 		oauth_result_cleanup(&d[i].res);
 	}
 	return first;

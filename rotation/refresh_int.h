@@ -16,17 +16,24 @@ enum ov_rc	rot_attempt_start(struct vault *, const struct rot_config *,
 enum ov_rc	rot_request_run(struct vault *, const struct rot_config *,
 		    const struct vault_cred *, const char *stage,
 		    struct oauth_result *res);
-/* A finished attempt on its way to the database. */
+/* A finished attempt on its way to the database.  rec points into res:
+ * a rot_done that moves (realloc, a copy) is prepared again before use. */
 struct rot_done {
 	struct vault_cred	cred;
 	char			actor[OV_ACTOR_MAX + 1];	/* "": v's */
 	char			request_id[33];
 	int			promote;	/* the pending secret worked */
+	int			pending_tried;	/* sent with the pending one */
+	int			may_park;	/* the caller keeps what fails */
+	int			parked;		/* kept: not recorded yet */
+	int			told_parked;	/* the listener heard so */
+	int64_t			at;		/* when the answer came (s) */
 	struct oauth_result	res;	/* owns the new tokens until wiped */
 	struct vault_refresh	rec;
 	enum ov_rc		rc;
 };
-/* Classifies d->res into d->rec. */
+/* Classifies d->res into d->rec as of d->at (now, when 0); again after
+ * a move.  d starts zeroed. */
 void		rot_done_prepare(const struct rot_config *, struct rot_done *);
 /*
  * Records n prepared attempts: one transaction for the batch (group
@@ -37,7 +44,11 @@ enum ov_rc	rot_done_commit(struct vault *, const struct rot_config *,
 		    struct rot_done *, size_t n);
 /* The two halves of rot_done_commit, for a caller that commits more in
  * the same transaction: record inside it, then settle after COMMIT
- * (committed = whether it did).  Settling tells cfg's listener. */
+ * (committed = whether it did).  Settling tells cfg's listener.  A
+ * successful attempt (new tokens, maybe a rotated refresh token) that
+ * cannot be recorded is `parked` when may_park: left unwiped, for the
+ * caller to record later with rot_done_commit() (the scheduler retries
+ * until the database takes it: disk full, read-only file). */
 void		rot_done_record(struct vault *, struct rot_done *, size_t n);
 enum ov_rc	rot_done_settle(struct vault *, const struct rot_config *,
 		    struct rot_done *, size_t n, int committed);

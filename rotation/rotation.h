@@ -30,6 +30,11 @@ struct rot_result {
 					 * request whose token was replaced:
 					 * no attempt (busy is set too) */
 	int				 recorded;	/* committed */
+	int				 parked;	/* not committed, the
+					 * new tokens kept in memory until
+					 * the database takes them */
+	int				 again;		/* told parked before:
+					 * this is the same attempt, recorded */
 	const struct vault_refresh	*rec;
 	int64_t				 duration_ms;
 };

@@ -75,6 +75,11 @@ struct rot_scheduler {
 	struct attempt		*inflight;
 	struct rot_done		*done;		/* finished, not yet recorded */
 	size_t			 ndone, capdone;
+	struct rot_done		**parked;	/* successes the database
+						 * refused (disk full,
+						 * read-only): retried */
+	size_t			 nparked;
+	int64_t			 parked_retry_ms;
 	int64_t			 wake_ms;	/* earliest reason to scan */
 	pthread_mutex_t		 req_lock;	/* guards req, nreq, capreq */
 	struct asker		*req;		/* requested attempts */
@@ -262,6 +267,7 @@ attempt_done(void *arg, struct oauth_result *res)
 			snprintf(one.request_id, sizeof(one.request_id), "%s",
 			    a->asker.request_id);
 			one.promote = a->pending && res->outcome == OAUTH_OK;
+			one.pending_tried = a->pending;
 
 			rot_done_prepare(&s->cfg, &one);
 			rot_done_commit(s->v, &s->cfg, &one, 1);
@@ -278,13 +284,89 @@ attempt_done(void *arg, struct oauth_result *res)
 	snprintf(d->request_id, sizeof(d->request_id), "%s",
 	    a->asker.request_id);
 	d->promote = a->pending && res->outcome == OAUTH_OK;
-	rot_done_prepare(&s->cfg, d);
-	if (a->pending && d->rec.detail)
-		json_object_set_new(d->rec.detail, "pending_secret_tried",
-		    json_true());
+	d->pending_tried = a->pending;
+	d->may_park = 1;
+	d->at = timefmt_now();
+	/* Prepared when recorded: s->done may still move (realloc). */
 out:
 	attempt_unlink(s, a);
 	free(a);
+}
+
+static void
+prepare_done(struct rot_scheduler *s)
+{
+	for (size_t i = 0; i < s->ndone; i++)
+		rot_done_prepare(&s->cfg, &s->done[i]);
+}
+
+/* After settling: what the database refused is kept, each on its own
+ * (prepared again: rec points into the copy now). */
+static void
+keep_parked(struct rot_scheduler *s)
+{
+	for (size_t i = 0; i < s->ndone; i++) {
+		struct rot_done *d = &s->done[i], *p, **list;
+
+		if (!d->parked)
+			continue;
+		if ((p = malloc(sizeof(*p))) == NULL || (list = realloc(
+		    s->parked, (s->nparked + 1) * sizeof(*list))) == NULL) {
+			free(p);
+			log_warnx("out of memory: the refresh of %s/%s is "
+			    "lost%s", d->cred.org, d->cred.name,
+			    d->res.refresh_token ? ", with its rotated refresh "
+			    "token" : "");
+			json_decref(d->rec.detail);
+			json_decref(d->rec.drift);
+			oauth_result_cleanup(&d->res);
+			continue;
+		}
+		*p = *d;
+		p->rec.detail = p->rec.drift = NULL;
+		json_decref(d->rec.detail);
+		json_decref(d->rec.drift);
+		rot_done_prepare(&s->cfg, p);
+		s->parked = list;
+		s->parked[s->nparked++] = p;
+	}
+	if (s->nparked && s->parked_retry_ms == 0)
+		s->parked_retry_ms = timefmt_now_ms() + 1000;
+}
+
+static int
+parked_has(const struct rot_scheduler *s, int64_t id)
+{
+	for (size_t i = 0; i < s->nparked; i++)
+		if (s->parked[i]->cred.id == id)
+			return 1;
+	return 0;
+}
+
+/* Records the parked successes the database takes now; every second
+ * while some are left (a full disk or a read-only file may come back). */
+static void
+retry_parked(struct rot_scheduler *s, int final)
+{
+	size_t kept = 0;
+
+	if (s->nparked == 0 || (!final && timefmt_now_ms() <
+	    s->parked_retry_ms))
+		return;
+	for (size_t i = 0; i < s->nparked; i++) {
+		struct rot_done *p = s->parked[i];
+
+		p->may_park = !final;
+		rot_done_commit(s->v, &s->cfg, p, 1);
+		if (p->parked)
+			s->parked[kept++] = p;
+		else
+			free(p);
+	}
+	s->nparked = kept;
+	s->parked_retry_ms = kept ? timefmt_now_ms() + 1000 : 0;
+	if (kept)
+		wake_at(s, s->parked_retry_ms);
 }
 
 static void
@@ -292,7 +374,9 @@ flush_done(struct rot_scheduler *s)
 {
 	if (s->ndone == 0)
 		return;
+	prepare_done(s);
 	rot_done_commit(s->v, &s->cfg, s->done, s->ndone);
+	keep_parked(s);
 	s->ndone = 0;
 }
 
@@ -321,6 +405,8 @@ consider(const struct vault_due *d, void *arg)
 	int takeover = 0;
 	long hi;
 
+	if (parked_has(s, d->id))
+		return 0;	/* its new tokens wait for the database */
 	if (d->lease_owner[0] && d->lease_until >= now) {
 		if (!rot_owner_dead(d->lease_owner)) {
 			wake_at(s, (d->lease_until + 1) * 1000);
@@ -400,7 +486,8 @@ take_requests(struct rot_scheduler *s, struct scan *sc)
 
 		for (k = 0; k < sc->n && sc->c[k].due.id != ids[i].id; k++)
 			;
-		if (k < sc->n || inflight_has(s, ids[i].id))
+		if (k < sc->n || inflight_has(s, ids[i].id) ||
+		    parked_has(s, ids[i].id))
 			continue;	/* its outcome will be told */
 		if (vault_cred_by_id(s->v, ids[i].id, &c) != OV_OK) {
 			memset(&c, 0, sizeof(c));
@@ -497,6 +584,7 @@ claim_and_start(struct rot_scheduler *s, struct scan *sc)
 		goto undo;
 	}
 	/* One transaction: finished results first, then the new leases. */
+	prepare_done(s);
 	began = vault_begin(s->v) == OV_OK;
 	if (began)
 		rot_done_record(s->v, s->done, s->ndone);
@@ -525,6 +613,7 @@ claim_and_start(struct rot_scheduler *s, struct scan *sc)
 	 * from when they are sent. */
 	host_restamp(s, sc->now_ms, timefmt_now_ms());
 	rot_done_settle(s->v, &s->cfg, s->done, s->ndone, committed);
+	keep_parked(s);
 	s->ndone = 0;
 	if (!committed && sc->n) {
 		log_warnx("scheduler: cannot take leases: %s", ov_errmsg());
@@ -559,6 +648,7 @@ scan(struct rot_scheduler *s)
 	int64_t next = 0;
 
 	s->wake_ms = sc.now_ms + IDLE_WAKE_MS;
+	retry_parked(s, 0);
 	if (vault_due_list(s->v, sc.now_ms / 1000, s->cfg.owner, SCAN_LIMIT,
 	    consider, &sc) != OV_OK)
 		log_warnx("scheduler: %s", ov_errmsg());
@@ -608,6 +698,7 @@ finish_inflight(struct rot_scheduler *s)
 		attempt_done(a, &r);	/* unlinks and frees a */
 	}
 	flush_done(s);
+	retry_parked(s, 1);	/* last chance; what fails is lost, loudly */
 }
 
 static void *
@@ -729,6 +820,7 @@ rot_scheduler_stop(struct rot_scheduler *s, int grace_ms)
 		free(s->hosts[i].starts);
 	free(s->hosts);
 	free(s->done);
+	free(s->parked);	/* emptied by finish_inflight() */
 	free(s->req);
 	pthread_mutex_destroy(&s->req_lock);
 	vault_close(s->v);
