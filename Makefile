@@ -6,7 +6,7 @@ CC        ?= cc
 PKGS      := sqlite3 libsodium libcurl jansson libmicrohttpd
 DEB_PKGS  := build-essential pkg-config libsqlite3-dev libsodium-dev \
              libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev
-TEST_DEBS := libcmocka-dev jq sqlite3 util-linux curl bc openssl
+TEST_DEBS := libcmocka-dev jq sqlite3 util-linux curl bc openssl faketime
 BENCH_DEBS := wrk
 # Debian 12's clang is 14; libFuzzer is in libclang-rt-14-dev, which
 # clang only recommends.

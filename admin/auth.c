@@ -159,7 +159,7 @@ static enum MHD_Result
 unauthorized(struct req *r, const char *why)
 {
 	atomic_fetch_add(&r->a->metrics.auth_failures, 1);
-	if (count_failure(r->a->auth, r->ip, timefmt_now_ms())) {
+	if (count_failure(r->a->auth, r->ip, timefmt_mono_ms())) {
 		atomic_fetch_add(&r->a->metrics.auth_throttled, 1);
 		record_block(r);
 	}
@@ -175,7 +175,7 @@ auth_check(struct req *r, enum MHD_Result *answered)
 	unsigned char digest[32];
 	struct cached_key *slot;
 	struct vault *v;
-	int64_t now = timefmt_now_ms();
+	int64_t now = timefmt_mono_ms();
 	size_t len;
 	long wait;
 	enum ov_rc rc;

@@ -147,7 +147,7 @@ wait_on(struct broker *b, struct entry *e, struct req *r,
     enum wait_kind kind, int64_t ms)
 {
 	r->wait_kind = kind;
-	r->wait_until_ms = timefmt_now_ms() + ms;
+	r->wait_until_ms = timefmt_mono_ms() + ms;
 	r->wait_entry = e;
 	r->wait_next = e->waiters;
 	e->waiters = r;
@@ -164,7 +164,7 @@ timer_main(void *arg)
 
 	pthread_mutex_lock(&b->lock);
 	while (!b->stop) {
-		int64_t now = timefmt_now_ms(), next = now + 60000;
+		int64_t now = timefmt_mono_ms(), next = now + 60000;
 		struct timespec ts;
 
 		for (size_t i = 0; b->nwaiting && i < BROKER_BUCKETS; i++)
@@ -293,7 +293,7 @@ load(struct broker *b, struct vault *v, const char *key, const char *org,
 	e->last_attempt_at = c.last_attempt_at;
 	e->expires_at = c.expires_at;
 	e->next_refresh_at = c.next_refresh_at;
-	e->checked_ms = timefmt_now_ms();
+	e->checked_ms = timefmt_mono_ms();
 	pthread_mutex_unlock(&b->lock);
 	return OV_OK;
 }
@@ -496,7 +496,7 @@ fresh_entry(struct req *r, const char *org, const char *name, char *key,
 	pthread_mutex_lock(&b->lock);
 	e = find_name(b, key);
 	stale = force || e == NULL || !b->a->cfg.token_cache ||
-	    timefmt_now_ms() - e->checked_ms >= BROKER_RECHECK_MS;
+	    timefmt_mono_ms() - e->checked_ms >= BROKER_RECHECK_MS;
 	pthread_mutex_unlock(&b->lock);
 	if (!stale)
 		return 0;
@@ -645,12 +645,16 @@ struct broker *
 broker_new(struct admin *a)
 {
 	struct broker *b = calloc(1, sizeof(*b));
+	pthread_condattr_t ca;
 
 	if (b == NULL)
 		return NULL;
 	b->a = a;
 	pthread_mutex_init(&b->lock, NULL);
-	pthread_cond_init(&b->cond, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);	/* waits */
+	pthread_cond_init(&b->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	if (pthread_create(&b->timer, NULL, timer_main, b) != 0) {
 		free(b);
 		return NULL;

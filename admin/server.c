@@ -204,7 +204,7 @@ req_new(struct admin *a, struct MHD_Connection *c, const char *method,
 	r->method = method;
 	r->path = url;
 	r->route = -1;
-	r->start_ms = timefmt_now_ms();
+	r->start_ms = timefmt_mono_ms();
 	snprintf(r->id, sizeof(r->id), "%016llx", (unsigned long long)
 	    atomic_fetch_add(&next_id, 1));
 	peer_ip(c, r->ip, sizeof(r->ip));
@@ -314,7 +314,7 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 	if (r == NULL)
 		return;
-	ms = timefmt_now_ms() - r->start_ms;
+	ms = timefmt_mono_ms() - r->start_ms;
 	if (r->route >= 0 || r->status)
 		atomic_fetch_add(&a->metrics.http[r->route >= 0 ? r->route :
 		    METRICS_ROUTE_N - 1][http_status_index((unsigned)
@@ -423,7 +423,7 @@ on_mhd_error(void *arg, const char *fmt, va_list ap)
 	static int lines;
 	static unsigned long dropped;
 	char msg[300];
-	int64_t now = timefmt_now_ms();
+	int64_t now = timefmt_mono_ms();
 	size_t n;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);

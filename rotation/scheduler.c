@@ -34,7 +34,9 @@
 #include "util/timefmt.h"
 
 #define SCAN_LIMIT	2048
-#define IDLE_WAKE_MS	(5 * 60 * 1000)	/* a safety net, not a poll */
+#define IDLE_WAKE_MS	(60 * 1000)	/* a safety net, not a poll; also
+					 * how soon a clock jump is seen */
+#define CLOCK_JUMP_MS	30000		/* smaller steps are drift */
 
 struct host {
 	char		 name[256];
@@ -81,6 +83,8 @@ struct rot_scheduler {
 	size_t			 nparked;
 	int64_t			 parked_retry_ms;
 	int64_t			 wake_ms;	/* earliest reason to scan */
+	int64_t			 clock_offset_ms;	/* wall - boot time */
+	int			 clock_synced;
 	pthread_mutex_t		 req_lock;	/* guards req, nreq, capreq */
 	struct asker		*req;		/* requested attempts */
 	size_t			 nreq, capreq;
@@ -641,12 +645,79 @@ undo:
 		host_unstarted(s, &s->hosts[sc->c[i].host]);
 }
 
+/* Wall time less boot time (CLOCK_BOOTTIME counts suspend too): it
+ * moves only when the wall clock is set. */
+static int64_t
+clock_offset_ms(void)
+{
+	struct timespec b;
+
+	clock_gettime(CLOCK_BOOTTIME, &b);
+	return timefmt_now_ms() - ((int64_t)b.tv_sec * 1000 +
+	    b.tv_nsec / 1000000);
+}
+
+/* The times this process keeps in wall-clock ms (host budgets and
+ * pauses, parked retries) follow a jump of delta_ms too. */
+static void
+shift_memory(struct rot_scheduler *s, int64_t delta_ms)
+{
+	for (size_t i = 0; i < s->nhosts; i++) {
+		struct host *h = &s->hosts[i];
+
+		for (int k = 0; k < h->count; k++)
+			h->starts[(h->head + k) % s->cfg.host_rate] +=
+			    delta_ms;
+		if (h->paused_until_ms)
+			h->paused_until_ms += delta_ms;
+	}
+	if (s->parked_retry_ms)
+		s->parked_retry_ms += delta_ms;
+}
+
+/* At start and whenever the wall clock jumped: stored deadlines follow
+ * (vault_clock_sync), so a jump neither expires every token at once nor
+ * keeps one past its real expiry. */
+static void
+clock_check(struct rot_scheduler *s)
+{
+	static char boot_id[64];
+	int64_t off = clock_offset_ms(), shifted;
+	FILE *f;
+
+	if (s->clock_synced && llabs(off - s->clock_offset_ms) <=
+	    CLOCK_JUMP_MS)
+		return;
+	if (boot_id[0] == '\0') {
+		if ((f = fopen("/proc/sys/kernel/random/boot_id", "r")) ==
+		    NULL || fscanf(f, "%63s", boot_id) != 1)
+			snprintf(boot_id, sizeof(boot_id), "unknown");
+		if (f)
+			fclose(f);
+	}
+	if (vault_clock_sync(s->v, boot_id, off, CLOCK_JUMP_MS, &shifted) !=
+	    OV_OK) {
+		log_warnx("scheduler: checking the clock: %s", ov_errmsg());
+		return;		/* again at the next scan */
+	}
+	if (shifted)
+		log_warnx("the wall clock jumped %s by %lld s: stored "
+		    "deadlines and expiries moved with it", shifted > 0 ?
+		    "forward" : "back", (long long)llabs(shifted));
+	if (s->clock_synced)
+		shift_memory(s, off - s->clock_offset_ms);
+	s->clock_offset_ms = off;
+	s->clock_synced = 1;
+}
+
 static void
 scan(struct rot_scheduler *s)
 {
 	struct scan sc = { .s = s, .now_ms = timefmt_now_ms() };
 	int64_t next = 0;
 
+	clock_check(s);
+	sc.now_ms = timefmt_now_ms();
 	s->wake_ms = sc.now_ms + IDLE_WAKE_MS;
 	retry_parked(s, 0);
 	if (vault_due_list(s->v, sc.now_ms / 1000, s->cfg.owner, SCAN_LIMIT,
@@ -737,7 +808,7 @@ rot_scheduler_start(struct vault *v, const struct rot_config *cfg,
 	s->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (s->inotify_fd >= 0 && inotify_add_watch(s->inotify_fd,
 	    vault_dir(v), IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE) < 0) {
-		log_warn("inotify on %s; CLI changes are seen within 5 min",
+		log_warn("inotify on %s; CLI changes are seen within a minute",
 		    vault_dir(v));
 		close(s->inotify_fd);
 		s->inotify_fd = -1;

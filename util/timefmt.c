@@ -15,6 +15,15 @@ timefmt_now(void)
 }
 
 int64_t
+timefmt_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
 timefmt_now_ms(void)
 {
 	struct timespec ts;

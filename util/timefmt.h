@@ -8,6 +8,9 @@
 
 int64_t	timefmt_now(void);		/* unix seconds */
 int64_t	timefmt_now_ms(void);		/* unix milliseconds */
+/* Milliseconds of CLOCK_MONOTONIC: for durations and waits, which a
+ * wall-clock jump must not stretch or cut. */
+int64_t	timefmt_mono_ms(void);
 /* "2026-11-21T10:59:11Z"; buf of at least 32 bytes.  Returns buf. */
 char	*timefmt_rfc3339(int64_t secs, char *buf, size_t len);
 /* "2026-11-21T10:59:11.123Z" */

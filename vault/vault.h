@@ -187,7 +187,8 @@ enum ov_rc	vault_lease_release(struct vault *, int64_t cred_id,
 /* Records that an attempt's outcome is unknown (its refresher died
  * holding the lease): an event and unknown_outcome_at; and, for a
  * refresh-token credential whose provider is not known to keep its
- * refresh token, status `unknown` (held for an operator: no replay). */
+ * refresh token, status `unknown` (held for an operator: no replay).
+ * The dead owner's lease ends, unless someone else holds it by now. */
 enum ov_rc	vault_note_unknown(struct vault *, int64_t cred_id,
 		    const char *dead_owner);
 
@@ -222,6 +223,18 @@ enum ov_rc	vault_token_open(struct vault *, int64_t cred_id,
  * vault_cred read in another statement). */
 enum ov_rc	vault_token_open_gen(struct vault *, int64_t cred_id,
 		    struct secret **out, int64_t *generation);
+
+/*
+ * Wall-clock jumps (clock.c): offset_ms is wall time less boot time
+ * (CLOCK_BOOTTIME) now, boot_id the kernel's boot id.  When the offset
+ * moved by more than threshold_ms since the reference stored in the
+ * vault (same boot), every stored deadline, expiry and lease moves by
+ * the jump (whole seconds, *shifted_s), with a clock.jumped event; once,
+ * whichever process sees it first.  Another boot only resets the
+ * reference.
+ */
+enum ov_rc	vault_clock_sync(struct vault *, const char *boot_id,
+		    int64_t offset_ms, int64_t threshold_ms, int64_t *shifted_s);
 
 /* Batching: wrap many puts in one transaction (import). */
 enum ov_rc	vault_begin(struct vault *);

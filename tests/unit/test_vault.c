@@ -842,6 +842,62 @@ test_lease_claim_if_gen(void **state)
 	secret_free(tok);
 }
 
+/* A wall-clock jump moves stored deadlines once; a reboot does not. */
+static void
+test_clock_sync(void **state)
+{
+	struct unit_vault *u = *state;
+	struct vault_cred c;
+	struct secret *cs = unit_secret("cs-1"), *tok = unit_secret("at-1");
+	int64_t now = timefmt_now(), shifted = -1;
+	struct vault_refresh r = { .owner = "unit", .outcome = "ok",
+	    .status = "active", .event_kind = "refresh.ok",
+	    .access_token = tok, .token_type = "Bearer", .granted_scope = "",
+	    .issued_at = now, .expires_at = now + 3600,
+	    .next_refresh_at = now + 2700 };
+	int created;
+
+	org_add(u->v, "acme", NULL);
+	cred_fill(&c, "acme", "k");
+	assert_int_equal(vault_cred_put(u->v, &c, cs, NULL, &created), OV_OK);
+	assert_int_equal(vault_cred_get(u->v, "acme", "k", &c), OV_OK);
+	assert_int_equal(vault_lease_claim(u->v, c.id, "unit", NULL, now,
+	    now + 60, 1, -1, &c), OV_OK);
+	assert_int_equal(vault_refresh_record(u->v, c.id, &r), OV_OK);
+	/* First sight: a reference, no shift. */
+	assert_int_equal(vault_clock_sync(u->v, "boot-a", 1000000, 30000,
+	    &shifted), OV_OK);
+	assert_int_equal(shifted, 0);
+	/* Drift under the threshold: nothing. */
+	assert_int_equal(vault_clock_sync(u->v, "boot-a", 1020000, 30000,
+	    &shifted), OV_OK);
+	assert_int_equal(shifted, 0);
+	/* An hour forward: every stored time moves an hour, once. */
+	assert_int_equal(vault_clock_sync(u->v, "boot-a", 1000000 + 3600000,
+	    30000, &shifted), OV_OK);
+	assert_int_equal(shifted, 3600);
+	assert_int_equal(vault_clock_sync(u->v, "boot-a", 1000000 + 3600000,
+	    30000, &shifted), OV_OK);
+	assert_int_equal(shifted, 0);	/* another process: done already */
+	assert_int_equal(vault_cred_get(u->v, "acme", "k", &c), OV_OK);
+	assert_int_equal(c.expires_at, now + 3600 + 3600);
+	assert_int_equal(c.next_refresh_at, now + 2700 + 3600);
+	/* Back by two hours. */
+	assert_int_equal(vault_clock_sync(u->v, "boot-a", 1000000 - 3600000,
+	    30000, &shifted), OV_OK);
+	assert_int_equal(shifted, -7200);
+	assert_int_equal(vault_cred_get(u->v, "acme", "k", &c), OV_OK);
+	assert_int_equal(c.expires_at, now);
+	/* A reboot: boot time restarted, nothing moves. */
+	assert_int_equal(vault_clock_sync(u->v, "boot-b", 99000000, 30000,
+	    &shifted), OV_OK);
+	assert_int_equal(shifted, 0);
+	assert_int_equal(vault_cred_get(u->v, "acme", "k", &c), OV_OK);
+	assert_int_equal(c.expires_at, now);
+	secret_free(cs);
+	secret_free(tok);
+}
+
 static void
 test_cred_list_rm(void **state)
 {
@@ -1385,6 +1441,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_events,
 		    unit_vault_setup, unit_vault_teardown),
 		cmocka_unit_test_setup_teardown(test_batch,
+		    unit_vault_setup, unit_vault_teardown),
+		cmocka_unit_test_setup_teardown(test_clock_sync,
 		    unit_vault_setup, unit_vault_teardown),
 		cmocka_unit_test_setup_teardown(test_lease_claim_if_gen,
 		    unit_vault_setup, unit_vault_teardown),
