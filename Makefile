@@ -152,8 +152,9 @@ bench: deps-test $(BUILD)/orgvault $(BUILD)/fake-oauth $(BUILD)/curl-baseline \
 coverage: deps-test
 	@sh tools/deps.sh $(COVER_DEBS)
 	@rm -rf build-cov
-	@$(MAKE) --no-print-directory BUILD=build-cov OPT="-O0 -g --coverage" \
-	    HARDEN="-fPIE" LDFLAGS="--coverage" unit integration; \
+	@OV_COVERAGE=1 $(MAKE) --no-print-directory BUILD=build-cov \
+	    OPT="-O0 -g --coverage" HARDEN="-fPIE" LDFLAGS="--coverage" \
+	    unit integration; \
 	    rc=$$?; sh tools/coverage.sh build-cov; exit $$rc
 
 # test-long: the long variants (herd at full size, ...); minutes each.
