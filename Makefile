@@ -159,6 +159,7 @@ coverage: deps-test
 
 # test-long: the long variants (herd at full size, ...); minutes each.
 test-long: deps-test $(BUILD)/orgvault $(BUILD)/fake-oauth
+	@sh tools/deps.sh $(BENCH_DEBS)
 	@ORGVAULT=$(abspath $(BUILD)/orgvault) \
 	    FAKE_OAUTH=$(abspath $(BUILD)/fake-oauth) \
 	    TESTS_DIR=tests/integration/long bash tests/integration/run.sh
