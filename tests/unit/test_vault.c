@@ -797,6 +797,36 @@ cred_name_cb(const struct vault_cred *c, void *arg)
 	return 0;
 }
 
+/* Org acme (new) and its credential NAME, with a client secret and no
+ * token yet. */
+static void
+cred_new(struct unit_vault *u, const char *name, struct vault_cred *c)
+{
+	struct secret *cs = unit_secret("cs-1");
+	int created;
+
+	org_add(u->v, "acme", NULL);
+	cred_fill(c, "acme", name);
+	assert_int_equal(vault_cred_put(u->v, c, cs, NULL, &created), OV_OK);
+	assert_int_equal(vault_cred_get(u->v, "acme", name, c), OV_OK);
+	secret_free(cs);
+}
+
+/* Records a refresh of c (leased): a token of an hour, due in 45 min. */
+static void
+token_record(struct unit_vault *u, const struct vault_cred *c, int64_t now)
+{
+	struct secret *tok = unit_secret("at-1");
+	struct vault_refresh r = { .owner = "unit", .outcome = "ok",
+	    .status = "active", .event_kind = "refresh.ok",
+	    .access_token = tok, .token_type = "Bearer", .granted_scope = "",
+	    .issued_at = now, .expires_at = now + 3600,
+	    .next_refresh_at = now + 2700 };
+
+	assert_int_equal(vault_refresh_record(u->v, c->id, &r), OV_OK);
+	secret_free(tok);
+}
+
 /* A forced claim that names a token generation is refused once a
  * refresh has replaced that token: the broker's late ask for a refresh
  * must not make a second one for the same deadline. */
@@ -805,26 +835,16 @@ test_lease_claim_if_gen(void **state)
 {
 	struct unit_vault *u = *state;
 	struct vault_cred c, got;
-	struct secret *cs = unit_secret("cs-1"), *tok = unit_secret("at-1");
 	int64_t now = timefmt_now();
-	struct vault_refresh r = { .owner = "unit", .outcome = "ok",
-	    .status = "active", .event_kind = "refresh.ok",
-	    .access_token = tok, .token_type = "Bearer", .granted_scope = "",
-	    .issued_at = now, .expires_at = now + 3600,
-	    .next_refresh_at = now + 2700 };
-	int created;
 
-	org_add(u->v, "acme", NULL);
-	cred_fill(&c, "acme", "g");
-	assert_int_equal(vault_cred_put(u->v, &c, cs, NULL, &created), OV_OK);
-	assert_int_equal(vault_cred_get(u->v, "acme", "g", &c), OV_OK);
+	cred_new(u, "g", &c);
 	assert_int_equal(c.token_generation, 0);
 	/* No token yet: generation 0 may be claimed, 1 may not. */
 	assert_int_equal(vault_lease_claim(u->v, c.id, "unit", NULL, now,
 	    now + 60, 1, 1, &got), OV_ECONFLICT);
 	assert_int_equal(vault_lease_claim(u->v, c.id, "unit", NULL, now,
 	    now + 60, 1, 0, &got), OV_OK);
-	assert_int_equal(vault_refresh_record(u->v, c.id, &r), OV_OK);
+	token_record(u, &c, now);
 	/* The token of generation 0 was replaced: an ask for it is stale. */
 	assert_int_equal(vault_lease_claim(u->v, c.id, "unit", NULL, now,
 	    now + 60, 1, 0, &got), OV_ECONFLICT);
@@ -838,8 +858,6 @@ test_lease_claim_if_gen(void **state)
 	    now + 60, 0, -1, &got), OV_ECONFLICT);
 	assert_int_equal(vault_lease_claim(u->v, c.id, "unit", NULL, now,
 	    now + 60, 1, -1, &got), OV_OK);
-	secret_free(cs);
-	secret_free(tok);
 }
 
 /* A wall-clock jump moves stored deadlines once; a reboot does not. */
@@ -848,22 +866,12 @@ test_clock_sync(void **state)
 {
 	struct unit_vault *u = *state;
 	struct vault_cred c;
-	struct secret *cs = unit_secret("cs-1"), *tok = unit_secret("at-1");
 	int64_t now = timefmt_now(), shifted = -1;
-	struct vault_refresh r = { .owner = "unit", .outcome = "ok",
-	    .status = "active", .event_kind = "refresh.ok",
-	    .access_token = tok, .token_type = "Bearer", .granted_scope = "",
-	    .issued_at = now, .expires_at = now + 3600,
-	    .next_refresh_at = now + 2700 };
-	int created;
 
-	org_add(u->v, "acme", NULL);
-	cred_fill(&c, "acme", "k");
-	assert_int_equal(vault_cred_put(u->v, &c, cs, NULL, &created), OV_OK);
-	assert_int_equal(vault_cred_get(u->v, "acme", "k", &c), OV_OK);
+	cred_new(u, "k", &c);
 	assert_int_equal(vault_lease_claim(u->v, c.id, "unit", NULL, now,
 	    now + 60, 1, -1, &c), OV_OK);
-	assert_int_equal(vault_refresh_record(u->v, c.id, &r), OV_OK);
+	token_record(u, &c, now);
 	/* First sight: a reference, no shift. */
 	assert_int_equal(vault_clock_sync(u->v, "boot-a", 1000000, 30000,
 	    &shifted), OV_OK);
@@ -894,8 +902,6 @@ test_clock_sync(void **state)
 	assert_int_equal(shifted, 0);
 	assert_int_equal(vault_cred_get(u->v, "acme", "k", &c), OV_OK);
 	assert_int_equal(c.expires_at, now);
-	secret_free(cs);
-	secret_free(tok);
 }
 
 static void
