@@ -7,7 +7,7 @@
 #
 # Times come from the fake server's request log (time_ms).  Only lower
 # bounds on intervals are asserted, and upper bounds on counts; the few
-# upper bounds on latency are generous (inotify vs a 5-minute idle wake).
+# upper bounds on latency are generous (inotify vs a 1-minute idle wake).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/fake.sh"
 
@@ -91,7 +91,7 @@ else
 fi
 
 # New credential while serve idles (its next wake is ~45 min away, the
-# idle safety net 5 min): it must be picked up through inotify.
+# idle safety net 1 min): it must be picked up through inotify.
 nap 1.5
 mk new1 3600
 t_put=$(now_ms)
