@@ -283,7 +283,7 @@ rot_refresh_one(struct vault *v, const struct rot_config *cfg,
 	if (holder && (rc = vault_note_unknown(v, c->id, holder)) != OV_OK)
 		return rc;
 	rc = vault_lease_claim(v, c->id, cfg->owner, holder, now, now +
-	    cfg->timeout_ms / 1000 + 60, 1, -1, &leased);
+	    cfg->timeout_ms / 1000 + 60, VAULT_CLAIM_OPERATOR, -1, &leased);
 	if (rc == OV_ECONFLICT)
 		return ov_seterr(rc, "%s/%s is being refreshed by %s right "
 		    "now; try again in a moment", c->org, c->name,

@@ -250,8 +250,8 @@ rot_regenerate(struct vault *v, const struct rot_config *cfg,
 		goto out;
 	out->step = REGEN_LEASE;
 	if ((rc = vault_lease_claim(v, c.id, cfg->owner, NULL, now, now +
-	    cfg->timeout_ms / 1000 * (TEST_TRIES + 2) + LEASE_SLACK_S, 1, -1,
-	    &leased)) != OV_OK) {
+	    cfg->timeout_ms / 1000 * (TEST_TRIES + 2) + LEASE_SLACK_S,
+	    VAULT_CLAIM_OPERATOR, -1, &leased)) != OV_OK) {
 		if (rc == OV_ECONFLICT)
 			rc = ov_seterr(rc, "%s/%s is being refreshed by %s; try "
 			    "again in a moment", org, name, c.lease_owner);

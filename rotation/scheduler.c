@@ -604,10 +604,14 @@ claim_and_start(struct rot_scheduler *s, struct scan *sc)
 			    c->due.lease_owner) != OV_OK)
 				log_warnx("%s", ov_errmsg());
 		}
+		/* An API operator's refresh is deliberate; the broker's ask
+		 * never overrides a hold (the takeover above may just have
+		 * made one): that would replay a possibly rotated token. */
 		if (vault_lease_claim(s->v, c->due.id, s->cfg.owner,
 		    c->takeover ? c->due.lease_owner : NULL, now, now +
-		    s->cfg.timeout_ms / 1000 + 60, c->force, c->force ?
-		    c->asker.if_gen : -1, &claimed[n]) == OV_OK) {
+		    s->cfg.timeout_ms / 1000 + 60, !c->force ? VAULT_CLAIM_DUE :
+		    c->asker.actor[0] ? VAULT_CLAIM_OPERATOR : VAULT_CLAIM_ASKED,
+		    c->force ? c->asker.if_gen : -1, &claimed[n]) == OV_OK) {
 			c->takeover = 2;	/* claimed */
 			n++;
 		}

@@ -91,8 +91,9 @@ vault_lease_claim(struct vault *v, int64_t cred_id, const char *owner,
 	if ((rc = db_prepare(v, "UPDATE credentials SET lease_owner = ?1, "
 	    "lease_until = ?2 WHERE id = ?3 AND (lease_owner IS NULL OR "
 	    "lease_until < ?4 OR lease_owner = ?1 OR lease_owner = ?5) AND "
-	    "(?6 OR ((next_refresh_at IS NULL OR next_refresh_at <= ?4) AND "
-	    "status IN ('active', 'failing', 'invalid_client'))) AND "
+	    "(?6 >= 2 OR ((?6 = 1 OR next_refresh_at IS NULL OR "
+	    "next_refresh_at <= ?4) AND status IN ('active', 'failing', "
+	    "'invalid_client'))) AND "
 	    "(?7 < 0 OR coalesce((SELECT generation FROM tokens WHERE "
 	    "credential_id = ?3), 0) = ?7)", &st)) != OV_OK)
 		return tx_end(v, rc);
@@ -151,15 +152,22 @@ vault_note_unknown(struct vault *v, int64_t cred_id, const char *dead_owner)
 		return rc;
 	if ((rc = vault_cred_by_id(v, cred_id, &c)) != OV_OK)
 		return tx_end(v, rc);
+	/* The dead refresher's lease ends with this record (unless another
+	 * process took it over first): left in place, it would be taken over
+	 * again, and a credential re-authorized meanwhile held again. */
 	if ((rc = db_prepare(v, "UPDATE credentials SET unknown_outcome_at = "
 	    "?1, status = CASE WHEN NOT refresh_token_kept AND grant_type = "
 	    "'refresh_token' THEN 'unknown' ELSE status END, last_error = "
 	    "CASE WHEN NOT refresh_token_kept AND grant_type = "
 	    "'refresh_token' THEN 'refresher_died: its request may have rotated the refresh "
-	    "token' ELSE last_error END WHERE id = ?2", &st)) != OV_OK)
+	    "token' ELSE last_error END, lease_owner = CASE WHEN lease_owner = "
+	    "?3 THEN NULL ELSE lease_owner END, lease_until = CASE WHEN "
+	    "lease_owner = ?3 THEN NULL ELSE lease_until END WHERE id = ?2",
+	    &st)) != OV_OK)
 		return tx_end(v, rc);
 	sqlite3_bind_int64(st, 1, timefmt_now());
 	sqlite3_bind_int64(st, 2, cred_id);
+	sqlite3_bind_text(st, 3, dead_owner, -1, SQLITE_STATIC);
 	src = sqlite3_step(st);
 	db_finish(v, st);
 	if (src != SQLITE_DONE)

@@ -169,10 +169,18 @@ const char	*vault_actor(const struct vault *);
 /* The admin API's request id, added to the detail of the events it
  * writes ("" or NULL: none). */
 void		vault_set_request_id(struct vault *, const char *);
+/* vault_lease_claim's force: how much an attempt may skip. */
+#define VAULT_CLAIM_DUE		0	/* due, and a status that refreshes
+					 * (active, failing, invalid_client) */
+#define VAULT_CLAIM_ASKED	1	/* due or not (someone needs a token
+					 * now), but never a held (unknown),
+					 * revoked or disabled credential */
+#define VAULT_CLAIM_OPERATOR	2	/* whatever the status: an operator's
+					 * deliberate attempt (cred refresh) */
 /*
  * Takes the lease of cred_id for owner until `until`, if the lease is
  * free, expired, or held by expected_owner (a dead owner being taken
- * over), and — unless force — the credential is still due at `now`.
+ * over), and the credential may be attempted as `force` says (above).
  * if_gen >= 0 adds that its access token is still of generation if_gen
  * (a forced attempt asked for by someone who saw that token must not
  * follow a refresh that already replaced it); -1: any generation.

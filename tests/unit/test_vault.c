@@ -860,6 +860,44 @@ test_lease_claim_if_gen(void **state)
 	    now + 60, 1, -1, &got), OV_OK);
 }
 
+/* A refresher that died holding the lease of a refresh-token credential:
+ * recording that ends its lease and holds the credential; the broker's
+ * ask (VAULT_CLAIM_ASKED) may not claim a held credential, an operator's
+ * deliberate attempt (VAULT_CLAIM_OPERATOR) may. */
+static void
+test_lease_claim_held(void **state)
+{
+	struct unit_vault *u = *state;
+	struct vault_cred c, got;
+	struct secret *cs = unit_secret("cs-1"), *rt = unit_secret("rt-1");
+	int64_t now = timefmt_now();
+	int created;
+
+	org_add(u->v, "acme", NULL);
+	cred_fill(&c, "acme", "held");
+	snprintf(c.grant, sizeof(c.grant), "refresh_token");
+	assert_int_equal(vault_cred_put(u->v, &c, cs, rt, &created), OV_OK);
+	assert_int_equal(vault_cred_get(u->v, "acme", "held", &c), OV_OK);
+	assert_int_equal(vault_lease_claim(u->v, c.id, "host:1:dead", NULL,
+	    now, now + 60, VAULT_CLAIM_DUE, -1, &got), OV_OK);
+	assert_int_equal(vault_note_unknown(u->v, c.id, "host:1:dead"), OV_OK);
+	assert_int_equal(vault_cred_get(u->v, "acme", "held", &got), OV_OK);
+	assert_string_equal(got.status, "unknown");
+	assert_string_equal(got.lease_owner, "");
+	assert_int_equal(vault_lease_claim(u->v, c.id, "unit", NULL, now,
+	    now + 60, VAULT_CLAIM_DUE, -1, &got), OV_ECONFLICT);
+	assert_int_equal(vault_lease_claim(u->v, c.id, "unit", NULL, now,
+	    now + 60, VAULT_CLAIM_ASKED, -1, &got), OV_ECONFLICT);
+	assert_int_equal(vault_lease_claim(u->v, c.id, "unit", NULL, now,
+	    now + 60, VAULT_CLAIM_OPERATOR, -1, &got), OV_OK);
+	/* Another owner's lease is not ended by a late note. */
+	assert_int_equal(vault_note_unknown(u->v, c.id, "host:1:dead"), OV_OK);
+	assert_int_equal(vault_cred_get(u->v, "acme", "held", &got), OV_OK);
+	assert_string_equal(got.lease_owner, "unit");
+	secret_free(cs);
+	secret_free(rt);
+}
+
 /* A wall-clock jump moves stored deadlines once; a reboot does not. */
 static void
 test_clock_sync(void **state)
@@ -1449,6 +1487,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_batch,
 		    unit_vault_setup, unit_vault_teardown),
 		cmocka_unit_test_setup_teardown(test_clock_sync,
+		    unit_vault_setup, unit_vault_teardown),
+		cmocka_unit_test_setup_teardown(test_lease_claim_held,
 		    unit_vault_setup, unit_vault_teardown),
 		cmocka_unit_test_setup_teardown(test_lease_claim_if_gen,
 		    unit_vault_setup, unit_vault_teardown),
