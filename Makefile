@@ -41,7 +41,7 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_OBJ := $(LIB_OBJ) $(filter-out $(BUILD)/cmd/main.o,$(CMD_OBJ))
 
 .PHONY: all test unit integration asan install uninstall clean deps deps-test run help \
-        bench test-long coverage fuzz fuzz-run
+        bench test-long coverage fuzz fuzz-run chaos
 
 all: $(BUILD)/orgvault
 
@@ -156,6 +156,15 @@ coverage: deps-test
 	    OPT="-O0 -g --coverage" HARDEN="-fPIE" LDFLAGS="--coverage" \
 	    unit integration; \
 	    rc=$$?; sh tools/coverage.sh build-cov; exit $$rc
+
+# chaos: serve killed -9 every few seconds under token-broker load and
+# provider faults for CHAOS_SECONDS (300), then end checks; the header of
+# tests/chaos/chaos.sh lists its parameters and checks.
+chaos: $(BUILD)/orgvault $(BUILD)/fake-oauth $(BUILD)/webhook-rx
+	@ORGVAULT=$(abspath $(BUILD)/orgvault) \
+	    FAKE_OAUTH=$(abspath $(BUILD)/fake-oauth) \
+	    WEBHOOK_RX=$(abspath $(BUILD)/webhook-rx) \
+	    bash tests/chaos/chaos.sh
 
 # test-long: the long variants (herd at full size, ...); minutes each.
 test-long: deps-test $(BUILD)/orgvault $(BUILD)/fake-oauth
