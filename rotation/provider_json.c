@@ -35,6 +35,12 @@ text(json_t *o, const char *key, const char **out, const char **bad)
 		*bad = key;
 		return ov_seterr(OV_EINVAL, "%s must be a string", key);
 	}
+	/* A NUL would cut the value short without a word. */
+	if (strlen(json_string_value(v)) != json_string_length(v)) {
+		*bad = key;
+		return ov_seterr(OV_EINVAL, "%s must not contain a NUL "
+		    "character", key);
+	}
 	*out = json_string_value(v);
 	return OV_OK;
 }

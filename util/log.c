@@ -24,6 +24,9 @@ log_init(enum log_level level, int json)
 	as_json = json;
 }
 
+static void vlog(enum log_level, int, const char *, va_list)
+    __attribute__((format(printf, 3, 0)));
+
 static void
 vlog(enum log_level level, int with_errno, const char *fmt, va_list ap)
 {

@@ -326,6 +326,33 @@ test_resolve_oauth2(void **state)
 	assert_int_equal(provider_resolve(&in, NULL, &c), OV_EINVAL);
 }
 
+/* A JSON text field with a NUL inside is refused, not cut short (found
+ * by fuzz_admin_body: "a\u0000b" was stored as "a"). */
+static void
+test_input_json_nul(void **state)
+{
+	json_t *o = json_loadb("{\"provider\":\"oauth2\",\"scope\":\"a\\u0000b\"}",
+	    40, JSON_ALLOW_NUL, NULL);
+	struct cred_input in;
+	struct secret *cs, *rt;
+	const char *bad = NULL;
+
+	(void)state;
+	assert_non_null(o);
+	memset(&in, 0, sizeof(in));
+	assert_int_equal(provider_input_json(o, NULL, &in, &cs, &rt, &bad),
+	    OV_EINVAL);
+	assert_string_equal(bad, "scope");
+	assert_non_null(strstr(ov_errmsg(), "NUL"));
+	json_object_set_new(o, "scope", json_string("a b"));
+	assert_int_equal(provider_input_json(o, NULL, &in, &cs, &rt, &bad),
+	    OV_OK);
+	assert_string_equal(in.scope, "a b");
+	secret_free(cs);
+	secret_free(rt);
+	json_decref(o);
+}
+
 static void
 test_resolve_refused_inputs(void **state)
 {
@@ -480,6 +507,7 @@ main(void)
 		cmocka_unit_test(test_resolve_oauth2),
 		cmocka_unit_test(test_resolve_refused_inputs),
 		cmocka_unit_test(test_genesys_api_base),
+		cmocka_unit_test(test_input_json_nul),
 		cmocka_unit_test(test_resolve_update_keeps_fields),
 		cmocka_unit_test(test_resolve_update_provider_change),
 	};
