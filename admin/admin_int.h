@@ -37,6 +37,9 @@ struct metrics {
 
 struct admin {
 	struct admin_config	 cfg;
+	atomic_int		 mhd_started;	/* else MHD's errors are kept */
+	char			 mhd_error[300];	/* the first, for the
+						 * start-up failure message */
 	struct vault		*root;		/* a clone; the pool clones it */
 	pthread_mutex_t		 pool_lock;
 	struct vault		**pool;		/* idle connections */

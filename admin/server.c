@@ -413,7 +413,8 @@ admin_listener(struct admin *a, struct rot_config *rc)
  * libmicrohttpd's own errors (out of descriptors, a failed accept or
  * send) as warnings: printable ASCII, at most 300 bytes, and at most 5
  * lines per 10 s, the rest counted (a descriptor shortage repeats on
- * every accept).  Its messages name no request content.
+ * every accept).  Its messages name no request content.  While the
+ * daemon starts, the first one is kept for admin_start()'s error.
  */
 static void
 on_mhd_error(void *arg, const char *fmt, va_list ap)
@@ -422,6 +423,7 @@ on_mhd_error(void *arg, const char *fmt, va_list ap)
 	static int64_t window_ms;
 	static int lines;
 	static unsigned long dropped;
+	struct admin *a = arg;
 	char msg[300];
 	int64_t now = timefmt_mono_ms();
 	size_t n;
@@ -430,6 +432,12 @@ on_mhd_error(void *arg, const char *fmt, va_list ap)
 	for (n = 0; msg[n]; n++)
 		if (msg[n] < 0x20 || msg[n] >= 0x7f)
 			msg[n] = msg[n] == '\n' && msg[n + 1] == '\0' ? '\0' : '?';
+	if (!atomic_load(&a->mhd_started)) {
+		if (a->mhd_error[0] == '\0')
+			snprintf(a->mhd_error, sizeof(a->mhd_error), "%s",
+			    msg);
+		return;
+	}
 	pthread_mutex_lock(&lock);
 	if (now - window_ms >= 10000) {
 		if (dropped)
@@ -502,7 +510,9 @@ admin_start(struct admin *a, struct rot_scheduler *sched)
 	}
 	raise_nofile(a->cfg.max_connections);
 	(void)sl;
+	a->mhd_error[0] = '\0';
 	a->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, a,
+	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, a,	/* first */
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_THREAD_POOL_SIZE, threads,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)a->cfg.max_connections,
@@ -510,14 +520,15 @@ admin_start(struct admin *a, struct rot_scheduler *sched)
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)a->cfg.idle_timeout_s,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
 	    MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
-	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, a,
 	    a->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
 	    a->tls_cert, MHD_OPTION_HTTPS_MEM_KEY, a->tls_key,
 	    MHD_OPTION_END);
 	if (a->daemon == NULL)
 		return ov_seterr(OV_EIO, "cannot listen on %s:%d (in use, "
 		    "not an address of this machine, or a bad TLS "
-		    "certificate/key)", a->cfg.host, a->cfg.port);
+		    "certificate/key)%s%s", a->cfg.host, a->cfg.port,
+		    a->mhd_error[0] ? ": " : "", a->mhd_error);
+	atomic_store(&a->mhd_started, 1);
 	di = MHD_get_daemon_info(a->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	a->port = di ? di->port : a->cfg.port;
 	log_info("listening on %s%s%s:%d (%s, %u threads, at most %d "
