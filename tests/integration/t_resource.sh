@@ -108,18 +108,18 @@ serve_start locked || exit 1
 unset ORGVAULT_BUSY_TIMEOUT_MS
 expect_true "locked: every credential has its second token" -- wait_until 30 all_have_2
 wait_until 10 in_flight
-# Another process holds the write lock for 10 s; GETs for the first 8.
-(printf '.timeout 5000\nBEGIN EXCLUSIVE;\n'; sleep 10; printf 'COMMIT;\n') |
+# Another process holds the write lock for 6 s; GETs for the first 5.
+(printf '.timeout 5000\nBEGIN EXCLUSIVE;\n'; sleep 6; printf 'COMMIT;\n') |
     sqlite3 "$DB" >/dev/null 2>&1 &
 lock_pid=$!
 bg_track "$lock_pid"
-broker_during 8
+broker_during 5
 wait "$lock_pid"
 expect_true "locked: an answered refresh could not be recorded and was kept in memory" -- \
     parked_logged locked
 expect_true "locked: serve said what was wrong (locked)" -- \
     grep -aq 'is locked by another process' "$(serve_log locked)"
-nap 4
+nap 2
 n_ok=$(events_json --kind refresh.ok | jq length)
 settle_checks locked locked
 expect_true "locked: the parked refreshes were recorded afterwards ($n_ok refresh.ok events)" -- \
@@ -130,19 +130,19 @@ serve_start dns || exit 1
 expect_ok "dns: a credential on login.orgvault-test.invalid" -- ov cred put acme nx \
     --provider genesys --token-url https://login.orgvault-test.invalid/oauth/token \
     --client-id nx --secret-file "$TMP/s-r1"
-nap 20
+nap 10
 run events_json --credential nx
 cp "$OUT" "$TMP/misc/nx-events"
 expect_json "dns: its attempts are transient network failures" \
     '[.[] | select(.kind | startswith("refresh."))] | length >= 2 and
      all(.kind == "refresh.failed" and (.detail.description | test("resolve"; "i")))'
 n=$(jq '[.[] | select(.kind | startswith("refresh."))] | length' "$TMP/misc/nx-events")
-expect_true "dns: backed off, no storm ($n attempts in 20 s)" -- test "$n" -le 10
+expect_true "dns: backed off, no storm ($n attempts in 10 s)" -- test "$n" -le 8
 run ov cred show acme nx --json
 expect_json "dns: status failing, the error says the name does not resolve" \
     '.status == "failing" and (.last_error | test("resolve"; "i"))'
 before=$(issued r1)
-nap 3
+nap 2
 expect_true "dns: the other credentials go on refreshing" -- test "$(issued r1)" -gt "$before"
 expect_ok "dns: cred rm nx" -- ov cred rm acme nx
 
@@ -150,16 +150,16 @@ expect_ok "dns: cred rm nx" -- ov cred rm acme nx
 nfd=$(ls /proc/"$SERVE_PID"/fd | wc -l)
 soft=$(awk '/Max open files/ { print $4 }' /proc/"$SERVE_PID"/limits)
 prlimit --pid "$SERVE_PID" --nofile=$((nfd + 6)):
-# Idle connections (bash /dev/tcp) hold the descriptors for 10 s.
+# Idle connections (bash /dev/tcp) hold the descriptors for 6 s.
 for i in $(seq 1 20); do
-	(exec 3<>"/dev/tcp/127.0.0.1/$SERVE_PORT" && sleep 10) 2>/dev/null &
+	(exec 3<>"/dev/tcp/127.0.0.1/$SERVE_PORT" && sleep 6) 2>/dev/null &
 	bg_track $!
 done
-nap 4
+nap 2
 expect_true "fds: serve is at its descriptor limit ($(ls /proc/"$SERVE_PID"/fd | wc -l) open)" -- \
     test "$(ls /proc/"$SERVE_PID"/fd | wc -l)" -ge $((nfd + 5))
 before=$(fake_stats | jq .requests)
-nap 4
+nap 2
 expect_true "fds: serve is alive" -- kill -0 "$SERVE_PID"
 wait_free() { [ "$(ls /proc/"$SERVE_PID"/fd | wc -l)" -le $((nfd + 2)) ]; }
 expect_true "fds: the held connections end" -- wait_until 20 wait_free
@@ -167,7 +167,7 @@ prlimit --pid "$SERVE_PID" --nofile="$soft":
 api GET /v1/orgs/acme/credentials/r1/token "$TOK"
 expect_status "fds: afterwards the token broker answers" 200
 after=$(issued r1)
-nap 4
+nap 3
 expect_true "fds: and refreshes go on" -- test "$(issued r1)" -gt "$after"
 serve_stop "$SERVE_PID" 20
 expect_eq "fds: serve stops with exit 0" 0 "$SERVE_RC"
@@ -189,14 +189,14 @@ if need_root "disk full: needs root to mount a tmpfs"; then
 	wait_until 10 in_flight
 	dd if=/dev/zero of="$SMALL/filler" bs=64k >/dev/null 2>&1
 	expect_true "full: the tmpfs is full" -- test "$(df --output=avail "$SMALL" | tail -n 1)" -le 64
-	broker_during 6
+	broker_during 4
 	expect_true "full: an answered refresh could not be recorded and was kept in memory" -- \
 	    parked_logged full
 	expect_true "full: serve said what was wrong (disk full)" -- \
 	    grep -aq 'disk full' "$(serve_log full)"
 	expect_true "full: serve is alive" -- kill -0 "$SERVE_PID"
 	rm -f "$SMALL/filler"
-	nap 4
+	nap 2
 	settle_checks full full
 	expect_ok "full: SQLite integrity" -- sqlite3 "$DB" 'PRAGMA integrity_check;'
 	expect_stdout_contains "full: ... ok" "ok"
