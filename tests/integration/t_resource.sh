@@ -8,7 +8,9 @@
 #       failures with backoff, no storm, the others unaffected;
 #   (d) serve out of file descriptors (its limit lowered with prlimit
 #       while idle connections hold them): no crash, tokens served again
-#       and refreshes recover once descriptors are free.  The new tokens must not be lost: serve keeps them in
+#       and refreshes recover once descriptors are free;
+#   (e) the database files turned read-only under a running serve
+#       (chattr +i: writes through its open descriptors fail), like (a).  The new tokens must not be lost: serve keeps them in
 # memory, the token broker serves them, and they are recorded once the
 # database takes writes again.  Afterwards no refresh token was ever
 # presented stale, each stored one is the newest (a refresh with it
@@ -18,7 +20,8 @@
 . "$(dirname "${BASH_SOURCE[0]}")/api.sh"
 
 SMALL=$TMP/small
-trap 'mountpoint -q "$SMALL" && umount -l "$SMALL"; _cleanup' EXIT
+trap 'chattr -i "$TMP/vault/orgvault.db" "$TMP/vault/orgvault.db-wal" 2>/dev/null
+    mountpoint -q "$SMALL" && umount -l "$SMALL"; _cleanup' EXIT
 
 fake_start
 NAMES="r1 r2 r3"
@@ -174,6 +177,25 @@ expect_eq "fds: serve stops with exit 0" 0 "$SERVE_RC"
 expect_clean_log "fds: no crash or sanitizer report" "$(serve_log dns)"
 expect_true "fds: serve logged the shortage (libmicrohttpd's accept errors)" -- \
     grep -aqiE 'http: .*(too many open files|descriptor|resource limit)' "$(serve_log dns)"
+
+# --- (e) the database turned read-only -------------------------------------------------------
+for n in $NAMES; do
+	fake_patch "$n" '{"behaviour":"slow","delay_ms":1500}' >/dev/null
+done
+serve_start ro || exit 1
+wait_until 10 in_flight
+if chattr +i "$DB" "$DB-wal"; then
+	broker_during 4
+	expect_true "read-only: an answered refresh could not be recorded and was kept in memory" -- \
+	    parked_logged ro
+	expect_true "read-only: serve said what was wrong" -- \
+	    grep -aqE 'not recorded: .*(read-only|I/O error|not permitted)' "$(serve_log ro)"
+	chattr -i "$DB" "$DB-wal"
+	nap 2
+	settle_checks read-only ro
+else
+	fail "read-only: chattr +i is needed on $TMP's file system (root, ext4/tmpfs)"
+fi
 
 # --- (b) the disk full ----------------------------------------------------------------------
 if need_root "disk full: needs root to mount a tmpfs"; then
