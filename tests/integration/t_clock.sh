@@ -14,6 +14,15 @@ if [ -z "$FT_LIB" ]; then
 	fail "setup: libfaketime (Debian package faketime) is needed; make deps-test installs it"
 	exit 1
 fi
+# libfaketime and ASan's runtime do not mix: preloaded after libasan,
+# serve hung (make asan timed out after 900 s); preloaded alone, ASan
+# refuses to start.  So under make asan this test says so and stops; it
+# runs in make test.
+if ldd "$ORGVAULT" 2>/dev/null | grep -q libasan; then
+	pass "skipped under ASan: libfaketime cannot be preloaded into an ASan binary (runs in make test)"
+	exit 0
+fi
+PRELOAD=$FT_LIB
 N=20
 FT=$TMP/faketime
 echo "+0" >"$FT"
@@ -28,7 +37,7 @@ awk -v n="$N" -v url="$FAKE_URL/token" 'BEGIN {
 }' >"$TMP/misc/import.jsonl"
 expect_ok "setup: import $N credentials (1 h tokens)" -- ov import "$TMP/misc/import.jsonl"
 TOK=$(api_key tok token)
-export LD_PRELOAD=$FT_LIB FAKETIME_TIMESTAMP_FILE=$FT FAKETIME_NO_CACHE=1 \
+export LD_PRELOAD=$PRELOAD FAKETIME_TIMESTAMP_FILE=$FT FAKETIME_NO_CACHE=1 \
     FAKETIME_DONT_FAKE_MONOTONIC=1
 serve_start main || exit 1
 unset LD_PRELOAD FAKETIME_TIMESTAMP_FILE FAKETIME_NO_CACHE FAKETIME_DONT_FAKE_MONOTONIC
@@ -78,7 +87,7 @@ expect_ok "audit verify" -- ov audit verify
 # A restart after a jump made while no serve ran: seen at start.
 echo "+600" >"$FT"
 before=$(njumps)
-export LD_PRELOAD=$FT_LIB FAKETIME_TIMESTAMP_FILE=$FT FAKETIME_NO_CACHE=1 \
+export LD_PRELOAD=$PRELOAD FAKETIME_TIMESTAMP_FILE=$FT FAKETIME_NO_CACHE=1 \
     FAKETIME_DONT_FAKE_MONOTONIC=1
 serve_start restart || exit 1
 unset LD_PRELOAD FAKETIME_TIMESTAMP_FILE FAKETIME_NO_CACHE FAKETIME_DONT_FAKE_MONOTONIC
