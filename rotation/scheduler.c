@@ -682,7 +682,9 @@ shift_memory(struct rot_scheduler *s, int64_t delta_ms)
 /* At start and whenever the wall clock jumped: stored deadlines follow
  * (vault_clock_sync), so a jump neither expires every token at once nor
  * keeps one past its real expiry. */
-static void
+/* 0 when the stored times agree with the wall clock now, -1 when a jump
+ * could not be recorded yet (the scan must not act on unmoved deadlines). */
+static int
 clock_check(struct rot_scheduler *s)
 {
 	static char boot_id[64];
@@ -691,7 +693,7 @@ clock_check(struct rot_scheduler *s)
 
 	if (s->clock_synced && llabs(off - s->clock_offset_ms) <=
 	    CLOCK_JUMP_MS)
-		return;
+		return 0;
 	if (boot_id[0] == '\0') {
 		if ((f = fopen("/proc/sys/kernel/random/boot_id", "r")) ==
 		    NULL || fscanf(f, "%63s", boot_id) != 1)
@@ -702,7 +704,7 @@ clock_check(struct rot_scheduler *s)
 	if (vault_clock_sync(s->v, boot_id, off, CLOCK_JUMP_MS, &shifted) !=
 	    OV_OK) {
 		log_warnx("scheduler: checking the clock: %s", ov_errmsg());
-		return;		/* again at the next scan */
+		return -1;	/* again in a second */
 	}
 	if (shifted)
 		log_warnx("the wall clock jumped %s by %lld s: stored "
@@ -712,6 +714,7 @@ clock_check(struct rot_scheduler *s)
 		shift_memory(s, off - s->clock_offset_ms);
 	s->clock_offset_ms = off;
 	s->clock_synced = 1;
+	return 0;
 }
 
 static void
@@ -720,8 +723,18 @@ scan(struct rot_scheduler *s)
 	struct scan sc = { .s = s, .now_ms = timefmt_now_ms() };
 	int64_t next = 0;
 
-	clock_check(s);
-	sc.now_ms = timefmt_now_ms();
+	/* The time the scan uses must be the one the deadlines were moved
+	 * to: checked again after it is read. */
+	for (int tries = 0;; tries++) {
+		if (clock_check(s) != 0 || tries == 3) {
+			s->wake_ms = timefmt_now_ms() + 1000;
+			return;
+		}
+		sc.now_ms = timefmt_now_ms();
+		if (llabs(clock_offset_ms() - s->clock_offset_ms) <=
+		    CLOCK_JUMP_MS)
+			break;
+	}
 	s->wake_ms = sc.now_ms + IDLE_WAKE_MS;
 	retry_parked(s, 0);
 	if (vault_due_list(s->v, sc.now_ms / 1000, s->cfg.owner, SCAN_LIMIT,

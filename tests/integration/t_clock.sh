@@ -42,6 +42,10 @@ export LD_PRELOAD=$PRELOAD FAKETIME_TIMESTAMP_FILE=$FT FAKETIME_NO_CACHE=1 \
 serve_start main || exit 1
 unset LD_PRELOAD FAKETIME_TIMESTAMP_FILE FAKETIME_NO_CACHE FAKETIME_DONT_FAKE_MONOTONIC
 nreq() { fake_requests cj | jq length; }
+# set_clock OFFSET: atomically (a reader must never see the file empty).
+set_clock() {
+	echo "$1" >"$FT.new" && mv "$FT.new" "$FT"
+}
 have_all() { [ "$(nreq)" -ge "$N" ]; }
 expect_true "setup: every credential has its token" -- wait_until 30 have_all
 nap 2
@@ -53,7 +57,7 @@ njumps() { events_json --kind clock.jumped | jq length; }
 jump() {
 	local tag=$1 off=$2 want=$3 before k
 	before=$(njumps)
-	echo "$off" >"$FT"
+	set_clock "$off"
 	# A CLI write wakes serve's scheduler (inotify); it checks the clock.
 	ov org add "wake-$RANDOM" >/dev/null 2>&1
 	k() { [ "$(njumps)" -gt "$before" ]; }
@@ -85,7 +89,7 @@ expect_clean_log "no crash or sanitizer report" "$(serve_log main)"
 expect_ok "check" -- ov check
 expect_ok "audit verify" -- ov audit verify
 # A restart after a jump made while no serve ran: seen at start.
-echo "+600" >"$FT"
+set_clock +600
 before=$(njumps)
 export LD_PRELOAD=$PRELOAD FAKETIME_TIMESTAMP_FILE=$FT FAKETIME_NO_CACHE=1 \
     FAKETIME_DONT_FAKE_MONOTONIC=1
