@@ -5,11 +5,16 @@
  * answers by route and status, authentication failures) are atomics
  * bumped where things happen.  Gauges (credentials by status, seconds
  * to the earliest expiry, credentials in scope drift) are read from the
- * vault at scrape time: one pass over the credentials a scrape.
+ * vault at scrape time: one pass over the credentials a scrape.  The
+ * process gauges (resident memory, open descriptors, SQLite's memory)
+ * come from /proc/self and SQLite at scrape time too.
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "admin/admin_int.h"
 #include "util/timefmt.h"
@@ -141,6 +146,48 @@ counters(FILE *f, struct metrics *m)
 	    atomic_load(&m->auth_throttled));
 }
 
+/* Prometheus's usual process_* names, and SQLite's share of the memory:
+ * what a soak watches for leaks. */
+static void
+process_gauges(FILE *f)
+{
+	long long pages = -1, fds = 0;
+	struct dirent *e;
+	struct rlimit rl;
+	FILE *statm;
+	DIR *d;
+
+	if ((statm = fopen("/proc/self/statm", "r")) != NULL) {
+		if (fscanf(statm, "%*s %lld", &pages) != 1)
+			pages = -1;
+		fclose(statm);
+	}
+	if (pages >= 0) {
+		HEAD(f, "process_resident_memory_bytes", "gauge",
+		    "Resident memory size in bytes.");
+		fprintf(f, "process_resident_memory_bytes %lld\n",
+		    pages * sysconf(_SC_PAGESIZE));
+	}
+	if ((d = opendir("/proc/self/fd")) != NULL) {
+		while ((e = readdir(d)) != NULL)
+			fds += e->d_name[0] != '.';
+		closedir(d);
+		HEAD(f, "process_open_fds", "gauge",
+		    "Number of open file descriptors.");
+		fprintf(f, "process_open_fds %lld\n", fds - 1); /* not d's */
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		HEAD(f, "process_max_fds", "gauge",
+		    "Maximum number of open file descriptors.");
+		fprintf(f, "process_max_fds %llu\n",
+		    (unsigned long long)rl.rlim_cur);
+	}
+	HEAD(f, "orgvault_sqlite_memory_bytes", "gauge",
+	    "Memory SQLite holds (page caches, statements), in bytes.");
+	fprintf(f, "orgvault_sqlite_memory_bytes %lld\n",
+	    (long long)vault_sqlite_memory());
+}
+
 enum MHD_Result
 metrics_answer(struct req *r)
 {
@@ -175,6 +222,7 @@ metrics_answer(struct req *r)
 	    "1 while the refresh scheduler runs.");
 	fprintf(f, "orgvault_scheduler_up %d\n",
 	    rot_scheduler_alive(r->a->sched));
+	process_gauges(f);
 	if (fclose(f) != 0 || buf == NULL) {
 		free(buf);
 		return http_problem(r, 500, "internal", NULL, "out of memory");

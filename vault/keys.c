@@ -157,25 +157,27 @@ static enum ov_rc
 rewrap_rows(struct vault *v, enum sealed which, uint32_t newest, int batch,
     int64_t *n)
 {
+	/* Parenthesised: clang would take each split literal for a missing
+	 * comma (-Wstring-concatenation). */
 	static const char *const select[] = {
-		"SELECT s.id, c.org_id, s.credential_id, s.kind, s.version, "
+		("SELECT s.id, c.org_id, s.credential_id, s.kind, s.version, "
 		    "s.ciphertext FROM secret_versions s JOIN credentials c "
 		    "ON c.id = s.credential_id WHERE s.key_version < ? "
-		    "LIMIT ?",
-		"SELECT t.credential_id, c.org_id, t.credential_id, '', "
+		    "LIMIT ?"),
+		("SELECT t.credential_id, c.org_id, t.credential_id, '', "
 		    "t.generation, t.ciphertext FROM tokens t JOIN "
 		    "credentials c ON c.id = t.credential_id WHERE "
-		    "t.key_version < ? LIMIT ?",
-		"SELECT id, 0, 0, url, 0, secret_ct FROM webhooks WHERE "
-		    "key_version < ? LIMIT ?",
+		    "t.key_version < ? LIMIT ?"),
+		("SELECT id, 0, 0, url, 0, secret_ct FROM webhooks WHERE "
+		    "key_version < ? LIMIT ?"),
 	};
 	static const char *const update[] = {
-		"UPDATE secret_versions SET ciphertext = ?, key_version = ? "
-		    "WHERE id = ?",
-		"UPDATE tokens SET ciphertext = ?, key_version = ? WHERE "
-		    "credential_id = ?",
-		"UPDATE webhooks SET secret_ct = ?, key_version = ? WHERE "
-		    "id = ?",
+		("UPDATE secret_versions SET ciphertext = ?, key_version = ? "
+		    "WHERE id = ?"),
+		("UPDATE tokens SET ciphertext = ?, key_version = ? WHERE "
+		    "credential_id = ?"),
+		("UPDATE webhooks SET secret_ct = ?, key_version = ? WHERE "
+		    "id = ?"),
 	};
 	sqlite3_stmt *st, *up;
 	enum ov_rc rc;

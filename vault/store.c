@@ -413,6 +413,12 @@ vault_sqlite_version(void)
 	return sqlite3_libversion();
 }
 
+int64_t
+vault_sqlite_memory(void)
+{
+	return sqlite3_memory_used();
+}
+
 void
 vault_close(struct vault *v)
 {

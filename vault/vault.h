@@ -48,6 +48,7 @@ enum ov_rc	vault_open(const struct vault_opts *, unsigned flags,
 		    struct vault **out);
 void		vault_close(struct vault *);	/* NULL ok */
 const char	*vault_sqlite_version(void);
+int64_t		vault_sqlite_memory(void);	/* bytes SQLite holds now */
 
 /* Migrations: the embedded list, with what the database has applied. */
 struct vault_migration {

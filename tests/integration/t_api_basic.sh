@@ -249,9 +249,15 @@ for series in 'orgvault_refreshes_total{outcome="ok"} [1-9]' \
     'orgvault_credentials_in_drift [1-9]' \
     'orgvault_token_requests_total{status="200"} [1-9]' \
     'orgvault_http_requests_total{method="GET",route="/v1/orgs",status="200"} [1-9]' \
-    'orgvault_http_requests_total{method="PUT",route="/v1/orgs/\{org\}/credentials/\{name\}",status="201"} [1-9]'; do
+    'orgvault_http_requests_total{method="PUT",route="/v1/orgs/\{org\}/credentials/\{name\}",status="201"} [1-9]' \
+    'process_resident_memory_bytes [1-9][0-9]{6,}$' 'process_max_fds [1-9]' \
+    'orgvault_sqlite_memory_bytes [1-9][0-9]{4,}$'; do
 	expect_true "metrics: /^$series/" -- grep -Eq "^$series" "$M"
 done
+fds=$(awk '/^process_open_fds / { print $2 }' "$M")
+now_fds=$(ls /proc/"$SERVE_PID"/fd | wc -l)
+expect_true "metrics: process_open_fds ${fds:-none} is serve's count ($now_fds, +/- 3)" -- \
+    test "${fds:-0}" -gt 0 -a "${fds:-0}" -ge $((now_fds - 3)) -a "${fds:-0}" -le $((now_fds + 3))
 expect_true "metrics: every sample line is 'name{labels} number'" -- \
     bash -c "! grep -v '^#' '$M' | grep -Evq '^[a-z_]+(\{([a-z_]+=\"[^\"]*\",?)+\})? -?[0-9.e+]+$'"
 expect_true "metrics: HELP and TYPE for each family" -- \
