@@ -8,9 +8,10 @@ DEB_PKGS  := build-essential pkg-config libsqlite3-dev libsodium-dev \
              libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev
 TEST_DEBS := libcmocka-dev jq sqlite3 util-linux curl bc openssl faketime
 BENCH_DEBS := wrk
-# Debian 12's clang is 14; libFuzzer is in libclang-rt-14-dev, which
-# clang only recommends.
-FUZZ_DEBS := clang libclang-rt-14-dev
+# libFuzzer is in libclang-rt-N-dev, which clang only recommends; N is
+# clang's major version (14 on Debian 12, 19 on Debian 13), read once
+# clang is installed.
+FUZZ_DEBS := clang
 FUZZ_SECONDS ?= 60
 COVER_DEBS := lcov
 
@@ -91,9 +92,12 @@ unit: $(UNIT_BIN)
 	@fail=0; for t in $(UNIT_BIN); do echo "== $$t"; $$t || fail=1; \
 	done; exit $$fail
 
+# TEST_JOBS: integration files run at once (see tests/integration/run.sh);
+# make asan and make coverage run them one at a time.
+TEST_JOBS ?= 2
 integration: $(BUILD)/orgvault $(if $(FAKE_SRC),$(BUILD)/fake-oauth) \
     $(BUILD)/webhook-rx
-	@ORGVAULT=$(abspath $(BUILD)/orgvault) \
+	@OV_TEST_JOBS=$(TEST_JOBS) ORGVAULT=$(abspath $(BUILD)/orgvault) \
 	    FAKE_OAUTH=$(abspath $(BUILD)/fake-oauth) \
 	    WEBHOOK_RX=$(abspath $(BUILD)/webhook-rx) \
 	    bash tests/integration/run.sh
@@ -103,7 +107,7 @@ asan: deps-test
 	$(MAKE) --no-print-directory BUILD=build-asan \
 	    OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    HARDEN="-fPIE" \
-	    LDFLAGS="-fsanitize=address,undefined" unit integration
+	    LDFLAGS="-fsanitize=address,undefined" TEST_JOBS=1 unit integration
 
 # fuzz: every libFuzzer target of tests/fuzz/ for FUZZ_SECONDS each, built
 # with clang under ASan + UBSan in build-fuzz/.  New corpus entries go to
@@ -112,6 +116,7 @@ asan: deps-test
 # builds use, does not.
 fuzz:
 	@sh tools/deps.sh $(DEB_PKGS) $(FUZZ_DEBS)
+	@sh tools/deps.sh libclang-rt-$$(clang -dumpversion | cut -d. -f1)-dev
 	$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang WERROR= \
 	    OPT="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    HARDEN="-fPIE" \
@@ -154,7 +159,7 @@ coverage: deps-test
 	@rm -rf build-cov
 	@OV_COVERAGE=1 $(MAKE) --no-print-directory BUILD=build-cov \
 	    OPT="-O0 -g --coverage" HARDEN="-fPIE" LDFLAGS="--coverage" \
-	    unit integration; \
+	    TEST_JOBS=1 unit integration; \
 	    rc=$$?; sh tools/coverage.sh build-cov; exit $$rc
 
 # chaos: serve killed -9 every few seconds under token-broker load and

@@ -8,6 +8,10 @@
 #
 # Optional arguments restrict the run to the named tests (t_init or
 # t_init.sh).  OV_TEST_TIMEOUT (seconds, default 900) bounds each file.
+# OV_TEST_JOBS (default 1) runs that many files at once, each one's output
+# held back and printed whole when it ends; a file with the line
+# "# run.sh: alone" (load tests, whose timing the others would disturb,
+# or which load the machine for the others) always runs by itself.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -54,29 +58,45 @@ else
 	done
 fi
 
-results=$(mktemp -t ov-results.XXXXXX) || exit 2
-child=
-trap 'rm -f "$results"' EXIT
+jobs=${OV_TEST_JOBS:-1}
+case $jobs in ''|*[!0-9]*|0) jobs=1 ;; esac
+work=$(mktemp -d -t ov-run.XXXXXX) || exit 2
+declare -A name_of=() t0_of=()
+trap 'rm -rf "$work"' EXIT
 # timeout(1) runs each test in its own process group: pass signals on.
-trap '[ -n "$child" ] && kill "$child" 2>/dev/null; wait; echo "not ok - run.sh: interrupted"; failed=$((failed + 1)); finish' \
-    INT TERM HUP
+trap 'for c in "${!name_of[@]}"; do kill "$c" 2>/dev/null; done; wait
+      echo "not ok - run.sh: interrupted"; failed=$((failed + 1)); finish' INT TERM HUP
 start=$(date +%s)
 
-for t in "${tests[@]}"; do
-	name=$(basename "$t" .sh)
-	echo "== $name"
-	: >"$results"
-	t0=$(date +%s)
-	OV_RESULTS_FILE=$results timeout --kill-after=10 "${OV_TEST_TIMEOUT:-900}" \
-	    bash "$t" &
-	child=$!
-	wait "$child"
+# launch FILE: starts one test file in the background.
+launch() {
+	local name
+	name=$(basename "$1" .sh)
+	: >"$work/$name.res"
+	if [ "$jobs" -gt 1 ]; then
+		OV_RESULTS_FILE=$work/$name.res timeout --kill-after=10 "${OV_TEST_TIMEOUT:-900}" \
+		    bash "$1" >"$work/$name.out" 2>&1 &
+	else
+		echo "== $name"
+		OV_RESULTS_FILE=$work/$name.res timeout --kill-after=10 "${OV_TEST_TIMEOUT:-900}" \
+		    bash "$1" &
+	fi
+	name_of[$!]=$name
+	t0_of[$!]=$(date +%s)
+}
+
+# reap: waits for one running test file and reports it.
+reap() {
+	local pid rc name p=0 f=0
+	wait -n -p pid "${!name_of[@]}"
 	rc=$?
-	child=
-	p=0
-	f=0
-	if [ -s "$results" ]; then
-		read -r p f <"$results"
+	name=${name_of[$pid]}
+	if [ "$jobs" -gt 1 ]; then
+		echo "== $name"
+		cat "$work/$name.out"
+	fi
+	if [ -s "$work/$name.res" ]; then
+		read -r p f <"$work/$name.res"
 	fi
 	case "$p $f" in
 	*[!0-9\ ]*) p=0 f=0 ;;
@@ -84,7 +104,7 @@ for t in "${tests[@]}"; do
 	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
 		echo "not ok - $name: timed out after ${OV_TEST_TIMEOUT:-900}s"
 		f=$((f + 1))
-	elif [ ! -s "$results" ]; then
+	elif [ ! -s "$work/$name.res" ]; then
 		echo "not ok - $name: died before reporting (exit $rc)"
 		f=$((f + 1))
 	elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
@@ -94,10 +114,23 @@ for t in "${tests[@]}"; do
 		echo "not ok - $name: ran no assertion"
 		f=$((f + 1))
 	fi
-	echo "== $name: $p passed, $f failed ($(($(date +%s) - t0))s)"
+	echo "== $name: $p passed, $f failed ($(($(date +%s) - t0_of[$pid]))s)"
 	passed=$((passed + p))
 	failed=$((failed + f))
+	unset "name_of[$pid]" "t0_of[$pid]"
+}
+
+for t in "${tests[@]}"; do
+	if grep -qx '# run.sh: alone' "$t"; then
+		while [ "${#name_of[@]}" -gt 0 ]; do reap; done
+		launch "$t"
+		reap
+		continue
+	fi
+	while [ "${#name_of[@]}" -ge "$jobs" ]; do reap; done
+	launch "$t"
 done
+while [ "${#name_of[@]}" -gt 0 ]; do reap; done
 
 echo "== total time $(($(date +%s) - start))s"
 finish

@@ -13,6 +13,7 @@
 # The connections are held by helper processes (bash /dev/tcp), never by
 # this shell, so that no curl started here inherits them; killing a
 # helper closes them all.
+# run.sh: alone
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/fake.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/api.sh"
