@@ -112,12 +112,11 @@ asan: deps-test
 # fuzz: every libFuzzer target of tests/fuzz/ for FUZZ_SECONDS each, built
 # with clang under ASan + UBSan in build-fuzz/.  New corpus entries go to
 # build-fuzz/corpus/, crashes to build-fuzz/crashes/ (make fails, naming
-# the reproducer).  Not -Werror: clang warns where gcc, which the other
-# builds use, does not.
+# the reproducer).  -Werror under CI, like the gcc builds.
 fuzz:
 	@sh tools/deps.sh $(DEB_PKGS) $(FUZZ_DEBS)
 	@sh tools/deps.sh libclang-rt-$$(clang -dumpversion | cut -d. -f1)-dev
-	$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang WERROR= \
+	$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang \
 	    OPT="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    HARDEN="-fPIE" \
 	    LDFLAGS="-fsanitize=fuzzer,address,undefined" fuzz-run

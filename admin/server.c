@@ -416,6 +416,9 @@ admin_listener(struct admin *a, struct rot_config *rc)
  * every accept).  Its messages name no request content.  While the
  * daemon starts, the first one is kept for admin_start()'s error.
  */
+static void on_mhd_error(void *, const char *, va_list)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 on_mhd_error(void *arg, const char *fmt, va_list ap)
 {
