@@ -129,7 +129,7 @@ run() {
 	RC=$?
 	# make coverage: a process run as another user cannot update the
 	# build's .gcda files, and gcov says so on stderr; not ours.
-	[ -n "${OV_COVERAGE:-}" ] && sed -i '/^profiling: /d' "$ERR"
+	[ -n "${OV_COVERAGE:-}" ] && sed -i '/^profiling:/d' "$ERR"
 	return 0
 }
 
