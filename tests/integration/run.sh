@@ -85,6 +85,21 @@ launch() {
 	t0_of[$!]=$(date +%s)
 }
 
+# no_leftovers NAME: a test stops every process it starts.  Those name
+# its private directory (lib.sh: /tmp/ov-NAME.XXXXXX) in their arguments;
+# any still running a second after the test ended is a failure, and is
+# killed.
+no_leftovers() {
+	local pat="/ov-$1\\.[A-Za-z0-9]{6}(/| |$)" left
+	pgrep -f -- "$pat" >/dev/null || return 0
+	sleep 1
+	left=$(pgrep -f -- "$pat" | paste -sd, -)
+	[ -n "$left" ] || return 0
+	echo "not ok - $1: left processes running: $(ps -o pid=,args= -p "$left" | cut -c1-160 | paste -sd';' -)"
+	pkill -KILL -f -- "$pat"
+	return 1
+}
+
 # reap: waits for one running test file and reports it.
 reap() {
 	local pid rc name p=0 f=0
@@ -112,6 +127,9 @@ reap() {
 		f=$((f + 1))
 	elif [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
 		echo "not ok - $name: ran no assertion"
+		f=$((f + 1))
+	fi
+	if ! no_leftovers "$name"; then
 		f=$((f + 1))
 	fi
 	echo "== $name: $p passed, $f failed ($(($(date +%s) - t0_of[$pid]))s)"

@@ -21,7 +21,7 @@
 
 SMALL=$TMP/small
 trap 'chattr -i "$TMP/vault/orgvault.db" "$TMP/vault/orgvault.db-wal" 2>/dev/null
-    mountpoint -q "$SMALL" && umount -l "$SMALL"; _cleanup' EXIT
+    mountpoint -q "$SMALL" && umount -l "$SMALL"; _fk_exit' EXIT
 
 fake_start
 NAMES="r1 r2 r3"
