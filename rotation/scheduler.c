@@ -681,9 +681,9 @@ shift_memory(struct rot_scheduler *s, int64_t delta_ms)
 
 /* At start and whenever the wall clock jumped: stored deadlines follow
  * (vault_clock_sync), so a jump neither expires every token at once nor
- * keeps one past its real expiry. */
-/* 0 when the stored times agree with the wall clock now, -1 when a jump
- * could not be recorded yet (the scan must not act on unmoved deadlines). */
+ * keeps one past its real expiry.  0 when the stored times agree with
+ * the wall clock now, -1 when a jump could not be recorded yet (the scan
+ * must not act on unmoved deadlines). */
 static int
 clock_check(struct rot_scheduler *s)
 {

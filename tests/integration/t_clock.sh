@@ -22,7 +22,6 @@ if ldd "$ORGVAULT" 2>/dev/null | grep -q libasan; then
 	pass "skipped under ASan: libfaketime cannot be preloaded into an ASan binary (runs in make test)"
 	exit 0
 fi
-PRELOAD=$FT_LIB
 N=20
 FT=$TMP/faketime
 echo "+0" >"$FT"
@@ -37,10 +36,17 @@ awk -v n="$N" -v url="$FAKE_URL/token" 'BEGIN {
 }' >"$TMP/misc/import.jsonl"
 expect_ok "setup: import $N credentials (1 h tokens)" -- ov import "$TMP/misc/import.jsonl"
 TOK=$(api_key tok token)
-export LD_PRELOAD=$PRELOAD FAKETIME_TIMESTAMP_FILE=$FT FAKETIME_NO_CACHE=1 \
-    FAKETIME_DONT_FAKE_MONOTONIC=1
-serve_start main || exit 1
-unset LD_PRELOAD FAKETIME_TIMESTAMP_FILE FAKETIME_NO_CACHE FAKETIME_DONT_FAKE_MONOTONIC
+# serve_faked NAME: serve_start NAME with its wall clock read from $FT.
+serve_faked() {
+	local rc
+	export LD_PRELOAD=$FT_LIB FAKETIME_TIMESTAMP_FILE=$FT FAKETIME_NO_CACHE=1 \
+	    FAKETIME_DONT_FAKE_MONOTONIC=1
+	serve_start "$1"
+	rc=$?
+	unset LD_PRELOAD FAKETIME_TIMESTAMP_FILE FAKETIME_NO_CACHE FAKETIME_DONT_FAKE_MONOTONIC
+	return $rc
+}
+serve_faked main || exit 1
 nreq() { fake_requests cj | jq length; }
 # set_clock OFFSET: atomically (a reader must never see the file empty).
 set_clock() {
@@ -91,10 +97,7 @@ expect_ok "audit verify" -- ov audit verify
 # A restart after a jump made while no serve ran: seen at start.
 set_clock +600
 before=$(njumps)
-export LD_PRELOAD=$PRELOAD FAKETIME_TIMESTAMP_FILE=$FT FAKETIME_NO_CACHE=1 \
-    FAKETIME_DONT_FAKE_MONOTONIC=1
-serve_start restart || exit 1
-unset LD_PRELOAD FAKETIME_TIMESTAMP_FILE FAKETIME_NO_CACHE FAKETIME_DONT_FAKE_MONOTONIC
+serve_faked restart || exit 1
 k2() { [ "$(njumps)" -gt "$before" ]; }
 expect_true "restart: a jump made while serve was stopped is seen at start" -- wait_until 10 k2
 serve_stop "$SERVE_PID" 20
