@@ -26,7 +26,7 @@ struct auth;
 #define METRICS_ROUTE_N		32
 #define METRICS_LATENCY_N	10	/* refresh latency buckets + Inf */
 struct metrics {
-	atomic_ullong	refresh[8];		/* by enum oauth_outcome */
+	atomic_ullong	refresh[OAUTH_OUTCOME_COUNT];	/* by outcome */
 	atomic_ullong	refresh_busy;
 	atomic_ullong	latency[METRICS_LATENCY_N];
 	atomic_ullong	latency_sum_ms, latency_count;

@@ -44,7 +44,7 @@
 struct entry {
 	char		 key[2 * OV_SLUG_MAX + 2];	/* org/name */
 	int64_t		 cred_id;
-	char		 status[16];
+	char		 status[32];
 	char		 last_error[OV_OAUTH_DESC_MAX + OV_OAUTH_ERROR_MAX + 8];
 	int64_t		 last_attempt_at;
 	struct secret	*token;
@@ -191,7 +191,9 @@ static int
 held(const char *status)
 {
 	return strcmp(status, "revoked") == 0 ||
-	    strcmp(status, "unknown") == 0 || strcmp(status, "disabled") == 0;
+	    strcmp(status, "unknown") == 0 ||
+	    strcmp(status, "disabled") == 0 ||
+	    strcmp(status, "tampered") == 0;
 }
 
 /* Lock held: the entry of org/name, created when missing. */
@@ -268,6 +270,11 @@ load(struct broker *b, struct vault *v, const char *key, const char *org,
 		if (rc == OV_ENOTFOUND || gen == c.token_generation)
 			break;
 	}
+	/* A row edited in the database is found here too, not only when
+	 * the scheduler next opens its secrets. */
+	if (strcmp(c.status, "tampered") != 0 &&
+	    vault_cred_verify(v, c.id) == OV_EINTEGRITY)
+		snprintf(c.status, sizeof(c.status), "tampered");
 	pthread_mutex_lock(&b->lock);
 	if ((e = entry_get(b, key, c.id)) == NULL) {
 		pthread_mutex_unlock(&b->lock);
@@ -466,6 +473,13 @@ revoked(struct req *r, const struct entry *e)
 	char when[32] = "";
 
 	count_token(r, 409);
+	if (strcmp(e->status, "tampered") == 0)
+		return http_problem(r, 409, "credential-tampered", NULL, "the "
+		    "credential is tampered: its destination or secrets were "
+		    "changed outside orgvault, so no token is served or "
+		    "requested for it; an operator must put its secrets again "
+		    "(orgvault cred put, or PUT this credential with its "
+		    "secrets)");
 	if (e->last_attempt_at)
 		timefmt_rfc3339(e->last_attempt_at, when, sizeof(when));
 	/* The OAuth error code only: never the provider's own text. */
@@ -566,7 +580,8 @@ broker_token(struct req *r, const char *org, const char *name)
 	if (e->token && e->expires_at - now >= BROKER_MIN_LEFT_S) {
 		in_window = e->next_refresh_at && now >= e->next_refresh_at;
 		if (in_window && !e->refreshing &&
-		    strcmp(e->status, "invalid_client") != 0) {
+		    strcmp(e->status, "invalid_client") != 0 &&
+		    strcmp(e->status, "secret_or_grant_refused") != 0) {
 			e->refreshing = ask = 1;
 		}
 		ret = serve_token(r, e, now, in_window);	/* unlocks */
@@ -574,14 +589,18 @@ broker_token(struct req *r, const char *org, const char *name)
 			rot_scheduler_request(r->a->sched, id, gen, NULL, NULL);
 		return ret;
 	}
-	if (r->resumed || strcmp(e->status, "invalid_client") == 0) {
-		char status[16];
+	if (r->resumed || strcmp(e->status, "invalid_client") == 0 ||
+	    strcmp(e->status, "secret_or_grant_refused") == 0) {
+		char status[32];
 
 		snprintf(status, sizeof(status), "%s", e->status);
 		pthread_mutex_unlock(&b->lock);
 		return unavailable(r, r->resumed ? "the refresh did not bring "
-		    "one in time" : "the client secret is refused; put a new "
-		    "one", status);
+		    "one in time" : strcmp(status, "invalid_client") == 0 ?
+		    "the client secret is refused; put a new one" : "the "
+		    "provider refused the secret or the grant; put a new "
+		    "client secret, or re-authorize for a new refresh token",
+		    status);
 	}
 	if (!e->refreshing)
 		e->refreshing = ask = 1;

@@ -57,7 +57,8 @@ h_webhook_add(struct req *r)
 	}
 	if ((rc = secret_from(sec, strlen(sec), &s)) != OV_OK ||
 	    (rc = vault_webhook_add(r->v, url, events, s, &w)) != OV_OK) {
-		ret = http_invalid(r, rc, strstr(ov_errmsg(), "secret") ?
+		ret = http_invalid(r, rc, strncmp(ov_errmsg(), "events:", 7)
+		    == 0 ? "events" : strstr(ov_errmsg(), "secret") ?
 		    "secret" : strstr(ov_errmsg(), "event") ? "events" :
 		    "url");
 		goto out;

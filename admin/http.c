@@ -190,6 +190,10 @@ http_rc(struct req *r, enum ov_rc rc)
 	case OV_ECONFLICT:
 		return http_problem(r, 409, "conflict", NULL, "%s",
 		    ov_errmsg());
+	case OV_ESECRET:
+		return http_problem(r, 422, "secret-required",
+		    strstr(ov_errmsg(), "give a refresh token") ?
+		    "refresh_token" : "client_secret", "%s", ov_errmsg());
 	case OV_EBUSY:
 		http_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
 		return http_problem(r, 503, "unavailable", NULL, "the vault "

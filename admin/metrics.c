@@ -24,8 +24,8 @@ static const double latency_le[METRICS_LATENCY_N - 1] = {
 };
 
 static const char *const statuses[] = {
-	"active", "failing", "revoked", "invalid_client", "unknown",
-	"disabled", NULL
+	"active", "failing", "revoked", "invalid_client",
+	"secret_or_grant_refused", "tampered", "unknown", "disabled", NULL
 };
 
 void
@@ -40,7 +40,8 @@ metrics_refresh(struct metrics *m, const struct rot_result *res)
 		atomic_fetch_add(&m->refresh_busy, 1);
 		return;
 	}
-	atomic_fetch_add(&m->refresh[res->outcome & 7], 1);
+	atomic_fetch_add(&m->refresh[(unsigned)res->outcome %
+	    OAUTH_OUTCOME_COUNT], 1);
 	s = (double)res->duration_ms / 1000.0;
 	for (i = 0; i < METRICS_LATENCY_N - 1 && s > latency_le[i]; i++)
 		;
@@ -52,7 +53,7 @@ metrics_refresh(struct metrics *m, const struct rot_result *res)
 
 struct gauges {
 	const struct vault_apikey	*key;
-	long long			 by_status[7];
+	long long			 by_status[9];	/* statuses[], other */
 	long long			 drift;
 	int64_t				 earliest;	/* 0: none */
 };
@@ -69,7 +70,7 @@ gauge_cred(const struct vault_cred *c, void *arg)
 	for (i = 0; statuses[i] && strcmp(statuses[i], c->status) != 0; i++)
 		;
 	g->by_status[i]++;
-	if (c->expires_at && statuses[i] && i != 2 && i < 4 &&
+	if (c->expires_at && statuses[i] && i != 2 && i < 5 &&
 	    (g->earliest == 0 || c->expires_at < g->earliest))
 		g->earliest = c->expires_at;
 	if (c->granted_scope[0] && (d = rot_scope_drift(c->expected_scope,
@@ -90,7 +91,7 @@ counters(FILE *f, struct metrics *m)
 
 	HEAD(f, "orgvault_refreshes_total", "counter",
 	    "Refresh attempts by outcome.");
-	for (int o = OAUTH_OK; o <= OAUTH_UNKNOWN; o++)
+	for (int o = OAUTH_OK; o < OAUTH_OUTCOME_COUNT; o++)
 		fprintf(f, "orgvault_refreshes_total{outcome=\"%s\"} %llu\n",
 		    oauth_outcome_str((enum oauth_outcome)o),
 		    atomic_load(&m->refresh[o]));
@@ -207,7 +208,7 @@ metrics_answer(struct req *r)
 		return http_problem(r, 500, "internal", NULL, "out of memory");
 	counters(f, &r->a->metrics);
 	HEAD(f, "orgvault_credentials", "gauge", "Credentials by status.");
-	for (int i = 0; i < 7; i++)
+	for (int i = 0; i < 9; i++)
 		fprintf(f, "orgvault_credentials{status=\"%s\"} %lld\n",
 		    statuses[i] ? statuses[i] : "other", g.by_status[i]);
 	HEAD(f, "orgvault_credentials_in_drift", "gauge",

@@ -186,6 +186,13 @@ cli_open(struct cli *cli, unsigned flags, struct vault **out)
 	return rc == OV_OK ? 0 : cli_fail(rc);
 }
 
+void
+cli_print_json_line(const json_t *j)
+{
+	json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+}
+
 int
 cli_print_json(json_t *j)
 {

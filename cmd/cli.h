@@ -55,6 +55,8 @@ int	cli_read_secret(struct cli *, const char *path, size_t max,
 	    const char *what, struct secret **);
 /* Prints a JSON value on stdout, indented, and frees it. */
 int	cli_print_json(json_t *);
+/* One compact line (JSON lines output); j stays the caller's. */
+void	cli_print_json_line(const json_t *j);
 /* True for "--help"/"-h" among argv: print usage, exit 0. */
 int	cli_wants_help(int, char **, const char *usage);
 
@@ -67,6 +69,7 @@ int	cmd_apikey(struct cli *, int, char **);
 int	cmd_cred(struct cli *, int, char **);
 int	cmd_audit(struct cli *, int, char **);
 int	cmd_import(struct cli *, int, char **);
+int	cmd_export(struct cli *, int, char **);
 /* What `import` does with the lines of in, inside the caller's
  * transaction (vault_begin); the fuzz target tests/fuzz/fuzz_import.c
  * calls it with a rollback after each input. */

@@ -25,11 +25,15 @@ static const char key_usage[] =
 "           with older versions stay readable until they are rewrapped.\n"
 "  rewrap   re-encrypts every row sealed with an older version, --batch\n"
 "           rows (100) per transaction, then marks versions no row uses\n"
-"           as retired.  serve does the same in the background; a\n"
+"           as retired.  It also re-seals secrets still in the binding\n"
+"           from before secrets were bound to their destination (vaults\n"
+"           made before migration 0004); once none is left, that binding\n"
+"           never opens again.  serve does the same in the background; a\n"
 "           kill -9 in the middle leaves every row readable, and running\n"
 "           rewrap again resumes.\n"
 "  status   data-key versions with their state and the rows sealed with\n"
-"           each (secret versions, tokens).\n"
+"           each (secret versions, tokens), and how many secrets are still\n"
+"           in the binding from before destinations were bound.\n"
 "  change-master\n"
 "           opens the vault with the current master key (key file or\n"
 "           --passphrase-file, as every command), verifies the audit\n"
@@ -146,11 +150,12 @@ status_row(const struct vault_key *k, void *arg)
 
 	if (arg) {
 		json_array_append_new(arg, json_pack("{s:i, s:s, s:s, s:o, "
-		    "s:I, s:I}", "version", (int)k->version, "state",
+		    "s:I, s:I, s:I}", "version", (int)k->version, "state",
 		    k->state, "created_at", render_time(k->created_at, c,
 		    sizeof(c)), "retired_at", render_time_or_null(
 		    k->retired_at), "secrets", (json_int_t)k->secrets,
-		    "tokens", (json_int_t)k->tokens));
+		    "tokens", (json_int_t)k->tokens, "old_binding",
+		    (json_int_t)k->old_binding));
 		return 0;
 	}
 	printf("%7u %-8s %-20s %-20s %8lld %8lld\n", k->version, k->state,
@@ -178,7 +183,21 @@ key_status(struct cli *cli, int argc, char **argv)
 	else
 		printf("%7s %-8s %-20s %-20s %8s %8s\n", "VERSION", "STATE",
 		    "CREATED", "RETIRED", "SECRETS", "TOKENS");
-	rc = vault_key_status(v, status_row, list);
+	if ((rc = vault_key_status(v, status_row, list)) == OV_OK && !json) {
+		int64_t old;
+		int final;
+
+		if ((rc = vault_binding_status(v, &old, &final)) != OV_OK)
+			;
+		else if (old)
+			printf("secret binding: %lld row(s) still in the old "
+			    "binding (serve re-seals them in the background; "
+			    "or run: orgvault key rewrap)\n", (long long)old);
+		else
+			printf("secret binding: every secret is bound to its "
+			    "destination%s\n", final ? "" : "; the next "
+			    "rewrap closes the old binding");
+	}
 	vault_close(v);
 	if (rc != OV_OK) {
 		json_decref(list);

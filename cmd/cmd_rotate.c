@@ -19,9 +19,21 @@ static const char refresh_usage[] =
 "\n"
 "Refreshes one credential now, whatever its deadline, respecting the\n"
 "lease of a running `serve` (exit 3 if it is refreshing it right now).\n"
-"Prints the outcome: ok, revoked (invalid_grant: put a new refresh token),\n"
-"invalid_client (check the client secret), failing, rate_limited,\n"
-"transient or outcome_unknown.  Exit 0 on ok, 5 otherwise.\n";
+"The attempt is the scheduler's: when the current client secret is\n"
+"refused and one is staged (secret stage), the pending one is tried at\n"
+"once and promoted if it works.  Prints the outcome, and on stderr what\n"
+"to do about it:\n"
+"  ok\n"
+"  revoked                  invalid_grant: re-authorize, put the new refresh\n"
+"                           token (cred put --refresh-token-file)\n"
+"  invalid_client           the client secret is refused: put the right one\n"
+"                           (cred put --secret-file)\n"
+"  secret_or_grant_refused  a refresh-token grant refused without saying\n"
+"                           why (ServiceNow's 401): either fix may be the\n"
+"                           one, a new client secret or a new refresh token\n"
+"  failing, rate_limited, transient, outcome_unknown\n"
+"A tampered credential (its row or secrets changed outside orgvault) is\n"
+"never sent: exit 4.  Exit 0 on ok, 5 otherwise.\n";
 
 static const char token_usage[] =
 "usage: orgvault token ORG NAME [--json]\n"
@@ -70,6 +82,28 @@ refresh(struct vault *v, const struct vault_cred *c, enum oauth_outcome *o,
 	return rot_refresh_one(v, &cfg, c, o, after);
 }
 
+/* What an operator does about a refusal (NULL: nothing to say). */
+static const char *
+outcome_fix(enum oauth_outcome o)
+{
+	switch (o) {
+	case OAUTH_REVOKED:
+		return "the provider refused the refresh token (invalid_grant): "
+		    "re-authorize and put the new one (cred put "
+		    "--refresh-token-file)";
+	case OAUTH_INVALID_CLIENT:
+		return "the provider refused the client secret: put the right "
+		    "one (cred put --secret-file)";
+	case OAUTH_SECRET_OR_GRANT:
+		return "the provider refused the client secret or the refresh "
+		    "token and does not say which: put a new client secret "
+		    "(cred put --secret-file), or re-authorize for a new "
+		    "refresh token (cred put --refresh-token-file)";
+	default:
+		return NULL;
+	}
+}
+
 int
 cmd_cred_refresh(struct cli *cli, int argc, char **argv)
 {
@@ -99,6 +133,9 @@ cmd_cred_refresh(struct cli *cli, int argc, char **argv)
 		printf("refresh %s/%s: %s%s%s\n", org, name,
 		    oauth_outcome_str(outcome), after.last_error[0] ? " — " :
 		    "", after.last_error);
+	if (outcome_fix(outcome))
+		fprintf(stderr, "orgvault: %s/%s: %s\n", org, name,
+		    outcome_fix(outcome));
 	return outcome == OAUTH_OK ? 0 : 5;
 }
 

@@ -149,8 +149,11 @@ static const char check_usage[] =
 "usage: orgvault check [--json]\n"
 "\n"
 "Verifies the vault: the master key, every data key in the keyring,\n"
-"every stored envelope (client secrets, refresh tokens, access tokens),\n"
-"the audit hash chain, and SQLite's integrity and foreign-key checks.\n"
+"every stored envelope (client secrets, refresh tokens, access tokens)\n"
+"in its binding, the MACs of credential, API key, webhook and retired\n"
+"refresh-token rows, tampered credentials, API keys the audit chain says\n"
+"were revoked, the audit hash chain, and SQLite's integrity and\n"
+"foreign-key checks.\n"
 "Each failure is printed by table, row and column.  Exit 0 when all is\n"
 "whole, 4 when anything fails.\n";
 
@@ -173,8 +176,8 @@ cmd_check(struct cli *cli, int argc, char **argv)
 {
 	struct vault *v;
 	json_t *failures_list = NULL;
-	int64_t checked = 0, failures = 0;
-	int json = 0, ec;
+	int64_t checked = 0, failures = 0, old = 0;
+	int json = 0, ec, final;
 	enum ov_rc rc;
 
 	if (cli_wants_help(argc, argv, check_usage))
@@ -190,6 +193,12 @@ cmd_check(struct cli *cli, int argc, char **argv)
 	if (json)
 		failures_list = json_array();
 	rc = vault_check(v, print_failure, failures_list, &checked, &failures);
+	if (rc == OV_OK && (rc = vault_binding_status(v, &old, &final)) ==
+	    OV_OK && old)
+		fprintf(stderr, "orgvault: warning: %lld secret row(s) are "
+		    "still in the binding from before secrets were bound to "
+		    "their destination; serve re-seals them, or run: orgvault "
+		    "key rewrap\n", (long long)old);
 	vault_close(v);
 	if (rc != OV_OK) {
 		json_decref(failures_list);

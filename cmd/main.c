@@ -41,6 +41,7 @@ static const char usage[] =
 "  token         print a fresh access token of a credential\n"
 "  serve         run the refresh scheduler (the daemon)\n"
 "  import        add many orgs and credentials from JSON lines\n"
+"  export        write every org and credential as import lines, no secret\n"
 "  check         open every envelope and verify the vault's integrity\n"
 "  audit         audit events, scope drift, revocations\n"
 "  apikey        create, list and revoke API keys of the admin API\n"
@@ -72,6 +73,7 @@ static const struct cmd commands[] = {
 	{ "org",	cmd_org,	"manage orgs" },
 	{ "cred",	cmd_cred,	"manage credentials" },
 	{ "import",	cmd_import,	"bulk import" },
+	{ "export",	cmd_export,	"export for import" },
 	{ "check",	cmd_check,	"verify integrity" },
 	{ "serve",	cmd_serve,	"run the scheduler" },
 	{ "token",	cmd_token,	"print an access token" },

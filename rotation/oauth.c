@@ -274,11 +274,12 @@ transfer_finish(struct oauth_pool *p, struct transfer *t, CURLcode code)
 	r.retry_after_s = -1;
 	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(t->easy, CURLINFO_SIZE_UPLOAD_T, &sent);
-	if (code == CURLE_OK)
+	if (code == CURLE_OK) {
 		oauth_parse_response(status, t->resp.buf, t->resp.len,
 		    t->retry_after[0] ? t->retry_after : NULL, t->scope,
 		    t->default_lifetime, p->retry_after_cap, &r);
-	else if (t->resp.overflow) {
+		oauth_refine_for_grant(&r, t->refresh_grant);
+	} else if (t->resp.overflow) {
 		r.outcome = OAUTH_TRANSIENT;
 		r.http_status = status;
 		snprintf(r.error, sizeof(r.error), "protocol");

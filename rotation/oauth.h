@@ -23,6 +23,10 @@ enum oauth_outcome {
 	OAUTH_RATE_LIMITED,	/* 429 */
 	OAUTH_TRANSIENT,	/* 5xx, network, timeouts, malformed bodies */
 	OAUTH_UNKNOWN,		/* refresh sent, no answer: may have rotated */
+	OAUTH_SECRET_OR_GRANT,	/* refresh-token grant refused, and the
+				 * answer cannot say whether the secret or
+				 * the grant (ServiceNow's 401) */
+	OAUTH_OUTCOME_COUNT
 };
 
 struct oauth_request {
@@ -64,6 +68,12 @@ void	oauth_parse_response(long status, const char *body, size_t len,
 	    const char *retry_after, const char *requested_scope,
 	    long default_lifetime, long retry_after_cap,
 	    struct oauth_result *out);
+/* A refusal on a refresh-token grant that names neither invalid_client
+ * nor invalid_grant (a bare 401/403, ServiceNow's server_error /
+ * access_denied) becomes OAUTH_SECRET_OR_GRANT: it cannot tell a wrong
+ * secret from a dead refresh token.  refresh_grant: the request sent
+ * one. */
+void	oauth_refine_for_grant(struct oauth_result *, int refresh_grant);
 /*
  * Classifies the Genesys platform API's answer to a secret regeneration
  * (POST /api/v2/oauth/clients/{id}/secret): 200 with {"secret": S}

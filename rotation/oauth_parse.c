@@ -7,7 +7,10 @@
  *   4xx     error=invalid_grant                   OAUTH_REVOKED
  *   4xx     error=invalid_client                  OAUTH_INVALID_CLIENT
  *   401/403 anything else (incl. ServiceNow's
- *           server_error/access_denied)           OAUTH_INVALID_CLIENT
+ *           server_error/access_denied)           OAUTH_INVALID_CLIENT,
+ *           ... on a refresh_token grant          OAUTH_SECRET_OR_GRANT
+ *           (oauth_refine_for_grant: a wrong secret and a dead refresh
+ *           token answer alike, so both fixes are named)
  *   429     (Retry-After honoured, capped)        OAUTH_RATE_LIMITED
  *   4xx     invalid_scope, unauthorized_client,
  *           unsupported_grant_type, other         OAUTH_FAILING
@@ -32,7 +35,8 @@ const char *
 oauth_outcome_str(enum oauth_outcome o)
 {
 	static const char *names[] = { "ok", "revoked", "invalid_client",
-	    "failing", "rate_limited", "transient", "outcome_unknown" };
+	    "failing", "rate_limited", "transient", "outcome_unknown",
+	    "secret_or_grant_refused" };
 
 	return (unsigned)o < sizeof(names) / sizeof(names[0]) ? names[o] :
 	    "unknown";
@@ -194,6 +198,14 @@ parse_error(long status, json_t *o, struct oauth_result *out)
 		out->outcome = OAUTH_TRANSIENT;
 	if (out->error[0] == '\0')
 		snprintf(out->error, sizeof(out->error), "http_%ld", status);
+}
+
+void
+oauth_refine_for_grant(struct oauth_result *r, int refresh_grant)
+{
+	if (refresh_grant && r->outcome == OAUTH_INVALID_CLIENT &&
+	    strcmp(r->error, "invalid_client") != 0)
+		r->outcome = OAUTH_SECRET_OR_GRANT;
 }
 
 /* The body as a JSON object, or NULL.  ALLOW_NUL: a NUL in a

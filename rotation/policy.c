@@ -257,6 +257,18 @@ rot_classify(const struct rot_config *cfg, const struct vault_cred *c,
 		out->next_refresh_at = now + cfg->backoff_cap_s;
 		out->detail = revocation_detail(c, now);
 		break;
+	case OAUTH_SECRET_OR_GRANT:
+		/* Either fix may be the one: say both, everywhere. */
+		out->status = "secret_or_grant_refused";
+		out->event_kind = "credential.secret_or_grant_refused";
+		out->next_refresh_at = now + cfg->backoff_cap_s;
+		out->detail = revocation_detail(c, now);
+		json_object_set_new(out->detail, "fix", json_string("the "
+		    "provider refused either the client secret or the refresh "
+		    "token and does not say which: put a new client secret "
+		    "(cred put --secret-file), or re-authorize for a new "
+		    "refresh token (cred put --refresh-token-file)"));
+		break;
 	case OAUTH_FAILING:
 		out->status = "failing";
 		out->event_kind = "refresh.failed";
@@ -288,6 +300,7 @@ rot_classify(const struct rot_config *cfg, const struct vault_cred *c,
 		/* The provider keeps its refresh token: a retry is safe. */
 		/* FALLTHROUGH */
 	case OAUTH_TRANSIENT:
+	case OAUTH_OUTCOME_COUNT:	/* not an outcome: as transient */
 		out->status = failure_status(cfg, c, failures);
 		out->event_kind = res->outcome == OAUTH_UNKNOWN ?
 		    "refresh.outcome_unknown" : "refresh.failed";

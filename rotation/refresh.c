@@ -53,6 +53,28 @@ rot_rand01(void)
 	return (double)randombytes_uniform(1000000) / 1000000.0;
 }
 
+/*
+ * A secret that does not open where the credential says it goes is never
+ * sent anywhere: the first to find out marks the credential tampered
+ * (DESIGN.md "What a secret is bound to").  The message stays the one
+ * that says why.
+ */
+static void
+tampered_check(struct vault *v, const struct vault_cred *c, enum ov_rc rc)
+{
+	char why[OV_ERRMSG_MAX];
+
+	if (rc != OV_EINTEGRITY && rc != OV_ECRYPTO)
+		return;
+	snprintf(why, sizeof(why), "%s", ov_errmsg());
+	log_warnx("%s/%s is tampered: %s; nothing is sent for it until its "
+	    "secrets are put again", c->org, c->name, why);
+	if (vault_cred_tampered(v, c->id, why) != OV_OK)
+		log_warnx("marking %s/%s tampered: %s", c->org, c->name,
+		    ov_errmsg());
+	ov_seterr(rc, "%s/%s is tampered: %s", c->org, c->name, why);
+}
+
 /* Starts c's request with the client secret of stage (NULL: current). */
 static enum ov_rc
 request_start(struct vault *v, const struct rot_config *cfg,
@@ -63,13 +85,17 @@ request_start(struct vault *v, const struct rot_config *cfg,
 	struct oauth_request req;
 	enum ov_rc rc;
 
+	if (strcmp(c->status, "tampered") == 0)
+		return ov_seterr(OV_EINTEGRITY, "%s/%s is tampered: nothing is "
+		    "sent for it until its secrets are put again (cred put "
+		    "--secret-file)", c->org, c->name);
 	if ((rc = vault_secret_open(v, c->id, VAULT_CLIENT_SECRET, stage,
-	    &cs)) != OV_OK)
-		return rc;
-	if (strcmp(c->grant, "refresh_token") == 0 &&
+	    &cs)) != OV_OK || (strcmp(c->grant, "refresh_token") == 0 &&
 	    (rc = vault_secret_open(v, c->id, VAULT_REFRESH_TOKEN, NULL,
-	    &rt)) != OV_OK)
+	    &rt)) != OV_OK)) {
+		tampered_check(v, c, rc);
 		goto out;
+	}
 	req = (struct oauth_request){
 		.token_url = c->token_url, .client_id = c->client_id,
 		.client_secret = cs, .refresh_token = rt,
@@ -110,6 +136,15 @@ log_outcome(const struct vault_cred *c, const struct vault_refresh *r)
 	    "duration_ms=%lld next=%s", c->org, c->name, r->outcome,
 	    r->status, r->http_status, r->oauth_error && *r->oauth_error ?
 	    r->oauth_error : "-", (long long)r->duration_ms, next);
+}
+
+int
+rot_try_pending(const struct vault_cred *c, const struct oauth_result *res,
+    int tried)
+{
+	return !tried && c->has_pending_secret &&
+	    (res->outcome == OAUTH_INVALID_CLIENT ||
+	    res->outcome == OAUTH_SECRET_OR_GRANT);
 }
 
 void
@@ -294,6 +329,21 @@ rot_refresh_one(struct vault *v, const struct rot_config *cfg,
 	if ((rc = rot_request_run(v, cfg, &leased, NULL, &d.res)) != OV_OK) {
 		vault_lease_release(v, c->id, cfg->owner);
 		return rc;
+	}
+	if (rot_try_pending(&leased, &d.res, 0)) {
+		struct oauth_result again;
+
+		log_info("%s/%s: the current client secret was refused; trying "
+		    "the pending one", c->org, c->name);
+		if (rot_request_run(v, cfg, &leased, "pending", &again) ==
+		    OV_OK) {
+			oauth_result_cleanup(&d.res);
+			d.res = again;
+			d.pending_tried = 1;
+			d.promote = again.outcome == OAUTH_OK;
+		} else
+			log_warnx("%s/%s: cannot try the pending secret: %s",
+			    c->org, c->name, ov_errmsg());
 	}
 	*outcome = d.res.outcome;
 	d.cred = leased;

@@ -9,6 +9,12 @@ double		rot_rand01(void);
 enum ov_rc	rot_attempt_start(struct vault *, const struct rot_config *,
 		    struct oauth_pool *, const struct vault_cred *,
 		    const char *stage, oauth_done_cb, void *);
+/* Whether a refused attempt is tried once more, under the same lease,
+ * with the pending client secret: the provider may have switched already
+ * (README "Automatic switch").  One rule for the scheduler and the CLI;
+ * a refusal is decided before any refresh token is used. */
+int		rot_try_pending(const struct vault_cred *,
+		    const struct oauth_result *, int tried);
 /* Sends c's request on a pool of its own and waits for the answer,
  * with the client secret of stage (NULL: current) and, for the
  * refresh_token grant, the current refresh token.  Records nothing and

@@ -45,7 +45,8 @@ enum ov_rc
 rot_revocation_ledger(struct vault *v, json_t *list)
 {
 	static const char *const kinds[] = { "credential.revoked",
-	    "credential.invalid_client", NULL };
+	    "credential.invalid_client", "credential.secret_or_grant_refused",
+	    NULL };
 
 	return vault_event_list_kinds(v, kinds, OV_LIST_LIMIT_MAX, ledger_row,
 	    list);

@@ -235,8 +235,8 @@ attempt_done(void *arg, struct oauth_result *res)
 	/* The current secret refused and one is staged: the provider may
 	 * have switched already.  Try the pending one once, same lease (an
 	 * invalid_client is decided before any refresh token is used). */
-	if (res->outcome == OAUTH_INVALID_CLIENT && a->cred.has_pending_secret &&
-	    !a->pending && !atomic_load(&s->stop)) {
+	if (rot_try_pending(&a->cred, res, a->pending) &&
+	    !atomic_load(&s->stop)) {
 		a->pending = 1;
 		if (rot_attempt_start(s->v, &s->cfg, s->pool, &a->cred,
 		    "pending", attempt_done, a) == OV_OK) {

@@ -26,6 +26,7 @@ static const struct {
 	[OV_EIO]	= { "io",		5 },
 	[OV_ENOMEM]	= { "no_memory",	5 },
 	[OV_EINTERNAL]	= { "internal",		5 },
+	[OV_ESECRET]	= { "secret_required",	1 },
 };
 
 static _Thread_local char errmsg[OV_ERRMSG_MAX];

@@ -22,6 +22,7 @@ enum ov_rc {
 	OV_EIO,		/* file system or database I/O */
 	OV_ENOMEM,
 	OV_EINTERNAL,
+	OV_ESECRET,	/* a change that needs the secrets given again */
 	OV_RC_COUNT
 };
 

@@ -59,6 +59,76 @@ apikey_row(sqlite3_stmt *st, struct vault_apikey *k)
 	return OV_OK;
 }
 
+/* The row MAC of api_keys row st points at (APIKEY_COLS, then
+ * secret_hash and row_mac at hcol, hcol + 1); *ok: the stored one
+ * matches.  k receives the row. */
+static enum ov_rc
+apikey_row_mac(struct vault *v, sqlite3_stmt *st, int hcol,
+    struct vault_apikey *k, unsigned char mac[32], int *ok)
+{
+	enum ov_rc rc;
+
+	*ok = 0;
+	if ((rc = apikey_row(st, k)) != OV_OK ||
+	    (rc = apikey_mac(v, k, sqlite3_column_blob(st, hcol),
+	    (size_t)sqlite3_column_bytes(st, hcol), mac)) != OV_OK)
+		return rc;
+	*ok = row_mac_ok(mac, sqlite3_column_blob(st, hcol + 1),
+	    sqlite3_column_bytes(st, hcol + 1));
+	return OV_OK;
+}
+
+/* Writes the row MAC of api_keys row id (after a create or revoke). */
+static enum ov_rc
+apikey_mac_write(struct vault *v, int64_t id)
+{
+	struct vault_apikey k;
+	unsigned char mac[32];
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+	int ok, src;
+
+	if ((rc = db_prepare(v, "SELECT " APIKEY_COLS ", secret_hash, row_mac "
+	    "FROM api_keys WHERE id = ?", &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	if ((src = sqlite3_step(st)) == SQLITE_ROW)
+		rc = apikey_row_mac(v, st, 8, &k, mac, &ok);
+	else
+		rc = db_err(v, src, "reading an API key");
+	db_finish(v, st);
+	if (rc != OV_OK)
+		return rc;
+	if ((rc = db_prepare(v, "UPDATE api_keys SET row_mac = ? WHERE id = ?",
+	    &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_blob(st, 1, mac, sizeof(mac), SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, id);
+	src = sqlite3_step(st);
+	db_finish(v, st);
+	return src == SQLITE_DONE ? OV_OK : db_err(v, src, "writing an API "
+	    "key's MAC");
+}
+
+enum ov_rc
+apikey_mac_all(struct vault *v, int64_t *n)
+{
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = db_prepare(v, "SELECT id FROM api_keys ORDER BY id", &st)))
+		return rc;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((rc = apikey_mac_write(v, sqlite3_column_int64(st, 0))))
+			break;
+		(*n)++;
+	}
+	db_finish(v, st);
+	return rc == OV_OK && src != SQLITE_DONE ?
+	    db_err(v, src, "reading API keys") : rc;
+}
+
 /* ---- validation ---------------------------------------------------- */
 
 static enum ov_rc
@@ -373,7 +443,8 @@ vault_apikey_create(struct vault *v, const char *name, const char *role,
 	key_hash(hk->buf, (const char *)made->buf + 3,
 	    (const char *)made->buf + APIKEY_SECRET_AT, APIKEY_SECRET_LEN,
 	    hash);
-	if ((rc = apikey_insert(v, made, hash, &k)) == OV_OK)
+	if ((rc = apikey_insert(v, made, hash, &k)) == OV_OK &&
+	    (rc = apikey_mac_write(v, k.id)) == OV_OK)
 		rc = apikey_event(v, "apikey.created", &k);
 out:
 	secret_free(hk);
@@ -456,7 +527,7 @@ vault_apikey_revoke(struct vault *v, const char *name)
 	else
 		rc = db_err(v, src, "revoking an API key");
 	db_finish(v, st);
-	if (rc == OV_OK)
+	if (rc == OV_OK && (rc = apikey_mac_write(v, k.id)) == OV_OK)
 		rc = apikey_event(v, "apikey.revoked", &k);
 	return tx_end(v, rc);
 }
@@ -504,13 +575,18 @@ by_key_id(struct vault *v, const char *key_id, struct vault_apikey *k,
 	int src;
 
 	*found = 0;
-	if ((rc = db_prepare(v, "SELECT " APIKEY_COLS ", secret_hash FROM "
-	    "api_keys WHERE key_id = ?", &st)) != OV_OK)
+	if ((rc = db_prepare(v, "SELECT " APIKEY_COLS ", secret_hash, row_mac "
+	    "FROM api_keys WHERE key_id = ?", &st)) != OV_OK)
 		return rc;
 	sqlite3_bind_text(st, 1, key_id, VAULT_APIKEY_ID_LEN, SQLITE_STATIC);
 	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((rc = apikey_row(st, k)) == OV_OK &&
-		    sqlite3_column_bytes(st, 8) == 32) {
+		unsigned char mac[32];
+		int mac_ok;
+
+		/* A row whose MAC fails (role, orgs or revoked_at edited in
+		 * the database) is no key at all. */
+		if ((rc = apikey_row_mac(v, st, 8, k, mac, &mac_ok)) == OV_OK &&
+		    mac_ok && sqlite3_column_bytes(st, 8) == 32) {
 			memcpy(stored, sqlite3_column_blob(st, 8), 32);
 			*found = 1;
 		}
@@ -518,6 +594,26 @@ by_key_id(struct vault *v, const char *key_id, struct vault_apikey *k,
 		rc = db_err(v, src, "reading API keys");
 	db_finish(v, st);
 	return rc;
+}
+
+/*
+ * Whether the audit chain records k's revocation: a revoked key whose
+ * row was put back live with its old, valid MAC (an older copy of the
+ * row) stays revoked.  A database that cannot answer refuses the key.
+ */
+static int
+revoked_in_chain(struct vault *v, const struct vault_apikey *k)
+{
+	sqlite3_stmt *st;
+	int src;
+
+	if (db_prepare(v, "SELECT 1 FROM events WHERE kind = 'apikey.revoked' "
+	    "AND json_extract(detail, '$.key_id') = ? LIMIT 1", &st) != OV_OK)
+		return 1;
+	sqlite3_bind_text(st, 1, k->key_id, -1, SQLITE_STATIC);
+	src = sqlite3_step(st);
+	db_finish(v, st);
+	return src != SQLITE_DONE;
 }
 
 /* Best effort, at most once a LAST_USED_GRAIN_S: a busy database must
@@ -570,7 +666,7 @@ vault_apikey_verify(struct vault *v, const char *key, size_t len,
 	secret_free(hk);
 	match = sodium_memcmp(have, stored, sizeof(have)) == 0;
 	sodium_memzero(have, sizeof(have));
-	if (!found || !match || k.revoked_at != 0)
+	if (!found || !match || k.revoked_at != 0 || revoked_in_chain(v, &k))
 		return invalid();
 	last_used_touch(v, &k);
 	*out = k;
@@ -578,6 +674,61 @@ vault_apikey_verify(struct vault *v, const char *key, size_t len,
 }
 
 /* ---- check --------------------------------------------------------- */
+
+static void
+row_report(vault_check_cb cb, void *arg, int64_t *failures,
+    const char *column, int64_t row, const char *problem)
+{
+	struct vault_check_failure f = { "api_keys", column, row, problem };
+
+	(*failures)++;
+	cb(&f, arg);
+}
+
+/*
+ * Every row's MAC; and every key the audit chain says was revoked must
+ * still be revoked: a consistent older copy of a row (its old, valid
+ * MAC) is told apart only by the chain (SECURITY.md).
+ */
+static enum ov_rc
+apikey_rows_check(struct vault *v, vault_check_cb cb, void *arg,
+    int64_t *checked, int64_t *failures)
+{
+	struct vault_apikey k;
+	unsigned char mac[32];
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+	int ok, src;
+
+	if ((rc = db_prepare(v, "SELECT " APIKEY_COLS ", secret_hash, row_mac "
+	    "FROM api_keys ORDER BY id", &st)) != OV_OK)
+		return rc;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		(*checked)++;
+		if ((rc = apikey_row_mac(v, st, 8, &k, mac, &ok)) != OV_OK)
+			break;
+		if (!ok)
+			row_report(cb, arg, failures, "row_mac", k.id, "its MAC "
+			    "does not match: role, orgs, revocation or hash "
+			    "were edited in the database; the key is refused");
+	}
+	db_finish(v, st);
+	if (rc != OV_OK)
+		return rc;
+	if (src != SQLITE_DONE)
+		return db_err(v, src, "reading API keys");
+	if ((rc = db_prepare(v, "SELECT a.id FROM events e JOIN api_keys a ON "
+	    "a.key_id = json_extract(e.detail, '$.key_id') WHERE e.kind = "
+	    "'apikey.revoked' AND a.revoked_at IS NULL", &st)) != OV_OK)
+		return rc;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW)
+		row_report(cb, arg, failures, "revoked_at",
+		    sqlite3_column_int64(st, 0), "the audit chain records "
+		    "this key's revocation, but its row is live: the row was "
+		    "restored or edited; revoke it again");
+	db_finish(v, st);
+	return src == SQLITE_DONE ? OV_OK : db_err(v, src, "reading events");
+}
 
 enum ov_rc
 apikey_check(struct vault *v, vault_check_cb cb, void *arg, int64_t *checked,
@@ -610,5 +761,5 @@ apikey_check(struct vault *v, vault_check_cb cb, void *arg, int64_t *checked,
 		(*failures)++;
 		cb(&f, arg);
 	}
-	return OV_OK;
+	return apikey_rows_check(v, cb, arg, checked, failures);
 }

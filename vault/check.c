@@ -19,10 +19,6 @@ struct walk {
 };
 
 static const struct walk envelopes[] = {
-	{ "secret_versions", "SELECT s.id, c.org_id, s.credential_id, "
-	    "s.kind, s.version, s.ciphertext, s.key_version FROM "
-	    "secret_versions s LEFT JOIN credentials c ON c.id = "
-	    "s.credential_id ORDER BY s.id" },
 	{ "tokens", "SELECT t.credential_id, c.org_id, t.credential_id, "
 	    "'access_token', t.generation, t.ciphertext, t.key_version FROM "
 	    "tokens t LEFT JOIN credentials c ON c.id = t.credential_id "
@@ -58,17 +54,9 @@ check_envelopes(struct vault *v, const struct walk *w, vault_check_cb cb,
 		size_t len = (size_t)sqlite3_column_bytes(st, 5);
 
 		(*checked)++;
-		if (strcmp(w->table, "tokens") == 0)
-			binding_token(binding, sizeof(binding),
-			    sqlite3_column_int64(st, 1),
-			    sqlite3_column_int64(st, 2),
-			    sqlite3_column_int64(st, 4));
-		else
-			binding_secret(binding, sizeof(binding),
-			    sqlite3_column_int64(st, 1),
-			    sqlite3_column_int64(st, 2),
-			    (const char *)sqlite3_column_text(st, 3),
-			    sqlite3_column_int64(st, 4));
+		binding_token(binding, sizeof(binding),
+		    sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+		    sqlite3_column_int64(st, 4));
 		if (envelope_key_version(ct, len, &kv) != OV_OK) {
 			report(cb, arg, failures, w->table, "ciphertext", row,
 			    "envelope is malformed");
@@ -141,7 +129,8 @@ vault_check(struct vault *v, vault_check_cb cb, void *arg, int64_t *checked,
 		if ((rc = check_envelopes(v, &envelopes[i], cb, arg, &n,
 		    &bad)) != OV_OK)
 			return rc;
-	if ((rc = apikey_check(v, cb, arg, &n, &bad)) != OV_OK ||
+	if ((rc = secret_check(v, cb, arg, &n, &bad)) != OV_OK ||
+	    (rc = apikey_check(v, cb, arg, &n, &bad)) != OV_OK ||
 	    (rc = webhook_check(v, cb, arg, &n, &bad)) != OV_OK ||
 	    (rc = event_verify_chain(v, cb, arg, &n, &bad)) != OV_OK ||
 	    (rc = check_sqlite(v, cb, arg, &bad)) != OV_OK)

@@ -5,6 +5,7 @@
  * a new one given here becomes `current` and, like a promoted client
  * secret, makes the credential active and due at once (cred_reschedule).
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -271,16 +272,191 @@ cred_reschedule(struct vault *v, int64_t cred_id)
 	return rc;
 }
 
+/* What the secrets given to a put do (decided before anything is
+ * written). */
+struct put_plan {
+	int	exists, trusted, moved;
+	int	cs_new, rt_new;		/* given and not the stored value */
+	int	cs_same, rt_same;	/* given and the stored value */
+};
+
+static enum ov_rc
+refused_rt(struct vault *v, const struct secret *rt)
+{
+	char when[32];
+	int64_t at;
+	enum ov_rc rc;
+
+	if (rt == NULL || (rc = rt_retired_at(v, rt, &at)) != OV_OK)
+		return rt ? rc : OV_OK;
+	if (at == 0)
+		return OV_OK;
+	timefmt_rfc3339(at, when, sizeof(when));
+	return ov_seterr(OV_ECONFLICT, "refresh_token: this refresh token was "
+	    "rotated away at %s; the provider would treat it as a replay and "
+	    "may revoke the whole token family. Re-authorize to get a new one",
+	    when);
+}
+
+/* The fields of a destination change, for the secret-required error. */
+static void
+dest_fields(const struct vault_cred *a, const struct vault_cred *b,
+    char *buf, size_t len)
+{
+	static const struct { const char *name; size_t off; } f[] = {
+		{ "token_url", offsetof(struct vault_cred, token_url) },
+		{ "region", offsetof(struct vault_cred, region) },
+		{ "client_id", offsetof(struct vault_cred, client_id) },
+		{ "auth", offsetof(struct vault_cred, auth) },
+		{ "grant", offsetof(struct vault_cred, grant) },
+	};
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		if (strcmp((const char *)a + f[i].off,
+		    (const char *)b + f[i].off) != 0 && n + 16 < len)
+			n += (size_t)snprintf(buf + n, len - n, "%s%s",
+			    n ? ", " : "", f[i].name);
+}
+
+/*
+ * The binding rule (DESIGN.md): a credential whose destination changes
+ * keeps its stored secrets only on proof — the current client secret
+ * given again; new secrets replace the old ones; anything else is
+ * refused, whoever asks.  A credential that does not verify (tampered)
+ * takes nothing but new secrets.
+ */
+static enum ov_rc
+put_plan(struct vault *v, const struct vault_cred *old,
+    const struct vault_cred *c, const struct secret *cs,
+    const struct secret *rt, unsigned flags, struct put_plan *p)
+{
+	int rt_grant = strcmp(c->grant, "refresh_token") == 0;
+	char fields[96];
+	enum ov_rc rc;
+
+	if (!p->exists) {
+		p->cs_new = cs != NULL;
+		p->rt_new = rt != NULL;
+		if (cs == NULL)
+			return ov_seterr(OV_EINVAL, "a new credential needs a "
+			    "client secret (--secret-file)");
+		if (rt_grant && rt == NULL)
+			return ov_seterr(OV_EINVAL, "the refresh_token grant "
+			    "needs a refresh token (--refresh-token-file)");
+		return OV_OK;
+	}
+	p->trusted = strcmp(old->status, "tampered") != 0 &&
+	    cred_mac_verify(v, old->id) == OV_OK;
+	p->moved = dest_differs(old, c);
+	if (p->trusted) {
+		if ((cs && (rc = secret_equals_current(v, old, "client_secret",
+		    cs, &p->cs_same))) || (rt && (rc = secret_equals_current(v,
+		    old, "refresh_token", rt, &p->rt_same))))
+			return rc;
+	}
+	p->cs_new = cs && !p->cs_same;
+	p->rt_new = rt && !p->rt_same;
+	if ((flags & VAULT_PUT_KEEP_SECRETS) && (p->cs_new || p->rt_new))
+		return ov_seterr(OV_ECONFLICT, "it brings a different %s than "
+		    "the one stored; replacing it could destroy a rotated "
+		    "secret: give --replace-secrets to replace it",
+		    p->cs_new ? "client secret" : "refresh token");
+	if (!p->trusted && (!cs || (rt_grant && !rt)))
+		return ov_seterr(OV_ESECRET, "%s/%s does not verify (it is "
+		    "tampered): put its secrets again (--secret-file%s)",
+		    c->org, c->name, rt_grant ? " and --refresh-token-file" :
+		    "");
+	if (!p->moved || !p->trusted)
+		return OV_OK;
+	dest_fields(old, c, fields, sizeof(fields));
+	if (!cs)
+		return ov_seterr(OV_ESECRET, "changing %s would send the "
+		    "stored secrets of %s/%s to a new destination: give the "
+		    "client secret again (--secret-file, or client_secret)%s",
+		    fields, c->org, c->name, rt_grant ?
+		    "; with a new one, also the refresh token" : "");
+	if (p->cs_new && rt_grant && !rt)
+		return ov_seterr(OV_ESECRET, "changing %s with a new client "
+		    "secret does not carry the stored refresh token of %s/%s "
+		    "to the new destination: give a refresh token too "
+		    "(--refresh-token-file, or refresh_token)", fields, c->org,
+		    c->name);
+	return OV_OK;
+}
+
+/* Carries, drops and stores the secrets as the plan says. */
+static enum ov_rc
+put_secrets(struct vault *v, const struct vault_cred *old,
+    const struct vault_cred *c, const struct secret *cs,
+    const struct secret *rt, const struct put_plan *p)
+{
+	enum ov_rc rc = OV_OK;
+
+	if (p->exists && (!p->trusted || (p->moved && p->cs_new))) {
+		/* Secrets of another destination, or unverifiable: gone. */
+		if (!p->trusted)
+			rc = secret_drop_all(v, old->id);
+		else if ((rc = secret_drop_kind(v, old, "client_secret")) ==
+		    OV_OK)
+			rc = secret_drop_kind(v, old, "refresh_token");
+		if (rc != OV_OK)
+			return rc;
+	} else if (p->exists && p->moved) {
+		/* Proved by the current client secret: all follow. */
+		if ((rc = secret_move(v, old, c, "client_secret")) ||
+		    (rc = secret_move(v, old, c, "refresh_token")))
+			return rc;
+	}
+	if (p->cs_new && (rc = vault_secret_store(v, c, VAULT_CLIENT_SECRET,
+	    cs, NULL)) != OV_OK)
+		return rc;
+	if (p->rt_new && (rc = vault_secret_store(v, c, VAULT_REFRESH_TOKEN,
+	    rt, NULL)) != OV_OK)
+		return rc;
+	return OV_OK;
+}
+
+/*
+ * Whether the put makes the credential active and due at once: new
+ * secrets; or the same ones given again to a credential that is not
+ * refreshing well (an operator's deliberate retry: the provider may have
+ * been fixed).  A healthy credential given its own secrets again (an
+ * import run twice) is left alone.
+ */
+static int
+reauthorizes(const struct put_plan *p, const struct vault_cred *old)
+{
+	if (p->cs_new || p->rt_new || (p->exists && !p->trusted))
+		return 1;
+	return old && (p->cs_same || p->rt_same) &&
+	    strcmp(old->status, "active") != 0 &&
+	    strcmp(old->status, "failing") != 0;
+}
+
+static json_t *
+names_of(int cs, int rt)
+{
+	json_t *a = json_array();
+
+	if (cs)
+		json_array_append_new(a, json_string("client_secret"));
+	if (rt)
+		json_array_append_new(a, json_string("refresh_token"));
+	return a;
+}
+
 enum ov_rc
-vault_cred_put(struct vault *v, const struct vault_cred *in,
+vault_cred_put_ex(struct vault *v, const struct vault_cred *in,
     const struct secret *client_secret, const struct secret *refresh_token,
-    int *created)
+    unsigned flags, struct vault_put_result *out)
 {
 	struct vault_cred c = *in, old;
 	struct vault_org org;
 	struct event_rec ev = { .org = in->org, .credential = in->name };
-	json_t *detail = NULL, *secrets;
-	int exists;
+	struct put_plan p = { 0 };
+	json_t *detail = NULL, *changed = NULL;
 	enum ov_rc rc;
 
 	if ((rc = vault_need_key(v)) != OV_OK || (rc = tx_begin(v)) != OV_OK)
@@ -291,51 +467,65 @@ vault_cred_put(struct vault *v, const struct vault_cred *in,
 	rc = vault_cred_get(v, in->org, in->name, &old);
 	if (rc != OV_OK && rc != OV_ENOTFOUND)
 		goto out;
-	exists = (rc == OV_OK);
+	p.exists = (rc == OV_OK);
 	rc = OV_OK;
-	if (exists && strcmp(old.provider, c.provider) != 0) {
+	if (p.exists && strcmp(old.provider, c.provider) != 0) {
 		rc = ov_seterr(OV_ECONFLICT, "credential %s/%s is a %s "
 		    "credential; remove it before putting a %s one", c.org,
 		    c.name, old.provider, c.provider);
 		goto out;
 	}
-	if (!exists && client_secret == NULL) {
-		rc = ov_seterr(OV_EINVAL, "a new credential needs a client "
-		    "secret (--secret-file)");
+	if ((rc = refused_rt(v, refresh_token)) != OV_OK ||
+	    (rc = put_plan(v, p.exists ? &old : NULL, &c, client_secret,
+	    refresh_token, flags, &p)) != OV_OK)
 		goto out;
-	}
-	if (strcmp(c.grant, "refresh_token") == 0 && refresh_token == NULL &&
-	    !(exists && old.has_refresh_token)) {
-		rc = ov_seterr(OV_EINVAL, "the refresh_token grant needs a "
-		    "refresh token (--refresh-token-file)");
+	if ((rc = cred_write(v, &c, p.exists ? &old : NULL, reauthorizes(&p,
+	    p.exists ? &old : NULL), &c.id)) != OV_OK)
 		goto out;
-	}
-	if ((rc = cred_write(v, &c, exists ? &old : NULL,
-	    client_secret || refresh_token, &c.id)) != OV_OK)
+	if ((rc = put_secrets(v, p.exists ? &old : NULL, &c, client_secret,
+	    refresh_token, &p)) != OV_OK || (rc = cred_mac_update(v, c.id)))
 		goto out;
-	if (client_secret && (rc = vault_secret_store(v, org.id, c.id,
-	    VAULT_CLIENT_SECRET, client_secret)) != OV_OK)
-		goto out;
-	if (refresh_token && (rc = vault_secret_store(v, org.id, c.id,
-	    VAULT_REFRESH_TOKEN, refresh_token)) != OV_OK)
-		goto out;
-	secrets = json_array();
-	if (client_secret)
-		json_array_append_new(secrets, json_string("client_secret"));
-	if (refresh_token)
-		json_array_append_new(secrets, json_string("refresh_token"));
-	detail = json_pack("{s:s, s:o, s:o}", "provider", c.provider,
-	    "changed", exists ? changed_fields(&old, &c) : json_array(),
-	    "secrets_replaced", secrets);
-	ev.kind = exists ? "credential.updated" : "credential.created";
+	changed = p.exists ? changed_fields(&old, &c) : json_array();
+	detail = json_pack("{s:s, s:O, s:o, s:o, s:b}", "provider",
+	    c.provider, "changed", changed, "secrets_replaced",
+	    names_of(p.cs_new, p.rt_new), "secrets_unchanged",
+	    names_of(p.cs_same, p.rt_same), "moved", p.moved);
+	if (p.exists && !p.trusted)
+		json_object_set_new(detail, "was_tampered", json_true());
+	ev.kind = p.exists ? "credential.updated" : "credential.created";
 	ev.org_id = org.id;
 	ev.cred_id = c.id;
 	ev.detail = detail;
-	if ((rc = event_append(v, &ev)) == OV_OK)
-		*created = !exists;
+	if ((rc = event_append(v, &ev)) == OV_OK && out) {
+		memset(out, 0, sizeof(*out));
+		out->created = !p.exists;
+		out->client_secret_changed = p.cs_new;
+		out->refresh_token_changed = p.rt_new;
+		out->moved = p.moved;
+		for (size_t i = 0; i < json_array_size(changed); i++)
+			snprintf(out->changed + strlen(out->changed),
+			    sizeof(out->changed) - strlen(out->changed),
+			    "%s%s", i ? "," : "", json_string_value(
+			    json_array_get(changed, i)));
+	}
 out:
+	json_decref(changed);
 	json_decref(detail);
 	return tx_end(v, rc);
+}
+
+enum ov_rc
+vault_cred_put(struct vault *v, const struct vault_cred *in,
+    const struct secret *client_secret, const struct secret *refresh_token,
+    int *created)
+{
+	struct vault_put_result r;
+	enum ov_rc rc;
+
+	if ((rc = vault_cred_put_ex(v, in, client_secret, refresh_token, 0,
+	    &r)) == OV_OK)
+		*created = r.created;
+	return rc;
 }
 
 enum ov_rc

@@ -10,6 +10,14 @@
  * The master key is wiped as soon as the subkeys exist.  Changing the
  * master key (master.c) makes a second keyring, copies the data keys
  * into it and wraps them again with its wrap subkey.
+ *
+ * The MAC key (random, 32 bytes) is wrapped by the wrap subkey like a
+ * data key (binding "keyring|mac_key"), kept in vault_meta, and so
+ * survives a master-key change by a rewrap.  Two keys derive from it:
+ *   1 "row":    keyed BLAKE2b of the rows that grant access or pick a
+ *               secret (vault/bind.c)
+ *   2 "digest": keyed BLAKE2b of secret values (equality in constant
+ *               time, retired refresh tokens) — never the value itself
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,9 +43,17 @@ struct data_key {
 
 struct keyring {
 	unsigned char	*subkeys;	/* sodium_malloc: wrap|audit|check */
+	unsigned char	*mac;		/* sodium_malloc: root|row|digest */
 	struct data_key	 data[KEYRING_MAX_VERSIONS];
 	size_t		 ndata;
 };
+
+#define MAC_ROOT(kr)	((kr)->mac)
+#define MAC_ROW(kr)	((kr)->mac + 32)
+#define MAC_DIGEST(kr)	((kr)->mac + 64)
+#define MAC_CTX		"ovrowmac"
+#define MAC_BINDING	"keyring|mac_key"
+
 
 #define WRAP_KEY(kr)	((kr)->subkeys)
 #define AUDIT_KEY(kr)	((kr)->subkeys + 32)
@@ -75,7 +91,85 @@ keyring_free(struct keyring *kr)
 	for (size_t i = 0; i < kr->ndata; i++)
 		sodium_free(kr->data[i].key);
 	sodium_free(kr->subkeys);
+	sodium_free(kr->mac);
 	free(kr);
+}
+
+/* Holds root as the MAC key and derives its two keys. */
+static enum ov_rc
+mac_hold(struct keyring *kr, const unsigned char *root)
+{
+	if (kr->mac == NULL && (kr->mac = sodium_malloc(96)) == NULL)
+		return ov_seterr(OV_ENOMEM, "out of secure memory");
+	memcpy(MAC_ROOT(kr), root, 32);
+	crypto_kdf_derive_from_key(MAC_ROW(kr), 32, 1, MAC_CTX, root);
+	crypto_kdf_derive_from_key(MAC_DIGEST(kr), 32, 2, MAC_CTX, root);
+	return OV_OK;
+}
+
+int
+keyring_has_mac(const struct keyring *kr)
+{
+	return kr->mac != NULL;
+}
+
+enum ov_rc
+keyring_mac_key_new(struct keyring *kr, unsigned char **wrapped, size_t *len)
+{
+	unsigned char *root;
+	enum ov_rc rc;
+
+	if ((root = sodium_malloc(32)) == NULL)
+		return ov_seterr(OV_ENOMEM, "out of secure memory");
+	randombytes_buf(root, 32);
+	if ((rc = mac_hold(kr, root)) == OV_OK)
+		rc = keyring_mac_key_wrap(kr, wrapped, len);
+	sodium_free(root);
+	return rc;
+}
+
+enum ov_rc
+keyring_mac_key_wrap(const struct keyring *kr, unsigned char **wrapped,
+    size_t *len)
+{
+	if (kr->mac == NULL)
+		return ov_seterr(OV_EINTERNAL, "the keyring holds no MAC key");
+	return envelope_seal(WRAP_KEY(kr), 0, MAC_BINDING, MAC_ROOT(kr), 32,
+	    wrapped, len);
+}
+
+enum ov_rc
+keyring_mac_key_add(struct keyring *kr, const unsigned char *wrapped,
+    size_t len)
+{
+	struct secret *root;
+	enum ov_rc rc;
+
+	if ((rc = envelope_open(WRAP_KEY(kr), MAC_BINDING, wrapped, len,
+	    &root)) != OV_OK)
+		return ov_seterr(rc, "the row MAC key does not unwrap with the "
+		    "master key: vault_meta was tampered with");
+	if (root->len != 32)
+		rc = ov_seterr(OV_EINTEGRITY, "the row MAC key has the wrong "
+		    "length");
+	else
+		rc = mac_hold(kr, root->buf);
+	secret_free(root);
+	return rc;
+}
+
+void
+keyring_row_mac(const struct keyring *kr, const unsigned char *data,
+    size_t len, unsigned char out[32])
+{
+	crypto_generichash(out, 32, data, len, MAC_ROW(kr), 32);
+}
+
+void
+keyring_secret_digest(const struct keyring *kr, const unsigned char *data,
+    size_t len, unsigned char out[32])
+{
+	crypto_generichash(out, 32, data, len, MAC_DIGEST(kr), 32);
 }
 
 enum ov_rc
@@ -85,6 +179,8 @@ keyring_copy_data_keys(struct keyring *to, const struct keyring *from)
 		if (hold_data_key(to, from->data[i].version,
 		    from->data[i].key) != OV_OK)
 			return OV_ENOMEM;
+	if (from->mac && mac_hold(to, MAC_ROOT(from)) != OV_OK)
+		return OV_ENOMEM;
 	return OV_OK;
 }
 

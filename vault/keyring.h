@@ -58,6 +58,24 @@ enum ov_rc	keyring_seal(const struct keyring *, const char *binding,
 		    unsigned char **env, size_t *envlen);
 enum ov_rc	keyring_open(const struct keyring *, const char *binding,
 		    const unsigned char *env, size_t len, struct secret **out);
+/*
+ * The row MAC key (keyring.c explains it): make a new one, or unwrap a
+ * stored one; wrap the held one (again, after a master-key change, with
+ * this keyring's wrap subkey).  Both return it wrapped (malloc'd).
+ */
+enum ov_rc	keyring_mac_key_new(struct keyring *, unsigned char **wrapped,
+		    size_t *len);
+enum ov_rc	keyring_mac_key_add(struct keyring *,
+		    const unsigned char *wrapped, size_t len);
+enum ov_rc	keyring_mac_key_wrap(const struct keyring *,
+		    unsigned char **wrapped, size_t *len);
+int		keyring_has_mac(const struct keyring *);
+/* Keyed BLAKE2b-256 of a canonical row; of a secret value.  Only with
+ * the MAC key held. */
+void		keyring_row_mac(const struct keyring *, const unsigned char *,
+		    size_t, unsigned char out[32]);
+void		keyring_secret_digest(const struct keyring *,
+		    const unsigned char *, size_t, unsigned char out[32]);
 /* Keyed BLAKE2b-256 for the audit chain. */
 void		keyring_audit_mac(const struct keyring *, const unsigned char *,
 		    size_t, unsigned char out[32]);

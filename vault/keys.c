@@ -133,8 +133,9 @@ out:
 	return tx_end(v, rc);
 }
 
-/* The sealed columns (and the API-key hash key in vault_meta). */
-enum sealed { SEALED_SECRET, SEALED_TOKEN, SEALED_WEBHOOK };
+/* The sealed columns rewrapped here (secrets: seal.c, which also brings
+ * them to the destination binding; the API-key hash key: rewrap_meta). */
+enum sealed { SEALED_TOKEN, SEALED_WEBHOOK };
 
 /* Reseals one row's envelope with the newest key. */
 static enum ov_rc
@@ -160,10 +161,6 @@ rewrap_rows(struct vault *v, enum sealed which, uint32_t newest, int batch,
 	/* Parenthesised: clang would take each split literal for a missing
 	 * comma (-Wstring-concatenation). */
 	static const char *const select[] = {
-		("SELECT s.id, c.org_id, s.credential_id, s.kind, s.version, "
-		    "s.ciphertext FROM secret_versions s JOIN credentials c "
-		    "ON c.id = s.credential_id WHERE s.key_version < ? "
-		    "LIMIT ?"),
 		("SELECT t.credential_id, c.org_id, t.credential_id, '', "
 		    "t.generation, t.ciphertext FROM tokens t JOIN "
 		    "credentials c ON c.id = t.credential_id WHERE "
@@ -172,8 +169,6 @@ rewrap_rows(struct vault *v, enum sealed which, uint32_t newest, int batch,
 		    "key_version < ? LIMIT ?"),
 	};
 	static const char *const update[] = {
-		("UPDATE secret_versions SET ciphertext = ?, key_version = ? "
-		    "WHERE id = ?"),
 		("UPDATE tokens SET ciphertext = ?, key_version = ? WHERE "
 		    "credential_id = ?"),
 		("UPDATE webhooks SET secret_ct = ?, key_version = ? WHERE "
@@ -197,16 +192,10 @@ rewrap_rows(struct vault *v, enum sealed which, uint32_t newest, int batch,
 			binding_webhook(binding, sizeof(binding),
 			    sqlite3_column_int64(st, 0),
 			    (const char *)sqlite3_column_text(st, 3));
-		else if (which == SEALED_TOKEN)
+		else
 			binding_token(binding, sizeof(binding),
 			    sqlite3_column_int64(st, 1),
 			    sqlite3_column_int64(st, 2),
-			    sqlite3_column_int64(st, 4));
-		else
-			binding_secret(binding, sizeof(binding),
-			    sqlite3_column_int64(st, 1),
-			    sqlite3_column_int64(st, 2),
-			    (const char *)sqlite3_column_text(st, 3),
 			    sqlite3_column_int64(st, 4));
 		if ((rc = reseal(v, binding, sqlite3_column_blob(st, 5),
 		    (size_t)sqlite3_column_bytes(st, 5), &env, &envlen,
@@ -322,7 +311,7 @@ vault_key_rewrap(struct vault *v, int batch, int64_t *rewrapped, int *done)
 		return rc;
 	if ((rc = newest_in_db(v, &newest)) != OV_OK)
 		goto out;
-	if ((rc = rewrap_rows(v, SEALED_SECRET, newest, batch, &n)) != OV_OK)
+	if ((rc = secret_rebind_batch(v, newest, batch, &n)) != OV_OK)
 		goto out;
 	if (n < batch && (rc = rewrap_rows(v, SEALED_TOKEN, newest,
 	    batch - (int)n, &n)) != OV_OK)
@@ -364,7 +353,9 @@ vault_key_status(struct vault *v, vault_key_cb cb, void *arg)
 	    "coalesce(k.retired_at, 0), "
 	    "(SELECT count(*) FROM secret_versions s WHERE s.key_version = "
 	    "k.version), (SELECT count(*) FROM tokens t WHERE t.key_version "
-	    "= k.version) FROM keyring k ORDER BY k.version", &st)) != OV_OK)
+	    "= k.version), (SELECT count(*) FROM secret_versions s WHERE "
+	    "s.key_version = k.version AND (s.bind < 2 OR s.digest IS NULL)) "
+	    "FROM keyring k ORDER BY k.version", &st)) != OV_OK)
 		return rc;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		struct vault_key k = {
@@ -373,6 +364,7 @@ vault_key_status(struct vault *v, vault_key_cb cb, void *arg)
 			.retired_at = sqlite3_column_int64(st, 3),
 			.secrets = sqlite3_column_int64(st, 4),
 			.tokens = sqlite3_column_int64(st, 5),
+			.old_binding = sqlite3_column_int64(st, 6),
 		};
 
 		snprintf(k.state, sizeof(k.state), "%s",
@@ -383,5 +375,15 @@ vault_key_status(struct vault *v, vault_key_cb cb, void *arg)
 	if (src != SQLITE_ROW && src != SQLITE_DONE)
 		rc = db_err(v, src, "reading the keyring");
 	db_finish(v, st);
+	return rc;
+}
+
+enum ov_rc
+vault_binding_status(struct vault *v, int64_t *old_rows, int *final)
+{
+	enum ov_rc rc;
+
+	if ((rc = secret_old_binding(v, old_rows)) == OV_OK)
+		*final = v->binding_final;
 	return rc;
 }

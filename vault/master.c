@@ -2,7 +2,8 @@
  * master.c — changing the master key (`orgvault key change-master`).
  *
  * Only three subkeys come from the master key (keyring.c): wrap (the
- * keyring rows), audit (the event hash chain) and check (key_check).
+ * keyring rows and the row MAC key), audit (the event hash chain) and
+ * check (key_check).
  * Every secret column, the API-key hash key and the webhook secrets are
  * sealed with data keys, which do not change.  So a change is one
  * transaction: verify the audit chain with the old key, wrap every data
@@ -175,6 +176,7 @@ change(struct vault *v, const struct vault_new_master *m, struct keyring *nk,
 	if ((rc = chain_whole(v)) != OV_OK ||
 	    (rc = meta_get(v, "key_source", before, sizeof(before))) ||
 	    (rc = rewrap_keyring(v, nk, &r->data_keys)) != OV_OK ||
+	    (rc = mac_key_store(v, nk)) != OV_OK ||
 	    (rc = key_meta_write(v, nk, m->passphrase ? kdf : NULL)))
 		return rc;
 	v->kr = nk;

@@ -55,6 +55,14 @@ alert_source(const char *kind, const char **alert)
 		*alert = "invalid_client";
 		return SRC_STATE;
 	}
+	if (strcmp(kind, "credential.secret_or_grant_refused") == 0) {
+		*alert = "secret_or_grant_refused";
+		return SRC_STATE;
+	}
+	if (strcmp(kind, "credential.tampered") == 0) {
+		*alert = "tampered";
+		return SRC_STATE;
+	}
 	if (strcmp(kind, "refresh.failed") == 0 ||
 	    strcmp(kind, "refresh.rate_limited") == 0 ||
 	    strcmp(kind, "refresh.outcome_unknown") == 0) {
@@ -236,7 +244,7 @@ enum ov_rc
 outbox_enqueue(struct vault *v, const struct event_rec *e, int64_t event_id,
     int64_t time_ms, const char *detail)
 {
-	char prior[24], status[16];
+	char prior[32], status[32];
 	const char *alert = NULL;
 	enum alert_source src = alert_source(e->kind, &alert);
 	json_t *body;
@@ -256,7 +264,7 @@ outbox_enqueue(struct vault *v, const struct event_rec *e, int64_t event_id,
 	    strcmp(status, "unknown") != 0)
 		return OV_OK;		/* a failure, not yet a failing one */
 	if (src == SRC_STATE || src == SRC_FAILURE) {
-		char now[24];
+		char now[32];
 
 		if ((rc = state_read(v, e->cred_id, 0, now, sizeof(now))))
 			return rc;

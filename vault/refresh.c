@@ -18,7 +18,8 @@
 #include "vault/envelope.h"
 #include "vault/vault_int.h"
 
-#define SCHEDULABLE "c.status IN ('active', 'failing', 'invalid_client')"
+#define SCHEDULABLE "c.status IN ('active', 'failing', 'invalid_client', " \
+	"'secret_or_grant_refused')"
 
 /* Light rows: the scheduler scans often and claims few. */
 enum ov_rc
@@ -93,7 +94,7 @@ vault_lease_claim(struct vault *v, int64_t cred_id, const char *owner,
 	    "lease_until < ?4 OR lease_owner = ?1 OR lease_owner = ?5) AND "
 	    "(?6 >= 2 OR ((?6 = 1 OR next_refresh_at IS NULL OR "
 	    "next_refresh_at <= ?4) AND status IN ('active', 'failing', "
-	    "'invalid_client'))) AND "
+	    "'invalid_client', 'secret_or_grant_refused'))) AND "
 	    "(?7 < 0 OR coalesce((SELECT generation FROM tokens WHERE "
 	    "credential_id = ?3), 0) = ?7)", &st)) != OV_OK)
 		return tx_end(v, rc);
@@ -241,7 +242,9 @@ cred_state_update(struct vault *v, int64_t cred_id,
 		    r->oauth_error ? r->oauth_error : r->outcome,
 		    r->description && *r->description ? ": " : "",
 		    r->description ? r->description : "");
-	if ((rc = db_prepare(v, "UPDATE credentials SET status = ?1, "
+	/* A credential found tampered meanwhile stays so. */
+	if ((rc = db_prepare(v, "UPDATE credentials SET status = CASE WHEN "
+	    "status = 'tampered' THEN status ELSE ?1 END, "
 	    "status_reason = ?2, last_error = ?2, consecutive_failures = ?3, "
 	    "next_refresh_at = nullif(?4, 0), last_attempt_at = ?5, "
 	    "last_success_at = CASE WHEN ?6 THEN ?5 ELSE last_success_at END, "
@@ -316,8 +319,8 @@ vault_refresh_record(struct vault *v, int64_t cred_id,
 		    c.lease_owner[0] ? c.lease_owner : "nobody"));
 	if (r->access_token && (rc = token_store(v, &c, r)) != OV_OK)
 		return tx_end(v, rc);
-	if (r->refresh_token && (rc = vault_secret_store(v, c.org_id, c.id,
-	    VAULT_REFRESH_TOKEN, r->refresh_token)) != OV_OK)
+	if (r->refresh_token && (rc = vault_secret_store(v, &c,
+	    VAULT_REFRESH_TOKEN, r->refresh_token, NULL)) != OV_OK)
 		return tx_end(v, rc);
 	if ((rc = cred_state_update(v, cred_id, r, now)) != OV_OK ||
 	    (rc = record_events(v, &c, r)) != OV_OK)

@@ -5,6 +5,11 @@
  * is applied in its own transaction and recorded in schema_migrations
  * with the SHA-256 of its text.  A database that records a migration the
  * binary does not know, or a checksum that differs, is refused by name.
+ *
+ * Foreign keys are off while a migration runs (the pragma cannot change
+ * inside a transaction), so a migration may rebuild a table that others
+ * reference (SQLite's documented 12-step ALTER); foreign_key_check must
+ * find nothing before the migration commits.
  */
 #include <stdio.h>
 #include <string.h>
@@ -67,6 +72,27 @@ embedded(int version)
 	return NULL;
 }
 
+/* A migration must leave no row pointing at a missing parent. */
+static enum ov_rc
+fk_clean(struct vault *v, const struct migration *m)
+{
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = db_prepare(v, "PRAGMA foreign_key_check", &st)) != OV_OK)
+		return rc;
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		rc = ov_seterr(OV_ESCHEMA, "migration %s left a row of %s "
+		    "pointing at a missing parent", m->name,
+		    (const char *)sqlite3_column_text(st, 0));
+	else if (src != SQLITE_DONE)
+		rc = db_err(v, src, "checking foreign keys");
+	db_finish(v, st);
+	return rc;
+}
+
 static enum ov_rc
 apply_one(struct vault *v, const struct migration *m)
 {
@@ -75,14 +101,18 @@ apply_one(struct vault *v, const struct migration *m)
 	enum ov_rc rc;
 	int src;
 
-	if ((rc = tx_begin(v)) != OV_OK)
+	if ((rc = db_exec(v, "PRAGMA foreign_keys = OFF")) != OV_OK)
 		return rc;
+	if ((rc = tx_begin(v)) != OV_OK)
+		goto fk;
 	if ((src = sqlite3_exec(v->db, m->sql, NULL, NULL, NULL)) !=
 	    SQLITE_OK) {
 		rc = ov_seterr(OV_ESCHEMA, "migration %s failed: %s", m->name,
 		    sqlite3_errmsg(v->db));
 		goto out;
 	}
+	if ((rc = fk_clean(v, m)) != OV_OK)
+		goto out;
 	checksum(m, sum);
 	if ((rc = db_prepare(v, "INSERT INTO schema_migrations (version, "
 	    "name, checksum, applied_at) VALUES (?, ?, ?, ?)", &st)) != OV_OK)
@@ -95,7 +125,12 @@ apply_one(struct vault *v, const struct migration *m)
 		rc = db_err(v, src, "recording a migration");
 out:
 	db_finish(v, st);
-	return tx_end(v, rc);
+	rc = tx_end(v, rc);
+fk:
+	if (db_exec(v, "PRAGMA foreign_keys = ON") != OV_OK && rc == OV_OK)
+		rc = ov_seterr(OV_EIO, "cannot turn foreign keys back on after "
+		    "migration %s", m->name);
+	return rc;
 }
 
 /* Compares what the database applied with what the binary embeds. */

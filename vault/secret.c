@@ -10,11 +10,11 @@
  *	previous	the one before current, kept for a rollback
  *
  * A new secret is sealed with its version in the envelope's binding, not
- * its label, so moving a label never re-encrypts.  Labels move only
- * inside one transaction, with an audit event naming the versions — never
- * secret material.  A version that loses its last label is deleted
- * (secure_delete overwrites it).  Plaintext leaves this file only
- * through vault_secret_open().
+ * its label, so moving a label never re-encrypts (seal.c seals and
+ * opens).  Labels move only inside one transaction, with an audit event
+ * naming the versions — never secret material — and the credential's
+ * row MAC, which covers the labels, written again (bind.c).  A version
+ * that loses its last label is deleted (secure_delete overwrites it).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,98 +145,31 @@ make_current(struct vault *v, int64_t cred_id, const char *kname,
 	return OV_OK;
 }
 
-/* Seals s as a new version (after s->newest) labelled stage (NULL:
- * none yet). */
-static enum ov_rc
-seal_version(struct vault *v, int64_t org_id, int64_t cred_id,
-    const char *kname, const struct stages *have, const char *stage,
-    const struct secret *s)
-{
-	sqlite3_stmt *st;
-	unsigned char *env = NULL;
-	char binding[160];
-	size_t envlen;
-	uint32_t kv;
-	enum ov_rc rc;
-
-	binding_secret(binding, sizeof(binding), org_id, cred_id, kname,
-	    have->newest + 1);
-	if ((rc = vault_env_seal(v, binding, s->buf, s->len, &env, &envlen,
-	    &kv)) != OV_OK)
-		return rc;
-	if ((rc = db_prepare(v, "INSERT INTO secret_versions (credential_id, "
-	    "kind, version, stage, ciphertext, key_version, created_at) "
-	    "VALUES (?, ?, ?, ?, ?, ?, ?)", &st)) == OV_OK) {
-		sqlite3_bind_int64(st, 1, cred_id);
-		sqlite3_bind_text(st, 2, kname, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, have->newest + 1);
-		sqlite3_bind_text(st, 4, stage, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 5, env, (int)envlen, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 6, kv);
-		sqlite3_bind_int64(st, 7, timefmt_now());
-		rc = step_done(v, st, "storing a secret");
-	}
-	free(env);
-	return rc;
-}
-
-/* Seals s as the new `current` version of (cred, kind). */
+/* Seals s as the new `current` version of (cred, kind), unless it is
+ * the current value already. */
 enum ov_rc
-vault_secret_store(struct vault *v, int64_t org_id, int64_t cred_id,
-    enum vault_secret_kind kind, const struct secret *s)
+vault_secret_store(struct vault *v, const struct vault_cred *c,
+    enum vault_secret_kind kind, const struct secret *s, int *changed)
 {
 	const char *kname = kind_names[kind];
 	struct stages have;
 	enum ov_rc rc;
+	int same;
 
-	if ((rc = stages_read(v, cred_id, kname, &have)) != OV_OK ||
-	    (rc = seal_version(v, org_id, cred_id, kname, &have, NULL,
-	    s)) != OV_OK)
+	if ((rc = secret_equals_current(v, c, kname, s, &same)) != OV_OK)
 		return rc;
-	return make_current(v, cred_id, kname, &have, have.newest + 1);
-}
-
-enum ov_rc
-vault_secret_open(struct vault *v, int64_t cred_id,
-    enum vault_secret_kind kind, const char *stage, struct secret **out)
-{
-	sqlite3_stmt *st;
-	char binding[160];
-	enum ov_rc rc;
-	int src;
-
-	if ((rc = vault_need_key(v)) != OV_OK)
+	if (changed)
+		*changed = !same;
+	if (same)
+		return OV_OK;
+	if (kind == VAULT_REFRESH_TOKEN && (rc = rt_retire_current(v, c)))
 		return rc;
-	if ((rc = db_prepare(v, "SELECT c.org_id, s.version, s.ciphertext "
-	    "FROM secret_versions s JOIN credentials c ON c.id = "
-	    "s.credential_id WHERE s.credential_id = ? AND s.kind = ? AND "
-	    "s.stage = ?", &st)) != OV_OK)
+	if ((rc = stages_read(v, c->id, kname, &have)) != OV_OK ||
+	    (rc = secret_seal_version(v, c, kname, have.newest + 1, NULL,
+	    s)) != OV_OK ||
+	    (rc = make_current(v, c->id, kname, &have, have.newest + 1)))
 		return rc;
-	sqlite3_bind_int64(st, 1, cred_id);
-	sqlite3_bind_text(st, 2, kind_names[kind], -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, stage ? stage : "current", -1, SQLITE_STATIC);
-	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		binding_secret(binding, sizeof(binding),
-		    sqlite3_column_int64(st, 0), cred_id, kind_names[kind],
-		    sqlite3_column_int64(st, 1));
-		rc = vault_env_open(v, binding, sqlite3_column_blob(st, 2),
-		    (size_t)sqlite3_column_bytes(st, 2), out);
-		if (rc != OV_OK) {
-			char why[OV_ERRMSG_MAX];
-
-			snprintf(why, sizeof(why), "%s", ov_errmsg());
-			rc = ov_seterr(rc, "%s of credential %lld does not "
-			    "open: %s", kind_names[kind], (long long)cred_id,
-			    why);
-		}
-	} else if (src == SQLITE_DONE)
-		rc = ov_seterr(OV_ENOTFOUND, "credential %lld has no %s %s",
-		    (long long)cred_id, stage ? stage : "current",
-		    kind_names[kind]);
-	else
-		rc = db_err(v, src, "reading a secret");
-	db_finish(v, st);
-	return rc;
+	return cred_mac_update(v, c->id);
 }
 
 /*
@@ -260,6 +193,7 @@ op_begin(struct vault *v, const char *org, const char *name,
 	if ((rc = vault_need_key(v)) != OV_OK || (rc = tx_begin(v)) != OV_OK)
 		return rc;
 	if ((rc = vault_cred_get(v, org, name, &op->c)) != OV_OK ||
+	    (rc = cred_mac_verify(v, op->c.id)) != OV_OK ||
 	    (rc = stages_read(v, op->c.id, kind_names[VAULT_CLIENT_SECRET],
 	    &op->have)) != OV_OK)
 		return tx_end(v, rc);
@@ -274,6 +208,8 @@ op_end(struct vault *v, struct secret_op *op, enum ov_rc rc)
 	    .cred_id = op->c.id, .credential = op->c.name, .kind = op->kind,
 	    .detail = op->detail };
 
+	if (rc == OV_OK)
+		rc = cred_mac_update(v, op->c.id);
 	if (rc == OV_OK)
 		rc = event_append(v, &ev);
 	json_decref(op->detail);
@@ -310,7 +246,7 @@ vault_secret_stage(struct vault *v, const char *org, const char *name,
 	if (op.have.pending)
 		rc = drop_version(v, op.c.id, kname, op.have.pending);
 	if (rc == OV_OK)
-		rc = seal_version(v, op.c.org_id, op.c.id, kname, &op.have,
+		rc = secret_seal_version(v, &op.c, kname, op.have.newest + 1,
 		    "pending", s);
 	return op_end(v, &op, rc);
 }

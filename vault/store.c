@@ -173,13 +173,18 @@ db_run(struct vault *v, const char *sql)
 	return src == SQLITE_DONE ? SQLITE_OK : src;
 }
 
+/* Nested calls (a batch, or an operation that calls another) are
+ * savepoints inside the outermost transaction. */
 enum ov_rc
 tx_begin(struct vault *v)
 {
-	int src = db_run(v, v->batch ? "SAVEPOINT op" : "BEGIN IMMEDIATE");
+	int src = db_run(v, v->batch || v->tx_depth ? "SAVEPOINT op" :
+	    "BEGIN IMMEDIATE");
 
-	return src == SQLITE_OK ? OV_OK :
-	    db_err(v, src, "starting a transaction");
+	if (src != SQLITE_OK)
+		return db_err(v, src, "starting a transaction");
+	v->tx_depth++;
+	return OV_OK;
 }
 
 enum ov_rc
@@ -187,7 +192,9 @@ tx_end(struct vault *v, enum ov_rc rc)
 {
 	int src;
 
-	if (v->batch) {
+	if (v->tx_depth > 0)
+		v->tx_depth--;
+	if (v->batch || v->tx_depth) {
 		if (rc != OV_OK)
 			db_run(v, "ROLLBACK TO op");
 		db_run(v, "RELEASE op");
@@ -266,14 +273,6 @@ meta_set(struct vault *v, const char *key, const char *value)
 		rc = db_err(v, src, "writing vault settings");
 	db_finish(v, st);
 	return rc;
-}
-
-void
-binding_secret(char *buf, size_t len, int64_t org_id, int64_t cred_id,
-    const char *kind, int64_t version)
-{
-	snprintf(buf, len, "secret_versions|%s|%lld|%lld|%lld", kind,
-	    (long long)org_id, (long long)cred_id, (long long)version);
 }
 
 void
@@ -602,7 +601,8 @@ vault_open(const struct vault_opts *o, unsigned flags, struct vault **out)
 		goto fail;
 	if (!(flags & VAULT_OPEN_NO_KEY)) {
 		if ((rc = key_load(v, o)) != OV_OK ||
-		    (rc = keyring_rows_load(v)) != OV_OK)
+		    (rc = keyring_rows_load(v)) != OV_OK ||
+		    (rc = mac_key_load(v)) != OV_OK)
 			goto fail;
 	}
 	*out = v;
@@ -676,7 +676,8 @@ init_contents(struct vault *v, const struct vault_opts *o,
 		rc = db_err(v, src, "writing the keyring");
 		goto out;
 	}
-	rc = event_append(v, &ev);
+	if ((rc = event_append(v, &ev)) == OV_OK)
+		rc = mac_key_init(v);
 out:
 	db_finish(v, st);
 	free(wrapped);

@@ -98,7 +98,7 @@ struct vault_cred {
 	char	expected_scope[OV_SCOPE_MAX + 1];
 	double	refresh_fraction;	/* or 0 when refresh_age_s is set */
 	int64_t	refresh_age_s;
-	char	status[16];		/* active failing revoked ... */
+	char	status[32];		/* active failing revoked ... */
 	int	has_refresh_token;
 	int	has_pending_secret;
 	int64_t	created_at, updated_at;
@@ -129,6 +129,35 @@ typedef int (*vault_cred_cb)(const struct vault_cred *, void *);
 enum ov_rc	vault_cred_put(struct vault *, const struct vault_cred *,
 		    const struct secret *client_secret,
 		    const struct secret *refresh_token, int *created);
+/*
+ * The same with flags and a report.  The binding rule (README "What a
+ * secret is bound to"): a change of destination (token URL, region,
+ * client id, auth method, grant) needs the client secret again —
+ * OV_ESECRET otherwise, naming what to give; the current one proves the
+ * change and the stored secrets follow, a new one replaces them.  A
+ * secret equal to the stored one changes nothing.  A refresh token that
+ * was rotated away is refused (OV_EINVAL).  VAULT_PUT_KEEP_SECRETS: a
+ * secret different from the stored one is refused (OV_ECONFLICT).
+ */
+#define VAULT_PUT_KEEP_SECRETS	0x1
+struct vault_put_result {
+	int	created;
+	int	client_secret_changed, refresh_token_changed;
+	int	moved;			/* the destination changed */
+	char	changed[128];		/* metadata fields, comma-separated */
+};
+enum ov_rc	vault_cred_put_ex(struct vault *, const struct vault_cred *,
+		    const struct secret *client_secret,
+		    const struct secret *refresh_token, unsigned flags,
+		    struct vault_put_result *out);
+/* Marks a credential whose row or secrets do not verify: status
+ * `tampered`, a credential.tampered event and alert (once).  Nothing is
+ * sent for it until an operator puts its secrets again. */
+enum ov_rc	vault_cred_tampered(struct vault *, int64_t cred_id,
+		    const char *why);
+/* Verifies a credential's row MAC (destination, expected scope, secret
+ * labels); a failure (OV_EINTEGRITY) marks it tampered. */
+enum ov_rc	vault_cred_verify(struct vault *, int64_t cred_id);
 enum ov_rc	vault_cred_get(struct vault *, const char *org,
 		    const char *name, struct vault_cred *out);
 enum ov_rc	vault_cred_by_id(struct vault *, int64_t, struct vault_cred *);
@@ -386,12 +415,18 @@ struct vault_key {
 	char		state[16];		/* active | retired */
 	int64_t		created_at, retired_at;
 	int64_t		secrets, tokens;	/* rows sealed with it */
+	int64_t		old_binding;	/* of its secrets, still in the
+					 * binding before destinations */
 };
 typedef int (*vault_key_cb)(const struct vault_key *, void *);
 enum ov_rc	vault_key_rotate(struct vault *, uint32_t *version);
 enum ov_rc	vault_key_rewrap(struct vault *, int batch, int64_t *rewrapped,
 		    int *done);
 enum ov_rc	vault_key_status(struct vault *, vault_key_cb, void *);
+/* Secret rows not yet re-sealed to their destination (rewrap does it);
+ * *final: none left, and the old binding no longer opens. */
+enum ov_rc	vault_binding_status(struct vault *, int64_t *old_rows,
+		    int *final);
 
 /*
  * Master-key change (master.c), on a vault opened VAULT_OPEN_EXCLUSIVE.
@@ -425,7 +460,8 @@ enum ov_rc	vault_master_change(struct vault *,
  * it: no list, event, delivery or payload holds it.
  */
 #define VAULT_WEBHOOK_EVENTS \
-	"revoked,invalid_client,scope_drift,failing,recovered"
+	"revoked,invalid_client,secret_or_grant_refused,scope_drift,failing," \
+	"recovered,tampered"
 struct vault_webhook {
 	int64_t	id;
 	char	url[OV_URL_MAX + 1];
@@ -455,7 +491,7 @@ enum ov_rc	vault_webhook_secret_open(struct vault *, int64_t webhook_id,
 struct vault_delivery {
 	int64_t	id, webhook_id, event_id;
 	char	url[OV_URL_MAX + 1];
-	char	event[24];			/* revoked ... recovered */
+	char	event[32];			/* revoked ... tampered */
 	int	attempts;
 	long	last_status;			/* 0: no HTTP answer */
 	char	last_error[OV_WEBHOOK_ERROR_MAX + 1];

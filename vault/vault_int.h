@@ -35,6 +35,8 @@ struct vault {
 	char		 request_id[33];	/* added to event details */
 	int		 busy_timeout_ms;
 	int		 batch;		/* inside vault_begin() */
+	int		 tx_depth;	/* open tx_begin()s */
+	int		 binding_final;	/* no secret row in bind 1 left */
 	uint32_t	 bad_keys[VAULT_BAD_KEYS_MAX]; /* versions not opened */
 	size_t		 nbad_keys;
 	struct cached_stmt cache[VAULT_STMT_CACHE];
@@ -65,13 +67,93 @@ void		kdf_new(enum vault_kdf_cost, struct keyring_kdf *);
 enum ov_rc	key_meta_write(struct vault *, const struct keyring *,
 		    const struct keyring_kdf *kdf);
 
-/* Envelope bindings (envelope.c explains why they exist). */
-void		binding_secret(char *buf, size_t len, int64_t org_id,
-		    int64_t cred_id, const char *kind, int64_t version);
+/* Envelope bindings (envelope.c explains why they exist; bind.c the
+ * destination binding of secrets). */
 void		binding_token(char *buf, size_t len, int64_t org_id,
 		    int64_t cred_id, int64_t generation);
 void		binding_webhook(char *buf, size_t len, int64_t id,
 		    const char *url);
+
+/*
+ * bind.c: the destination binding of secrets and the row MACs (the
+ * comment at its top has both formats).  A credential's MAC covers its
+ * destination, expected scope and secret labels: every write of those
+ * ends with cred_mac_update() in the same transaction.
+ */
+#define BIND_OLD	1
+#define BIND_DEST	2
+#define BINDING_MAX	(OV_SLUG_MAX + 224)
+/* The columns dest_row() reads, from `c` = credentials. */
+#define DEST_COLS "c.org_id, c.id, c.name, c.provider, c.region, " \
+	"c.token_url, c.auth_method, c.grant_type, c.client_id"
+void		dest_row(sqlite3_stmt *, int col, struct vault_cred *out);
+/* Whether a and b send secrets to different places (or differently). */
+int		dest_differs(const struct vault_cred *a,
+		    const struct vault_cred *b);
+void		binding_secret(char *buf, size_t len, const struct vault_cred *,
+		    const char *kind, int64_t version, int bind);
+enum ov_rc	secret_digest(struct vault *, const char *kind,
+		    const struct secret *, unsigned char out[32]);
+enum ov_rc	cred_mac_update(struct vault *, int64_t cred_id);
+enum ov_rc	cred_mac_verify(struct vault *, int64_t cred_id);
+enum ov_rc	apikey_mac(struct vault *, const struct vault_apikey *,
+		    const void *secret_hash, size_t hash_len,
+		    unsigned char out[32]);
+enum ov_rc	webhook_mac(struct vault *, int64_t id, const char *url,
+		    const char *events, int64_t created_at,
+		    unsigned char out[32]);
+enum ov_rc	retired_mac(struct vault *, int64_t cred_id,
+		    const unsigned char digest[32], int64_t retired_at,
+		    unsigned char out[32]);
+int		row_mac_ok(const unsigned char want[32], const void *have,
+		    int havelen);
+/* The MAC key: loaded (or made, once, after migration 0004) at open;
+ * made at init; stored wrapped by kr (again after a master change). */
+enum ov_rc	mac_key_load(struct vault *);
+enum ov_rc	mac_key_init(struct vault *);
+enum ov_rc	mac_key_store(struct vault *, const struct keyring *kr);
+/* Every secret row is in bind 2 now: bind 1 never opens again. */
+enum ov_rc	binding_final_set(struct vault *);
+/* apikey.c, webhook.c: MAC every row (when the MAC key is made). */
+enum ov_rc	apikey_mac_all(struct vault *, int64_t *n);
+enum ov_rc	webhook_mac_all(struct vault *, int64_t *n);
+
+/*
+ * seal.c: secret versions sealed and opened in their binding; digests,
+ * retired refresh tokens, re-sealing.  kind: "client_secret" or
+ * "refresh_token"; c: the credential with its (new) destination.
+ */
+enum ov_rc	secret_seal_version(struct vault *, const struct vault_cred *c,
+		    const char *kind, int64_t version, const char *stage,
+		    const struct secret *);
+/* *equal: s is the current version's value (compared in constant time
+ * by keyed digest); 0 when there is no current version. */
+enum ov_rc	secret_equals_current(struct vault *, const struct vault_cred *c,
+		    const char *kind, const struct secret *s, int *equal);
+/* *at: when rt was rotated away or replaced (0: never). */
+enum ov_rc	rt_retired_at(struct vault *, const struct secret *rt,
+		    int64_t *at);
+/* Keeps the digest of c's current refresh token as retired. */
+enum ov_rc	rt_retire_current(struct vault *, const struct vault_cred *c);
+/* Re-seals every version of kind from `from`'s binding to `to`'s. */
+enum ov_rc	secret_move(struct vault *, const struct vault_cred *from,
+		    const struct vault_cred *to, const char *kind);
+/* Deletes every version of kind (a current refresh token is retired). */
+enum ov_rc	secret_drop_kind(struct vault *, const struct vault_cred *c,
+		    const char *kind);
+/* Deletes every version of every kind, retiring nothing (a tampered
+ * credential's rows prove nothing). */
+enum ov_rc	secret_drop_all(struct vault *, int64_t cred_id);
+/* Re-seals up to batch rows in an older key version, the old binding or
+ * without a digest; *n counts them; sets the flag when none are left. */
+enum ov_rc	secret_rebind_batch(struct vault *, uint32_t newest, int batch,
+		    int64_t *n);
+/* check: secret envelopes in their binding, credential and retired
+ * refresh-token MACs, tampered credentials. */
+enum ov_rc	secret_check(struct vault *, vault_check_cb, void *,
+		    int64_t *checked, int64_t *failures);
+/* Rows still in the old binding. */
+enum ov_rc	secret_old_binding(struct vault *, int64_t *rows);
 
 /* master.c: renames DIR/master.key.new over DIR/master.key, durably. */
 enum ov_rc	master_key_promote(const char *dir);
@@ -90,10 +172,12 @@ enum ov_rc	vault_env_open(struct vault *, const char *binding,
 		    const unsigned char *env, size_t len, struct secret **out);
 
 /* secret.c */
-/* Seals s as the new `current` version (current → previous). */
-enum ov_rc	vault_secret_store(struct vault *, int64_t org_id,
-		    int64_t cred_id, enum vault_secret_kind,
-		    const struct secret *);
+/* Seals s as the new `current` version (current → previous), unless it
+ * is the current one already (*changed 0; changed may be NULL).  A
+ * replaced current refresh token is retired. */
+enum ov_rc	vault_secret_store(struct vault *, const struct vault_cred *c,
+		    enum vault_secret_kind, const struct secret *,
+		    int *changed);
 
 /* schema.c */
 enum schema_mode { SCHEMA_REFUSE_PENDING, SCHEMA_APPLY, SCHEMA_TOLERATE,

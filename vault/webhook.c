@@ -60,8 +60,10 @@ static enum ov_rc
 events_parse(const char *in, char *out, size_t len)
 {
 	static const char *const names[] = { "revoked", "invalid_client",
-	    "scope_drift", "failing", "recovered" };
-	int want[5] = { 0 };
+	    "secret_or_grant_refused", "scope_drift", "failing", "recovered",
+	    "tampered" };
+	enum { NNAMES = sizeof(names) / sizeof(names[0]) };
+	int want[NNAMES] = { 0 };
 	const char *p;
 	size_t n, i;
 
@@ -69,11 +71,11 @@ events_parse(const char *in, char *out, size_t len)
 		in = VAULT_WEBHOOK_EVENTS;
 	for (p = in;; p += n + 1) {
 		n = strcspn(p, ",");
-		for (i = 0; i < 5; i++)
+		for (i = 0; i < NNAMES; i++)
 			if (strlen(names[i]) == n &&
 			    strncmp(p, names[i], n) == 0)
 				break;
-		if (i == 5)
+		if (i == NNAMES)
 			return ov_seterr(OV_EINVAL, "events: '%.*s' is not an "
 			    "event; give some of %s separated by ',', or all",
 			    (int)(n > 32 ? 32 : n), p, VAULT_WEBHOOK_EVENTS);
@@ -82,7 +84,7 @@ events_parse(const char *in, char *out, size_t len)
 			break;
 	}
 	out[0] = '\0';
-	for (i = 0; i < 5; i++)
+	for (i = 0; i < NNAMES; i++)
 		if (want[i])
 			snprintf(out + strlen(out), len - strlen(out), "%s%s",
 			    out[0] ? "," : "", names[i]);
@@ -147,6 +149,75 @@ webhook_insert(struct vault *v, struct vault_webhook *w)
 	return rc;
 }
 
+/* The row MAC of webhook id as stored now; *ok: the stored MAC
+ * matches.  *found 0: no such webhook. */
+static enum ov_rc
+webhook_mac_of(struct vault *v, int64_t id, unsigned char mac[32], int *ok,
+    int *found)
+{
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+	int src;
+
+	*ok = *found = 0;
+	if ((rc = db_prepare(v, "SELECT url, events, created_at, row_mac FROM "
+	    "webhooks WHERE id = ?", &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		*found = 1;
+		if ((rc = webhook_mac(v, id, (const char *)
+		    sqlite3_column_text(st, 0), (const char *)
+		    sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2),
+		    mac)) == OV_OK)
+			*ok = row_mac_ok(mac, sqlite3_column_blob(st, 3),
+			    sqlite3_column_bytes(st, 3));
+	} else if (src != SQLITE_DONE)
+		rc = db_err(v, src, "reading a webhook");
+	db_finish(v, st);
+	return rc;
+}
+
+static enum ov_rc
+webhook_mac_write(struct vault *v, int64_t id)
+{
+	unsigned char mac[32];
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+	int ok, found, src;
+
+	if ((rc = webhook_mac_of(v, id, mac, &ok, &found)) != OV_OK || !found)
+		return rc;
+	if ((rc = db_prepare(v, "UPDATE webhooks SET row_mac = ? WHERE id = ?",
+	    &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_blob(st, 1, mac, sizeof(mac), SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, id);
+	src = sqlite3_step(st);
+	db_finish(v, st);
+	return src == SQLITE_DONE ? OV_OK :
+	    db_err(v, src, "writing a webhook's MAC");
+}
+
+enum ov_rc
+webhook_mac_all(struct vault *v, int64_t *n)
+{
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = db_prepare(v, "SELECT id FROM webhooks ORDER BY id", &st)))
+		return rc;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((rc = webhook_mac_write(v, sqlite3_column_int64(st, 0))))
+			break;
+		(*n)++;
+	}
+	db_finish(v, st);
+	return rc == OV_OK && src != SQLITE_DONE ?
+	    db_err(v, src, "reading webhooks") : rc;
+}
+
 static enum ov_rc
 webhook_seal(struct vault *v, const struct vault_webhook *w,
     const struct secret *sec)
@@ -197,7 +268,8 @@ vault_webhook_add(struct vault *v, const char *url, const char *events,
 	if ((rc = tx_begin(v)) != OV_OK)
 		return rc;
 	if ((rc = webhook_insert(v, &w)) == OV_OK &&
-	    (rc = webhook_seal(v, &w, sec)) == OV_OK)
+	    (rc = webhook_seal(v, &w, sec)) == OV_OK &&
+	    (rc = webhook_mac_write(v, w.id)) == OV_OK)
 		rc = webhook_event(v, "webhook.added", &w);
 	if ((rc = tx_end(v, rc)) == OV_OK)
 		*out = w;
@@ -290,8 +362,18 @@ vault_webhook_secret_open(struct vault *v, int64_t id, struct secret **out)
 	enum ov_rc rc;
 	int src;
 
+	unsigned char mac[32];
+	int ok, found;
+
 	if ((rc = vault_need_key(v)) != OV_OK)
 		return rc;
+	/* A row whose MAC fails (URL or events edited) signs nothing. */
+	if ((rc = webhook_mac_of(v, id, mac, &ok, &found)) != OV_OK)
+		return rc;
+	if (found && !ok)
+		return ov_seterr(OV_EINTEGRITY, "webhook %lld: its row MAC "
+		    "does not match (edited in the database); run: orgvault "
+		    "check", (long long)id);
 	if ((rc = db_prepare(v, "SELECT url, secret_ct FROM webhooks WHERE "
 	    "id = ?", &st)) != OV_OK)
 		return rc;
@@ -345,8 +427,19 @@ webhook_check(struct vault *v, vault_check_cb cb, void *arg,
 			    "envelope's";
 		} else if (vault_env_open(v, binding, ct, len, &pt) != OV_OK)
 			f.problem = ov_errmsg();
-		else
+		else {
+			unsigned char mac[32];
+			int ok, found;
+
 			secret_free(pt);
+			if ((rc = webhook_mac_of(v, f.row, mac, &ok, &found)))
+				break;
+			if (!ok) {
+				f.column = "row_mac";
+				f.problem = "its MAC does not match: the row "
+				    "was edited in the database";
+			}
+		}
 		if (f.problem) {
 			(*failures)++;
 			cb(&f, arg);

@@ -9,6 +9,8 @@
 #   assertions that print "ok - NAME" / "not ok - NAME" (+ "#" context)
 #   bg_track PID   a background process to kill (with its children) on exit
 #
+# KEEP_TMP=1 keeps TMP (its path is printed) for looking into a failure.
+#
 # Results: on exit the counts "PASS FAIL" are written to $OV_RESULTS_FILE
 # (set by run.sh) and a summary line is printed; the exit status is 0
 # only when nothing failed.
@@ -80,6 +82,7 @@ bg_track() {
 }
 
 _cleanup() {
+	[ -n "${KEEP_TMP:-}" ] && { echo "# kept $TMP"; TMP=; }
 	local p
 	trap - EXIT INT TERM HUP
 	for p in "${BG_PIDS[@]}"; do

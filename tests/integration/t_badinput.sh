@@ -150,7 +150,7 @@ expect_eq "import: unknown provider left the vault unchanged" "$before" "$(dump_
 
 {
 	gen acme upd one	# a new credential in an existing org
-	printf '{"org":"acme","name":"cc","client_id":"changed"}\n'	# update
+	printf '{"org":"acme","name":"cc","scope":"changed"}\n'	# update
 	printf '{"org":"imp-3","name":"cc","provider":"genesys","region":"us_east_1","client_id":"c"}\n'	# no secret
 	gen imp-4 cc four
 } >"$TMP/no-secret.jsonl"
@@ -185,8 +185,10 @@ expect_eq "import: failures left the vault unchanged" "$before" "$(dump_sum)"
 	gen imp-2 cc two
 } >"$TMP/good.jsonl"
 expect_ok "import --dry-run of a good file" -- ov import --dry-run "$TMP/good.jsonl" --json
-expect_json "dry run reports what it would do" \
-    '.dry_run == true and .lines == 3 and .orgs_created == 2 and .credentials_created == 3'
+expect_json "dry run reports what it would do, one JSON object per line" \
+    'length == 3 and all(type == "object")' --slurp
+expect_json "dry run: lines 1-3, each a credential to create with its secret" \
+    'map(.line) == [1, 2, 3] and all(.action == "created" and .secrets_replaced == ["client_secret"])' --slurp
 expect_eq "import --dry-run changed nothing" "$before" "$(dump_sum)"
 expect_fail 2 "import --dry-run created no org" "no org" -- ov org show imp-1
 expect_fail 1 "import --dry-run still validates (bad line 3)" "line 3" -- \
@@ -197,7 +199,8 @@ expect_json "real import reports the same counts" \
 expect_ok "imported credentials are listed" -- ov cred list imp-1 --json
 expect_json "imp-1 has cc and cc2" 'map(.name) == ["cc", "cc2"]'
 expect_ok "import again: updates, no new credentials" -- ov import "$TMP/good.jsonl" --json
-expect_json "re-import counts updates" '.credentials_created == 0 and .credentials_updated == 3 and .orgs_created == 0'
+expect_json "re-import: every credential unchanged (same secrets: no new version)" \
+    '.credentials_created == 0 and .credentials_updated == 0 and .credentials_unchanged == 3 and .orgs_created == 0'
 
 # --- other bad arguments --------------------------------------------------------------
 expect_fail 1 "audit --limit 0 refused" "limit" -- ov audit events --limit 0

@@ -208,8 +208,18 @@ expect_ok "servicenow dead refresh token: cred put" -- ov cred put acme snrt --p
     --instance x --token-url "$FAKE_URL/oauth_token.do" --client-id snrt --secret-file "$S" \
     --grant refresh_token --refresh-token-file "$TMP/rt-snrt"
 expect_exit 5 "servicenow dead refresh token: exit 5" -- ov cred refresh acme snrt --json
-expect_json "servicenow dead refresh token (401 access_denied): invalid_client" \
-    '.outcome == "invalid_client" and .status == "invalid_client"'
+expect_json "servicenow 401 on a refresh-token grant: secret_or_grant_refused (not invalid_client)" \
+    '.outcome == "secret_or_grant_refused" and .status == "secret_or_grant_refused"'
+run events_json --credential snrt --kind credential.secret_or_grant_refused
+expect_json "servicenow 401 on a refresh-token grant: the event names both fixes" \
+    'length == 1 and (.[0].detail.fix | test("secret-file") and test("refresh-token-file"))'
+run ov audit revocations --json
+expect_json "servicenow 401 on a refresh-token grant: in the revocation ledger" \
+    'map(select(.credential == "snrt")) | length == 1'
+expect_exit 5 "servicenow 401 on a refresh-token grant: cred refresh exits 5" -- \
+    ov cred refresh acme snrt
+expect_stderr_contains "servicenow 401 on a refresh-token grant: names a new secret" "cred put --secret-file"
+expect_stderr_contains "servicenow 401 on a refresh-token grant: names re-authorizing" "cred put --refresh-token-file"
 
 for b in invalid_scope unauthorized_client unsupported_grant_type invalid_request; do
 	t0=$(date +%s)

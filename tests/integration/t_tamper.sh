@@ -137,8 +137,9 @@ restore
 q "update keyring set wrapped_key = X'$(flip_byte "$(q 'select hex(wrapped_key) from keyring where version = 1')" 40)' where version = 1"
 expect_exit 4 "tampered keyring: check exits 4" -- ov check
 expect_stdout_contains "tampered keyring: check reports keyring" "FAIL keyring row 1 column wrapped_key"
+secret_file "$TMP/s-new" "a-new-secret-$RANDOM"
 expect_exit 4 "tampered keyring: a write needing the data key fails with exit 4" -- \
-    ov cred put a c1 --secret-file "$S"
+    ov cred put a c1 --secret-file "$TMP/s-new"
 expect_stderr_contains "tampered keyring: the write's error names the keyring" "keyring"
 
 restore

@@ -98,7 +98,7 @@ mkrt() {
 expect_ok "add: signing secret from stdin, all events (--json)" -- \
     ov webhook add "$RX_URL/hook" --secret-file - --json <"$WH"
 expect_json "add --json: id 1, every event, nothing pending" \
-    '.id == 1 and .events == ["revoked","invalid_client","scope_drift","failing","recovered"] and .pending == 0'
+    '.id == 1 and .events == ["revoked","invalid_client","secret_or_grant_refused","scope_drift","failing","recovered","tampered"] and .pending == 0'
 expect_ok "add: a second webhook for recovered only" -- \
     ov webhook add "$RX_URL/only-recovered" --events recovered --secret-file "$WH"
 expect_stdout_contains "add: says which webhook" "added webhook 2"

@@ -231,8 +231,10 @@ test_init_open(void **state)
 	{
 		struct names n = events(u->v, NULL);
 
-		assert_int_equal(n.n, 1);
-		assert_string_equal(n.v[0], "vault.initialized");
+		/* Newest first: the row MAC key is made with the vault. */
+		assert_int_equal(n.n, 2);
+		assert_string_equal(n.v[0], "key.mac_created");
+		assert_string_equal(n.v[1], "vault.initialized");
 	}
 	/* The key file is the key: the database names it as the source. */
 	assert_int_equal(unit_db_int(u->db, "SELECT count(*) FROM vault_meta "
@@ -730,13 +732,13 @@ test_cred_update_rotates_secret(void **state)
 
 	/* Update without a secret: fields change, the secret stays. */
 	cred_fill(&c, "acme", "api");
-	snprintf(c.client_id, sizeof(c.client_id), "cid-2");
+	snprintf(c.expected_scope, sizeof(c.expected_scope), "read write");
 	assert_int_equal(vault_cred_put(u->v, &c, NULL, NULL, &created),
 	    OV_OK);
 	assert_int_equal(created, 0);
 	assert_int_equal(vault_cred_get(u->v, "acme", "api", &c), OV_OK);
 	assert_int_equal(c.id, id);
-	assert_string_equal(c.client_id, "cid-2");
+	assert_string_equal(c.expected_scope, "read write");
 	secret_is(u->v, id, NULL, "old-secret");
 	{
 		struct secret *s = NULL;
@@ -765,6 +767,31 @@ test_cred_update_rotates_secret(void **state)
 	reopen(u);
 	secret_is(u->v, id, "current", "newest-secret");
 	secret_is(u->v, id, "previous", "new-secret");
+
+	/* A new client id is a new destination: not without the secret
+	 * (the binding rule); with the current one, every version follows
+	 * and still opens; with a new one, the old versions are gone. */
+	cred_fill(&c, "acme", "api");
+	snprintf(c.client_id, sizeof(c.client_id), "cid-2");
+	assert_int_equal(vault_cred_put(u->v, &c, NULL, NULL, &created),
+	    OV_ESECRET);
+	{
+		struct secret *same = unit_secret("newest-secret");
+		struct secret *other = unit_secret("moved-secret");
+
+		assert_int_equal(vault_cred_put(u->v, &c, same, NULL,
+		    &created), OV_OK);
+		secret_is(u->v, id, "current", "newest-secret");
+		secret_is(u->v, id, "previous", "new-secret");
+		snprintf(c.client_id, sizeof(c.client_id), "cid-3");
+		assert_int_equal(vault_cred_put(u->v, &c, other, NULL,
+		    &created), OV_OK);
+		secret_is(u->v, id, "current", "moved-secret");
+		assert_int_equal(unit_db_int(u->db, "SELECT count(*) FROM "
+		    "secret_versions"), 1);
+		secret_free(same);
+		secret_free(other);
+	}
 }
 
 static void
@@ -1048,7 +1075,7 @@ test_events(void **state)
 	struct unit_vault *u = *state;
 	static const char *want[] = { "org.deleted", "credential.deleted",
 	    "credential.updated", "credential.updated", "credential.created",
-	    "org.created", "vault.initialized" };
+	    "org.created", "key.mac_created", "vault.initialized" };
 	struct vault_event_filter all = { 0 };
 	struct ev_copy ev = { 0 };
 	struct names n;
@@ -1074,15 +1101,15 @@ test_events(void **state)
 	    OV_ENOTFOUND);
 
 	n = events(u->v, NULL);
-	assert_int_equal(n.n, 7);
-	for (int i = 0; i < 7; i++)
+	assert_int_equal(n.n, 8);
+	for (int i = 0; i < 8; i++)
 		assert_string_equal(n.v[i], want[i]);
 
 	assert_int_equal(vault_event_list(u->v, &all, ev_copy_cb, &ev), OV_OK);
-	assert_int_equal(ev.n, 7);
-	for (int i = 0; i < 7; i++) {
+	assert_int_equal(ev.n, 8);
+	for (int i = 0; i < 8; i++) {
 		/* Newest first, consecutive ids, the actor, times in order. */
-		assert_int_equal(ev.e[i].id, 7 - i);
+		assert_int_equal(ev.e[i].id, 8 - i);
 		assert_string_equal(ev.e[i].actor, "unit-test");
 		if (i > 0)
 			assert_true(ev.e[i].time_ms <= before);
@@ -1208,13 +1235,13 @@ test_check_clean(void **state)
 
 	fs = check(u->v, &checked, &failures);
 	assert_int_equal(failures, 0);
-	assert_int_equal(checked, 1);		/* vault.initialized */
+	assert_int_equal(checked, 2);		/* the first two events */
 	populate(u);
 	fs = check(u->v, &checked, &failures);
 	assert_int_equal(failures, 0);
 	assert_int_equal(fs.n, 0);
-	/* 3 envelopes + 6 events. */
-	assert_int_equal(checked, 3 + 6);
+	/* 3 envelopes + 2 credential MACs + 7 events. */
+	assert_int_equal(checked, 3 + 2 + 7);
 	reopen(u);
 	check(u->v, &checked, &failures);
 	assert_int_equal(failures, 0);
@@ -1244,7 +1271,7 @@ test_check_corrupt_ciphertext(void **state)
 	assert_string_equal(fs.f[0].column, "ciphertext");
 	assert_int_equal(fs.f[0].row, row);
 	assert_non_null(strstr(fs.f[0].problem, "does not open"));
-	assert_int_equal(checked, 3 + 6);
+	assert_int_equal(checked, 3 + 2 + 7);
 	/* The other secrets still open; the corrupt one says so. */
 	secret_is(u->v, id, "current", "secret-a2");
 	secret_is(u->v, cred_id(u->v, "beta", "b"), NULL, "secret-b1");
