@@ -138,8 +138,17 @@ $(BUILD)/bench-bare-mhd: tests/bench/bare_mhd.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBS)
 
+# The orgvault of the last commit before migration 0004, from git history,
+# for bench_reseal.sh (the re-seal of old rows on 10 000 credentials).
+RESEAL_OLD_REV := d11f813
+build-bench-old/orgvault:
+	@rm -rf build-bench-old && mkdir -p build-bench-old/src
+	git archive --format=tar $(RESEAL_OLD_REV) | tar -x -C build-bench-old/src
+	$(MAKE) --no-print-directory -C build-bench-old/src BUILD=build build/orgvault
+	cp build-bench-old/src/build/orgvault $@
+
 bench: deps-test $(BUILD)/orgvault $(BUILD)/fake-oauth $(BUILD)/curl-baseline \
-    $(BUILD)/bench-bare-mhd
+    $(BUILD)/bench-bare-mhd build-bench-old/orgvault
 	@sh tools/deps.sh $(BENCH_DEBS)
 	@ORGVAULT=$(abspath $(BUILD)/orgvault) \
 	    FAKE_OAUTH=$(abspath $(BUILD)/fake-oauth) \
@@ -149,6 +158,10 @@ bench: deps-test $(BUILD)/orgvault $(BUILD)/fake-oauth $(BUILD)/curl-baseline \
 	    FAKE_OAUTH=$(abspath $(BUILD)/fake-oauth) \
 	    BARE_MHD=$(abspath $(BUILD)/bench-bare-mhd) \
 	    bash tests/bench/bench_broker.sh
+	@ORGVAULT=$(abspath $(BUILD)/orgvault) \
+	    OLD_ORGVAULT=$(abspath build-bench-old/orgvault) \
+	    FAKE_OAUTH=$(abspath $(BUILD)/fake-oauth) \
+	    bash tests/bench/bench_reseal.sh
 
 # coverage: unit + integration tests on an instrumented build (build-cov),
 # then line coverage per folder (tools/coverage.sh).  Fails when a test

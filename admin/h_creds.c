@@ -78,7 +78,7 @@ h_cred_put(struct req *r)
 	const char *bad;
 	enum MHD_Result ret;
 	json_t *j;
-	int created;
+	struct vault_put_result res;
 	enum ov_rc rc;
 
 	if ((j = http_body(r, &ret)) == NULL)
@@ -105,16 +105,18 @@ h_cred_put(struct req *r)
 		goto out;
 	}
 	if ((rc = provider_resolve(&in, rc == OV_OK ? &old : NULL, &c)) ||
-	    (rc = vault_cred_put(r->v, &c, cs, rt, &created)) ||
+	    (rc = vault_cred_put_ex(r->v, &c, cs, rt, 0, &res)) ||
 	    (rc = vault_cred_get(r->v, in.org, in.name, &c))) {
 		ret = http_invalid(r, rc, provider_error_field(ov_errmsg()));
 		goto out;
 	}
 	broker_forget(r->a->broker, in.org, in.name);
-	/* New, or new secrets: refreshed at once (the scheduler's inotify
-	 * wake-up may scan before this commit is visible to it). */
-	admin_request_refresh(r, c.id);
-	ret = http_json(r, created ? 201 : 200, render_cred(&c));
+	/* Made due by the put (new, new secrets, moved, a retry): refreshed
+	 * at once (the scheduler's inotify wake-up may scan before this
+	 * commit is visible to it). */
+	if (c.next_refresh_at == 0 && strcmp(c.status, "active") == 0)
+		admin_request_refresh(r, c.id);
+	ret = http_json(r, res.created ? 201 : 200, render_cred(&c));
 out:
 	secret_free(cs);
 	secret_free(rt);

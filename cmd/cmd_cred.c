@@ -34,11 +34,24 @@ static const char cred_usage[] =
 "  --refresh-at   refresh at this fraction of the token lifetime (0.75,\n"
 "                 the default: 18 h of a 24 h token) or at this age (18h)\n"
 "\n"
+"A secret is bound to where it is sent: changing --token-url, --region,\n"
+"--instance, --client-id, --auth or --grant of a credential needs its\n"
+"client secret again (--secret-file; exit 1 without it).  The current\n"
+"secret proves the change and the stored refresh token and pending secret\n"
+"follow; a new secret replaces them (with --grant refresh_token, give a\n"
+"new --refresh-token-file too).  A secret equal to the stored one stores\n"
+"nothing.  A refresh token that orgvault rotated away is refused (exit\n"
+"3): presenting it again could make the provider revoke the family.\n"
+"\n"
 "`cred show` and `cred list` never print a secret.  Statuses: active,\n"
-"failing, revoked (invalid_grant), invalid_client, unknown (a refresh got\n"
-"no answer: held for an operator, see `cred refresh`), disabled.  A new\n"
-"secret or refresh token sets the status back to active and makes the\n"
-"credential due at once.\n";
+"failing, revoked (invalid_grant), invalid_client, secret_or_grant_refused\n"
+"(a refresh-token grant refused without saying whether the secret or the\n"
+"grant: put either), unknown (a refresh got no answer: held for an\n"
+"operator, see `cred refresh`), tampered (its row or secrets were changed\n"
+"outside orgvault: nothing is sent until its secrets are put again),\n"
+"disabled.  A new secret or refresh token sets the status back to active\n"
+"and makes the credential due at once; the same secrets given again do\n"
+"that only for a credential that is not active or failing.\n";
 
 struct cred_args {
 	struct cred_input	 in;
@@ -106,7 +119,8 @@ cred_put(struct cli *cli, int argc, char **argv)
 	struct vault_cred old, c;
 	struct secret *cs = NULL, *rt = NULL;
 	struct vault *v = NULL;
-	int ec, created = 0;
+	struct vault_put_result res;
+	int ec;
 	enum ov_rc rc;
 
 	if ((ec = cred_parse(argc, argv, &a)) != 0)
@@ -138,7 +152,7 @@ cred_put(struct cli *cli, int argc, char **argv)
 	if (a.refresh_token_file && (ec = cli_read_secret(cli,
 	    a.refresh_token_file, OV_SECRET_MAX, "refresh token", &rt)) != 0)
 		goto out;
-	if ((rc = vault_cred_put(v, &c, cs, rt, &created)) == OV_OK)
+	if ((rc = vault_cred_put_ex(v, &c, cs, rt, 0, &res)) == OV_OK)
 		rc = vault_cred_get(v, c.org, c.name, &c);
 	if (rc != OV_OK) {
 		ec = cli_fail(rc);
@@ -147,8 +161,11 @@ cred_put(struct cli *cli, int argc, char **argv)
 	if (a.json)
 		ec = cli_print_json(render_cred(&c));
 	else
-		printf("%s credential %s/%s (%s, %s)\n", created ? "created" :
-		    "updated", c.org, c.name, c.provider, c.token_url);
+		printf("%s credential %s/%s (%s, %s)%s\n", res.created ?
+		    "created" : "updated", c.org, c.name, c.provider,
+		    c.token_url, !res.created && (cs || rt) &&
+		    !res.client_secret_changed && !res.refresh_token_changed ?
+		    "; secrets unchanged" : "");
 out:
 	secret_free(cs);
 	secret_free(rt);

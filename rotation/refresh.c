@@ -57,7 +57,7 @@ rot_rand01(void)
  * A secret that does not open where the credential says it goes is never
  * sent anywhere: the first to find out marks the credential tampered
  * (DESIGN.md "What a secret is bound to").  The message stays the one
- * that says why.
+ * that says why; the caller logs it.
  */
 static void
 tampered_check(struct vault *v, const struct vault_cred *c, enum ov_rc rc)
@@ -67,8 +67,6 @@ tampered_check(struct vault *v, const struct vault_cred *c, enum ov_rc rc)
 	if (rc != OV_EINTEGRITY && rc != OV_ECRYPTO)
 		return;
 	snprintf(why, sizeof(why), "%s", ov_errmsg());
-	log_warnx("%s/%s is tampered: %s; nothing is sent for it until its "
-	    "secrets are put again", c->org, c->name, why);
 	if (vault_cred_tampered(v, c->id, why) != OV_OK)
 		log_warnx("marking %s/%s tampered: %s", c->org, c->name,
 		    ov_errmsg());

@@ -420,7 +420,7 @@ put_secrets(struct vault *v, const struct vault_cred *old,
 
 /*
  * Whether the put makes the credential active and due at once: new
- * secrets; or the same ones given again to a credential that is not
+ * secrets or a new destination (proved); or the same ones given again to a credential that is not
  * refreshing well (an operator's deliberate retry: the provider may have
  * been fixed).  A healthy credential given its own secrets again (an
  * import run twice) is left alone.
@@ -428,7 +428,7 @@ put_secrets(struct vault *v, const struct vault_cred *old,
 static int
 reauthorizes(const struct put_plan *p, const struct vault_cred *old)
 {
-	if (p->cs_new || p->rt_new || (p->exists && !p->trusted))
+	if (p->cs_new || p->rt_new || p->moved || (p->exists && !p->trusted))
 		return 1;
 	return old && (p->cs_same || p->rt_same) &&
 	    strcmp(old->status, "active") != 0 &&

@@ -103,10 +103,9 @@ expect_stdout_lacks "test --json: no access token in the output" "at-cc1-"
 expect_eq "test: the fake issued two tokens for the tests" \
     "$((ISSUED_BEFORE + 2))" "$(fake_field cc1 .access_tokens_issued)"
 expect_unrecorded "passing test"
-expect_exit 5 "cred refresh before promote: S1 is current, the provider wants S2 (exit 5)" -- \
-    ov cred refresh acme cc1 --json
-expect_json "cred refresh before promote: invalid_client" \
-    '.outcome == "invalid_client" and .status == "invalid_client"'
+# (A `cred refresh` here would promote S2 itself, as serve does: the
+# automatic switch; t_import_safe.sh tests it.  This part is the manual
+# protocol.)
 
 # --- promote ------------------------------------------------------------------------
 expect_ok "promote" -- ov secret promote acme cc1 --json
@@ -114,9 +113,9 @@ expect_json "promote: nothing pending, active again, due now" \
     '.has_pending_secret == false and .status == "active" and .next_refresh_at == null
      and .consecutive_failures == 0'
 run events_json --kind secret.promoted
-expect_json "event secret.promoted: current 2, previous 1, status_before invalid_client" \
+expect_json "event secret.promoted: current 2, previous 1, status_before active" \
     'length == 1 and .[0].detail.current == 2 and .[0].detail.previous == 1
-     and .[0].detail.deleted == null and .[0].detail.status_before == "invalid_client"'
+     and .[0].detail.deleted == null and .[0].detail.status_before == "active"'
 OK_BEFORE=$(fake_field cc1 .successes)
 expect_ok "cred refresh after promote: ok" -- ov cred refresh acme cc1 --json
 expect_json "cred refresh after promote: outcome ok, active" '.outcome == "ok" and .status == "active"'
