@@ -190,6 +190,11 @@ http_rc(struct req *r, enum ov_rc rc)
 	case OV_ECONFLICT:
 		return http_problem(r, 409, "conflict", NULL, "%s",
 		    ov_errmsg());
+	case OV_EINTEGRITY:
+		/* A row that does not verify: the vault's own message names
+		 * the row, never a secret. */
+		return http_problem(r, 409, "tampered", NULL, "%s",
+		    ov_errmsg());
 	case OV_ESECRET:
 		return http_problem(r, 422, "secret-required",
 		    strstr(ov_errmsg(), "give a refresh token") ?

@@ -184,6 +184,13 @@ cmd_token(struct cli *cli, int argc, char **argv)
 		return ec;
 	if ((rc = vault_cred_get(v, org, name, &c)) != OV_OK)
 		goto out;
+	if (strcmp(c.status, "tampered") == 0) {
+		rc = ov_seterr(OV_EINTEGRITY, "%s/%s is tampered (%s): no token "
+		    "is served or requested for it until an operator puts its "
+		    "secrets again (cred put --secret-file)", org, name,
+		    c.last_error);
+		goto out;
+	}
 	if (strcmp(c.status, "revoked") == 0) {
 		rc = ov_seterr(OV_EIO, "%s/%s is revoked (%s): put a new "
 		    "refresh token with `cred put --refresh-token-file`", org,

@@ -87,14 +87,17 @@ CREATE INDEX secret_versions_bind ON secret_versions (bind)
 ALTER TABLE api_keys ADD COLUMN row_mac BLOB;
 ALTER TABLE webhooks ADD COLUMN row_mac BLOB;
 
--- Refresh tokens rotated away or replaced: never stored again.  digest is
--- keyed (never the token); mac covers the row.
+-- Refresh tokens rotated away or replaced: never stored again, by any
+-- credential (a removed one's are kept: no foreign key).  digest is keyed
+-- (never the token); mac covers the row.  Kept until the token's own
+-- expiry when the provider said it (expires_at), and at most the newest
+-- 1 000 per credential (vault/seal.c).
 CREATE TABLE retired_refresh_tokens (
 	id		INTEGER PRIMARY KEY AUTOINCREMENT,
-	credential_id	INTEGER NOT NULL
-			REFERENCES credentials(id) ON DELETE CASCADE,
+	credential_id	INTEGER NOT NULL,
 	digest		BLOB NOT NULL,
 	retired_at	INTEGER NOT NULL,
+	expires_at	INTEGER,
 	mac		BLOB NOT NULL
 ) STRICT;
 CREATE INDEX retired_refresh_tokens_digest ON retired_refresh_tokens (digest);

@@ -26,7 +26,7 @@
  *   api_keys      id key_id name role orgs secret_hash created_at
  *                 revoked_at
  *   webhooks      id url events created_at
- *   retired_refresh_tokens  credential_id digest retired_at
+ *   retired_refresh_tokens  credential_id digest retired_at expires_at
  *   vault_meta    "secret_binding" "2"
  *
  * A secret's digest (secret_versions.digest, retired_refresh_tokens) is
@@ -330,7 +330,7 @@ webhook_mac(struct vault *v, int64_t id, const char *url, const char *events,
 
 enum ov_rc
 retired_mac(struct vault *v, int64_t cred_id, const unsigned char digest[32],
-    int64_t retired_at, unsigned char out[32])
+    int64_t retired_at, int64_t expires_at, unsigned char out[32])
 {
 	struct canon c = { 0 };
 
@@ -338,6 +338,7 @@ retired_mac(struct vault *v, int64_t cred_id, const unsigned char digest[32],
 	canon_int(&c, cred_id);
 	canon_bytes(&c, digest, 32);
 	canon_int(&c, retired_at);
+	canon_int(&c, expires_at);
 	return canon_mac(v, &c, out);
 }
 
@@ -367,8 +368,28 @@ binding_flag_value(struct vault *v, char *buf, size_t len)
 	return OV_OK;
 }
 
-enum ov_rc
-binding_final_set(struct vault *v)
+/* The closing is in the audit chain too (key.binding_closed, or the
+ * key.mac_created of a vault born closed): a flag deleted or edited in
+ * the database does not open the old binding again. */
+#define CLOSED_EVENT "SELECT 1 FROM events WHERE kind = 'key.binding_closed' " \
+	"OR (kind = 'key.mac_created' AND json_extract(detail, '$.binding') " \
+	"= 'closed') LIMIT 1"
+
+static int
+closed_in_chain(struct vault *v)
+{
+	sqlite3_stmt *st;
+	int src;
+
+	if (db_prepare(v, CLOSED_EVENT, &st) != OV_OK)
+		return 1;	/* cannot tell: closed is the safe side */
+	src = sqlite3_step(st);
+	db_finish(v, st);
+	return src == SQLITE_ROW;
+}
+
+static enum ov_rc
+flag_write(struct vault *v)
 {
 	char want[80];
 	enum ov_rc rc;
@@ -380,20 +401,54 @@ binding_final_set(struct vault *v)
 	return OV_OK;
 }
 
-/* Whether the flag is set and its MAC right (absent or wrong: not). */
+enum ov_rc
+binding_final_set(struct vault *v)
+{
+	enum ov_rc rc;
+
+	if ((rc = flag_write(v)) != OV_OK)
+		return rc;
+	return event_append(v, &(struct event_rec){
+	    .kind = "key.binding_closed" });
+}
+
+/* Whether the flag is set with its MAC right. */
+static int
+flag_ok(struct vault *v)
+{
+	char have[80], want[80];
+	int ok;
+
+	if (binding_flag_value(v, want, sizeof(want)) != OV_OK)
+		return 0;
+	ok = meta_get(v, "secret_binding", have, sizeof(have)) == OV_OK &&
+	    strlen(have) == strlen(want) &&
+	    sodium_memcmp(have, want, strlen(want)) == 0;
+	ov_clearerr();
+	return ok;
+}
+
 static void
 binding_final_load(struct vault *v)
 {
-	char have[80], want[80];
+	v->binding_final = flag_ok(v) || closed_in_chain(v);
+}
 
-	v->binding_final = 0;
-	if (binding_flag_value(v, want, sizeof(want)) != OV_OK)
-		return;
-	if (meta_get(v, "secret_binding", have, sizeof(have)) == OV_OK &&
-	    strlen(have) == strlen(want) &&
-	    sodium_memcmp(have, want, strlen(want)) == 0)
-		v->binding_final = 1;
-	ov_clearerr();
+enum ov_rc
+binding_check(struct vault *v, vault_check_cb cb, void *arg, int64_t *checked,
+    int64_t *failures)
+{
+	struct vault_check_failure f = { "vault_meta", "value", 0, "the audit "
+	    "chain says the old secret binding was closed, but the "
+	    "secret_binding flag is missing or its MAC does not match: it was "
+	    "edited in the database (the old binding stays closed)" };
+
+	(*checked)++;
+	if (!flag_ok(v) && closed_in_chain(v)) {
+		(*failures)++;
+		cb(&f, arg);
+	}
+	return OV_OK;
 }
 
 enum ov_rc
@@ -525,6 +580,7 @@ mac_key_init(struct vault *v)
 {
 	unsigned char *wrapped = NULL;
 	size_t wlen;
+	json_t *d;
 	enum ov_rc rc;
 
 	if ((rc = keyring_mac_key_new(v->kr, &wrapped, &wlen)) != OV_OK)
@@ -532,10 +588,14 @@ mac_key_init(struct vault *v)
 	free(wrapped);
 	if ((rc = mac_key_store(v, v->kr)) != OV_OK)
 		return rc;
-	/* A new vault has nothing in the old binding. */
-	if ((rc = binding_final_set(v)) != OV_OK)
-		return rc;
-	return event_append(v, &(struct event_rec){ .kind = "key.mac_created" });
+	/* A new vault has nothing in the old binding: born closed. */
+	if ((rc = flag_write(v)) != OV_OK ||
+	    (d = json_pack("{s:s}", "binding", "closed")) == NULL)
+		return rc ? rc : ov_seterr(OV_ENOMEM, "out of memory");
+	rc = event_append(v, &(struct event_rec){ .kind = "key.mac_created",
+	    .detail = d });
+	json_decref(d);
+	return rc;
 }
 
 /* ----------------------------------------------------------- tampered */

@@ -130,6 +130,7 @@ vault_check(struct vault *v, vault_check_cb cb, void *arg, int64_t *checked,
 		    &bad)) != OV_OK)
 			return rc;
 	if ((rc = secret_check(v, cb, arg, &n, &bad)) != OV_OK ||
+	    (rc = binding_check(v, cb, arg, &n, &bad)) != OV_OK ||
 	    (rc = apikey_check(v, cb, arg, &n, &bad)) != OV_OK ||
 	    (rc = webhook_check(v, cb, arg, &n, &bad)) != OV_OK ||
 	    (rc = event_verify_chain(v, cb, arg, &n, &bad)) != OV_OK ||

@@ -259,32 +259,39 @@ rt_retire_current(struct vault *v, const struct vault_cred *c)
 {
 	unsigned char d[32], mac[32];
 	sqlite3_stmt *st;
-	int64_t now = timefmt_now();
+	int64_t now = timefmt_now(), expires;
 	enum ov_rc rc;
 	int found;
 
 	if ((rc = current_digest(v, c, kind_names[VAULT_REFRESH_TOKEN], d,
 	    &found)) != OV_OK || !found)
 		return rc;
-	if ((rc = retired_mac(v, c->id, d, now, mac)) != OV_OK ||
+	/* The retiring token's own expiry, when the provider said it, is
+	 * the one the tokens row holds (0: unknown). */
+	expires = c->refresh_token_expires_at > now ?
+	    c->refresh_token_expires_at : 0;
+	if ((rc = retired_mac(v, c->id, d, now, expires, mac)) != OV_OK ||
 	    (rc = db_prepare(v, "INSERT INTO retired_refresh_tokens "
-	    "(credential_id, digest, retired_at, mac) VALUES (?, ?, ?, ?)",
-	    &st)) != OV_OK)
+	    "(credential_id, digest, retired_at, expires_at, mac) VALUES "
+	    "(?, ?, ?, nullif(?, 0), ?)", &st)) != OV_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, c->id);
 	sqlite3_bind_blob(st, 2, d, sizeof(d), SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 3, now);
-	sqlite3_bind_blob(st, 4, mac, sizeof(mac), SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 4, expires);
+	sqlite3_bind_blob(st, 5, mac, sizeof(mac), SQLITE_TRANSIENT);
 	if ((rc = step_done(v, st, "retiring a refresh token")) != OV_OK)
 		return rc;
-	/* Bounded: the newest RETIRED_KEEP per credential. */
+	/* Bounded: a token past its own expiry is refused by the provider
+	 * anyway; and the newest RETIRED_KEEP per credential. */
 	if ((rc = db_prepare(v, "DELETE FROM retired_refresh_tokens WHERE "
-	    "credential_id = ?1 AND id <= (SELECT id FROM "
+	    "credential_id = ?1 AND (expires_at < ?3 OR id <= (SELECT id FROM "
 	    "retired_refresh_tokens WHERE credential_id = ?1 ORDER BY id DESC "
-	    "LIMIT 1 OFFSET ?2)", &st)) != OV_OK)
+	    "LIMIT 1 OFFSET ?2))", &st)) != OV_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, c->id);
 	sqlite3_bind_int(st, 2, RETIRED_KEEP);
+	sqlite3_bind_int64(st, 3, now);
 	return step_done(v, st, "pruning retired refresh tokens");
 }
 
@@ -468,6 +475,17 @@ check_report(vault_check_cb cb, void *arg, int64_t *failures,
 	cb(&f, arg);
 }
 
+/* check is one of those who find a tampered credential first: it records
+ * it (best effort: a read-only database still gets its report). */
+static void
+mark_tampered(struct vault *v, int64_t cred_id)
+{
+	char why[OV_ERRMSG_MAX];
+
+	snprintf(why, sizeof(why), "found by orgvault check: %s", ov_errmsg());
+	(void)vault_cred_tampered(v, cred_id, why);
+}
+
 /* check: every secret version opens in its binding, with its digest and
  * recorded key version; every credential's MAC; every retired digest's. */
 enum ov_rc
@@ -502,10 +520,11 @@ secret_check(struct vault *v, vault_check_cb cb, void *arg, int64_t *checked,
 			    "from the envelope's");
 		if (open_row(v, st, 12, &c, (const char *)
 		    sqlite3_column_text(st, 10), sqlite3_column_int64(st, 9),
-		    &pt) != OV_OK)
+		    &pt) != OV_OK) {
 			check_report(cb, arg, failures, "secret_versions",
 			    "ciphertext", row, ov_errmsg());
-		else
+			mark_tampered(v, c.id);
+		} else
 			secret_free(pt);
 	}
 	db_finish(v, st);
@@ -518,10 +537,11 @@ secret_check(struct vault *v, vault_check_cb cb, void *arg, int64_t *checked,
 		int64_t id = sqlite3_column_int64(st, 0);
 
 		(*checked)++;
-		if (cred_mac_verify(v, id) != OV_OK)
+		if (cred_mac_verify(v, id) != OV_OK) {
 			check_report(cb, arg, failures, "credentials",
 			    "row_mac", id, ov_errmsg());
-		else if (strcmp((const char *)sqlite3_column_text(st, 1),
+			mark_tampered(v, id);
+		} else if (strcmp((const char *)sqlite3_column_text(st, 1),
 		    "tampered") == 0)
 			check_report(cb, arg, failures, "credentials",
 			    "status", id, "the credential is tampered: put its "
@@ -531,7 +551,8 @@ secret_check(struct vault *v, vault_check_cb cb, void *arg, int64_t *checked,
 	if (src != SQLITE_DONE)
 		return db_err(v, src, "reading credentials");
 	if ((rc = db_prepare(v, "SELECT id, credential_id, digest, "
-	    "retired_at, mac FROM retired_refresh_tokens ORDER BY id", &st)))
+	    "retired_at, coalesce(expires_at, 0), mac FROM "
+	    "retired_refresh_tokens ORDER BY id", &st)))
 		return rc;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		unsigned char mac[32];
@@ -539,9 +560,9 @@ secret_check(struct vault *v, vault_check_cb cb, void *arg, int64_t *checked,
 		(*checked)++;
 		if (sqlite3_column_bytes(st, 2) != 32 || retired_mac(v,
 		    sqlite3_column_int64(st, 1), sqlite3_column_blob(st, 2),
-		    sqlite3_column_int64(st, 3), mac) != OV_OK ||
-		    !row_mac_ok(mac, sqlite3_column_blob(st, 4),
-		    sqlite3_column_bytes(st, 4)))
+		    sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4),
+		    mac) != OV_OK || !row_mac_ok(mac, sqlite3_column_blob(st, 5),
+		    sqlite3_column_bytes(st, 5)))
 			check_report(cb, arg, failures,
 			    "retired_refresh_tokens", "mac",
 			    sqlite3_column_int64(st, 0), "its MAC does not "

@@ -197,6 +197,12 @@ op_begin(struct vault *v, const char *org, const char *name,
 	    (rc = stages_read(v, op->c.id, kind_names[VAULT_CLIENT_SECRET],
 	    &op->have)) != OV_OK)
 		return tx_end(v, rc);
+	/* Only new secrets (cred put) bring a tampered credential back. */
+	if (strcmp(op->c.status, "tampered") == 0)
+		return tx_end(v, ov_seterr(OV_ESECRET, "%s/%s is tampered: put "
+		    "its secrets again with cred put --secret-file (and "
+		    "--refresh-token-file for the refresh_token grant)", org,
+		    name));
 	return OV_OK;
 }
 

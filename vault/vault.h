@@ -136,7 +136,7 @@ enum ov_rc	vault_cred_put(struct vault *, const struct vault_cred *,
  * OV_ESECRET otherwise, naming what to give; the current one proves the
  * change and the stored secrets follow, a new one replaces them.  A
  * secret equal to the stored one changes nothing.  A refresh token that
- * was rotated away is refused (OV_EINVAL).  VAULT_PUT_KEEP_SECRETS: a
+ * was rotated away is refused (OV_ECONFLICT).  VAULT_PUT_KEEP_SECRETS: a
  * secret different from the stored one is refused (OV_ECONFLICT).
  */
 #define VAULT_PUT_KEEP_SECRETS	0x1

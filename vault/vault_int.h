@@ -104,7 +104,7 @@ enum ov_rc	webhook_mac(struct vault *, int64_t id, const char *url,
 		    unsigned char out[32]);
 enum ov_rc	retired_mac(struct vault *, int64_t cred_id,
 		    const unsigned char digest[32], int64_t retired_at,
-		    unsigned char out[32]);
+		    int64_t expires_at, unsigned char out[32]);
 int		row_mac_ok(const unsigned char want[32], const void *have,
 		    int havelen);
 /* The MAC key: loaded (or made, once, after migration 0004) at open;
@@ -112,8 +112,12 @@ int		row_mac_ok(const unsigned char want[32], const void *have,
 enum ov_rc	mac_key_load(struct vault *);
 enum ov_rc	mac_key_init(struct vault *);
 enum ov_rc	mac_key_store(struct vault *, const struct keyring *kr);
-/* Every secret row is in bind 2 now: bind 1 never opens again. */
+/* Every secret row is in bind 2 now: bind 1 never opens again (a MAC'd
+ * flag and a key.binding_closed event).  check: the flag against the
+ * chain. */
 enum ov_rc	binding_final_set(struct vault *);
+enum ov_rc	binding_check(struct vault *, vault_check_cb, void *,
+		    int64_t *checked, int64_t *failures);
 /* apikey.c, webhook.c: MAC every row (when the MAC key is made). */
 enum ov_rc	apikey_mac_all(struct vault *, int64_t *n);
 enum ov_rc	webhook_mac_all(struct vault *, int64_t *n);

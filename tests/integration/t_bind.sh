@@ -148,6 +148,13 @@ expect_stdout_contains "check: names credentials row $id_cc" "credentials row $i
 expect_stdout_contains "check: names the secret that no longer opens" "secret_versions row"
 expect_fail 4 "cli: cred refresh of the tampered credential: exit 4, nothing sent" \
     'tampered' -- ov cred refresh acme cc
+expect_fail 4 "cli: token of the tampered credential: exit 4, no token printed" \
+    'tampered' -- ov token acme cc
+api PUT /v1/orgs/acme/credentials/post/secret/pending "$OPER" '{"client_secret":"staged-x"}'
+expect_problem "api: staging a secret on a row that does not verify: 409 tampered (not 500)" \
+    409 tampered
+expect_exit "1|4" "cli: secret stage on the tampered credential is refused" -- \
+    ov secret stage acme cc --secret-file "$S"
 expect_eq "cli: nothing reached the attacker's endpoint" 0 "$(evil_requests)"
 
 # Putting the column back does not make it usable: it stays tampered

@@ -55,6 +55,8 @@ expect_ok "check: clean" -- ov check
 expect_false "check: no warning any more" -- grep -q "old binding\|binding from before" "$ERR"
 expect_eq "the old binding is closed (a MAC'd flag)" 1 \
     "$(sqlite3 "$DB" "SELECT count(*) FROM vault_meta WHERE key = 'secret_binding' AND value LIKE '2:%'")"
+run events_json --kind key.binding_closed
+expect_json "... and an event in the audit chain" 'length == 1'
 
 # --- the secrets open: a move with the current secret carries them -----------------------
 expect_ok "move: acme/main to the fake with its current secret" -- \
@@ -80,6 +82,11 @@ serve_stop "$SERVE_PID"
 expect_eq "serve stops cleanly" 0 "$SERVE_RC"
 
 # --- after the flag, a row put back in the old form does not open --------------------------
+# (even with the flag deleted: the chain remembers the closing)
+sqlite3 "$DB" "DELETE FROM vault_meta WHERE key = 'secret_binding'"
+run ov check --json
+expect_json "closed: check names the deleted flag" \
+    '[.failures[] | select(.table == "vault_meta")] | length == 1'
 sqlite3 "$DB" "UPDATE secret_versions SET bind = 1 WHERE credential_id = 2 AND stage = 'current'"
 expect_fail 4 "closed: a row set back to bind 1 does not open" 'old binding' -- \
     ov cred refresh acme cc

@@ -1235,13 +1235,13 @@ test_check_clean(void **state)
 
 	fs = check(u->v, &checked, &failures);
 	assert_int_equal(failures, 0);
-	assert_int_equal(checked, 2);		/* the first two events */
+	assert_int_equal(checked, 3);	/* two events and the binding flag */
 	populate(u);
 	fs = check(u->v, &checked, &failures);
 	assert_int_equal(failures, 0);
 	assert_int_equal(fs.n, 0);
-	/* 3 envelopes + 2 credential MACs + 7 events. */
-	assert_int_equal(checked, 3 + 2 + 7);
+	/* 3 envelopes + 2 credential MACs + the binding flag + 7 events. */
+	assert_int_equal(checked, 3 + 2 + 1 + 7);
 	reopen(u);
 	check(u->v, &checked, &failures);
 	assert_int_equal(failures, 0);
@@ -1266,12 +1266,17 @@ test_check_corrupt_ciphertext(void **state)
 	reopen(u);
 
 	fs = check(u->v, &checked, &failures);
-	assert_int_equal(failures, 1);
+	/* The row, and its credential, which check marks tampered. */
+	assert_int_equal(failures, 2);
 	assert_string_equal(fs.f[0].table, "secret_versions");
 	assert_string_equal(fs.f[0].column, "ciphertext");
 	assert_int_equal(fs.f[0].row, row);
 	assert_non_null(strstr(fs.f[0].problem, "does not open"));
-	assert_int_equal(checked, 3 + 2 + 7);
+	assert_string_equal(fs.f[1].table, "credentials");
+	assert_string_equal(fs.f[1].column, "status");
+	assert_int_equal(fs.f[1].row, id);
+	/* As above, and the credential.tampered event check wrote. */
+	assert_int_equal(checked, 3 + 2 + 1 + 8);
 	/* The other secrets still open; the corrupt one says so. */
 	secret_is(u->v, id, "current", "secret-a2");
 	secret_is(u->v, cred_id(u->v, "beta", "b"), NULL, "secret-b1");
@@ -1310,10 +1315,12 @@ test_check_moved_ciphertext(void **state)
 	assert_int_equal(unit_db_exec(u->db, sql), SQLITE_OK);
 	reopen(u);
 	fs = check(u->v, &checked, &failures);
-	assert_int_equal(failures, 1);
+	assert_int_equal(failures, 2);		/* and b is tampered now */
 	assert_string_equal(fs.f[0].table, "secret_versions");
 	assert_string_equal(fs.f[0].column, "ciphertext");
 	assert_int_equal(fs.f[0].row, rb);
+	assert_string_equal(fs.f[1].table, "credentials");
+	assert_string_equal(fs.f[1].column, "status");
 	/* And the moved secret is not served under the other name. */
 	{
 		struct secret *s = NULL;
