@@ -72,7 +72,7 @@ enum MHD_Result
 h_cred_put(struct req *r)
 {
 	struct cred_input in;
-	struct vault_cred old, c;
+	struct vault_cred c;
 	struct vault_org o;
 	struct secret *cs = NULL, *rt = NULL;
 	const char *bad;
@@ -99,12 +99,7 @@ h_cred_put(struct req *r)
 		ret = http_rc(r, rc);
 		goto out;
 	}
-	rc = vault_cred_get(r->v, in.org, in.name, &old);
-	if (rc != OV_OK && rc != OV_ENOTFOUND) {
-		ret = http_rc(r, rc);
-		goto out;
-	}
-	if ((rc = provider_resolve(&in, rc == OV_OK ? &old : NULL, &c)) ||
+	if ((rc = provider_resolve_put(r->v, &in, &c)) ||
 	    (rc = vault_cred_put_ex(r->v, &c, cs, rt, 0, &res)) ||
 	    (rc = vault_cred_get(r->v, in.org, in.name, &c))) {
 		ret = http_invalid(r, rc, provider_error_field(ov_errmsg()));

@@ -116,7 +116,7 @@ static int
 cred_put(struct cli *cli, int argc, char **argv)
 {
 	struct cred_args a;
-	struct vault_cred old, c;
+	struct vault_cred c;
 	struct secret *cs = NULL, *rt = NULL;
 	struct vault *v = NULL;
 	struct vault_put_result res;
@@ -136,12 +136,9 @@ cred_put(struct cli *cli, int argc, char **argv)
 		return cli_fail(rc);
 	if ((ec = cli_open(cli, 0, &v)) != 0)
 		return ec;
-	rc = vault_cred_get(v, a.in.org, a.in.name, &old);
-	if (rc == OV_ENOTFOUND && (rc = vault_org_get(v, a.in.org,
-	    &(struct vault_org){ 0 })) == OV_OK)
-		rc = provider_resolve(&a.in, NULL, &c);
-	else if (rc == OV_OK)
-		rc = provider_resolve(&a.in, &old, &c);
+	if ((rc = vault_org_get(v, a.in.org, &(struct vault_org){ 0 })) ==
+	    OV_OK)
+		rc = provider_resolve_put(v, &a.in, &c);
 	if (rc != OV_OK) {
 		ec = cli_fail(rc);
 		goto out;

@@ -193,7 +193,7 @@ import_line(struct vault *v, const char *line, size_t len,
     const struct import_opts *opt, struct import_stats *st, json_t *report)
 {
 	struct cred_input in;
-	struct vault_cred old, c;
+	struct vault_cred c;
 	struct vault_put_result res;
 	struct secret *cs = NULL, *rt = NULL;
 	static const char *const import_extra[] = { "org", "name",
@@ -228,10 +228,7 @@ import_line(struct vault *v, const char *line, size_t len,
 	json_object_set_new(report, "name", json_string(in.name));
 	if ((rc = ensure_org(v, o, in.org, 0, st, &org_action)) != OV_OK)
 		goto out;
-	rc = vault_cred_get(v, in.org, in.name, &old);
-	if (rc != OV_OK && rc != OV_ENOTFOUND)
-		goto out;
-	if ((rc = provider_resolve(&in, rc == OV_OK ? &old : NULL, &c)) ||
+	if ((rc = provider_resolve_put(v, &in, &c)) ||
 	    (rc = vault_cred_put_ex(v, &c, cs, rt, opt->replace_secrets ? 0 :
 	    VAULT_PUT_KEEP_SECRETS, &res)))
 		goto out;

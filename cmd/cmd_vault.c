@@ -78,6 +78,10 @@ static const char migrate_usage[] =
 "Migrations are numbered SQL files embedded in the binary, applied in\n"
 "order, one transaction each, and recorded with their SHA-256.  `migrate`\n"
 "applies the pending ones; `migrate status` lists applied and pending.\n"
+"`migrate` opens the vault with its key (--passphrase-file for a\n"
+"passphrase vault): 0004 makes the key of the row MACs and MACs every\n"
+"row in its transaction.  Stop serve first; then run `orgvault key\n"
+"rewrap` or start serve, which re-seals the secrets of older vaults.\n"
 "A database changed by a newer orgvault, or whose recorded checksum\n"
 "differs from the embedded file, is refused (exit 5 and 4).\n";
 
@@ -119,7 +123,10 @@ cmd_migrate(struct cli *cli, int argc, char **argv)
 			return cli_usage_error(migrate_usage, "unexpected "
 			    "argument '%s'", argv[i]);
 	}
-	if ((ec = cli_open(cli, VAULT_OPEN_NO_KEY, &v)) != 0)
+	/* Applying needs the key (0004 MACs every row with a key it
+	 * wraps); the status needs nothing. */
+	if ((ec = cli_open(cli, status ? VAULT_OPEN_NO_KEY :
+	    VAULT_OPEN_PENDING_OK, &v)) != 0)
 		return ec;
 	if (status) {
 		json_t *list = json ? json_array() : NULL;

@@ -257,3 +257,32 @@ provider_genesys_api_base(const struct vault_cred *c, char *out, size_t len)
 		return ov_seterr(OV_ELIMIT, "API base URL too long");
 	return OV_OK;
 }
+
+enum ov_rc
+provider_resolve_put(struct vault *v, const struct cred_input *in,
+    struct vault_cred *out)
+{
+	char why[OV_ERRMSG_MAX];
+	struct vault_cred old;
+	enum ov_rc rc;
+
+	rc = vault_cred_get(v, in->org, in->name, &old);
+	if (rc == OV_ENOTFOUND)
+		return provider_resolve(in, NULL, out);
+	if (rc != OV_OK)
+		return rc;
+	if (strcmp(old.status, "tampered") != 0) {
+		if ((rc = vault_cred_verify(v, old.id)) == OV_OK)
+			return provider_resolve(in, &old, out);
+		if (rc != OV_EINTEGRITY)
+			return rc;
+	}
+	/* Its stored destination and scope may be an attacker's: nothing
+	 * of it is inherited; the put says everything, as for a new one. */
+	if ((rc = provider_resolve(in, NULL, out)) == OV_OK)
+		return OV_OK;
+	snprintf(why, sizeof(why), "%s", ov_errmsg());
+	return ov_seterr(rc == OV_EINVAL ? OV_ESECRET : rc, "%s/%s is tampered: "
+	    "put it in full, as a new credential (provider, endpoint, client "
+	    "id, scope and secrets): %s", in->org, in->name, why);
+}

@@ -38,6 +38,11 @@ struct cred_input {
 };
 enum ov_rc	 provider_resolve(const struct cred_input *,
 		    const struct vault_cred *existing, struct vault_cred *out);
+/* provider_resolve over the stored credential org/name of in, if any —
+ * unless it is tampered or its row does not verify (then marked so):
+ * such a row gives nothing, and in must be whole, as for a new one. */
+enum ov_rc	 provider_resolve_put(struct vault *, const struct cred_input *,
+		    struct vault_cred *out);
 /*
  * Reads the fields of cred_input (org and name aside) and the secrets
  * client_secret and refresh_token from a JSON object.  Keys that are

@@ -499,15 +499,14 @@ mac_all_rows(struct vault *v, int64_t *n)
 }
 
 /*
- * Makes the MAC key of a vault that has none yet (init, or the first
- * keyed open after migration 0004 set row_mac_key to 'pending') and MACs
- * every existing row, with a key.mac_created event.  'pending' is
- * honoured once: a database writer who sets it again to have the rows
- * MAC'd anew finds the vault refusing to open (the event exists), and
- * deleting that event breaks the audit chain.
+ * Migration 0004's hook (schema.c), inside the migration's transaction:
+ * makes the MAC key and MACs every existing row, with a key.mac_created
+ * event.  Nothing else ever makes a MAC key for an existing vault: a
+ * row_mac_key set back to 'pending' by a database writer (to have edited
+ * rows MAC'd anew) is refused by every open, and no command redoes it.
  */
-static enum ov_rc
-mac_key_create(struct vault *v)
+enum ov_rc
+mac_key_bootstrap(struct vault *v)
 {
 	unsigned char *wrapped = NULL;
 	sqlite3_stmt *st;
@@ -555,7 +554,10 @@ mac_key_load(struct vault *v)
 	if ((rc = meta_get(v, "row_mac_key", hexv, 512)) != OV_OK)
 		goto out;
 	if (strcmp(hexv, "pending") == 0) {
-		rc = mac_key_create(v);
+		/* Only migration 0004's own transaction sees 'pending'. */
+		rc = ov_seterr(OV_EINTEGRITY, "vault setting row_mac_key is "
+		    "'pending' outside its migration: the database was "
+		    "tampered with; restore it from a backup");
 		goto out;
 	}
 	hl = strlen(hexv);

@@ -224,8 +224,8 @@ cred_write(struct vault *v, const struct vault_cred *c,
 		rc = db_prepare(v, "UPDATE credentials SET region = ?1, "
 		    "token_url = ?2, auth_method = ?3, grant_type = ?4, "
 		    "client_id = ?5, expected_scope = ?6, refresh_fraction = ?7, "
-		    "refresh_age_s = ?8, updated_at = ?9 WHERE id = ?10 "
-		    "RETURNING id", &st);
+		    "refresh_age_s = ?8, updated_at = ?9, provider = ?11 "
+		    "WHERE id = ?10 RETURNING id", &st);
 	else
 		rc = db_prepare(v, "INSERT INTO credentials (region, token_url, "
 		    "auth_method, grant_type, client_id, expected_scope, "
@@ -235,9 +235,11 @@ cred_write(struct vault *v, const struct vault_cred *c,
 	if (rc != OV_OK)
 		return rc;
 	bind_cred(st, c, now);
-	if (old)
+	if (old) {
 		sqlite3_bind_int64(st, 10, old->id);
-	else {
+		/* A tampered row's provider is put back too. */
+		sqlite3_bind_text(st, 11, c->provider, -1, SQLITE_STATIC);
+	} else {
 		sqlite3_bind_int64(st, 10, c->org_id);
 		sqlite3_bind_text(st, 11, c->name, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 12, c->provider, -1, SQLITE_STATIC);
@@ -469,7 +471,9 @@ vault_cred_put_ex(struct vault *v, const struct vault_cred *in,
 		goto out;
 	p.exists = (rc == OV_OK);
 	rc = OV_OK;
-	if (p.exists && strcmp(old.provider, c.provider) != 0) {
+	if (p.exists && strcmp(old.provider, c.provider) != 0 &&
+	    strcmp(old.status, "tampered") != 0 &&
+	    cred_mac_verify(v, old.id) == OV_OK) {
 		rc = ov_seterr(OV_ECONFLICT, "credential %s/%s is a %s "
 		    "credential; remove it before putting a %s one", c.org,
 		    c.name, old.provider, c.provider);

@@ -93,8 +93,35 @@ fk_clean(struct vault *v, const struct migration *m)
 	return rc;
 }
 
+/*
+ * What a migration needs done in C, inside its own transaction, after
+ * its SQL (not when a new vault is made: init does it in its place).
+ */
+static const struct {
+	int		 version;
+	enum ov_rc	(*after)(struct vault *);
+} hooks[] = {
+	{ 4, mac_key_bootstrap },	/* the row MAC key, every row MAC'd */
+};
+
 static enum ov_rc
-apply_one(struct vault *v, const struct migration *m)
+run_hook(struct vault *v, const struct migration *m)
+{
+	for (size_t i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++) {
+		if (hooks[i].version != m->version)
+			continue;
+		if (v->kr == NULL)
+			return ov_seterr(OV_EUSAGE, "migration %s needs the "
+			    "vault's key: run orgvault migrate (with "
+			    "--passphrase-file for a passphrase vault)",
+			    m->name);
+		return hooks[i].after(v);
+	}
+	return OV_OK;
+}
+
+static enum ov_rc
+apply_one(struct vault *v, const struct migration *m, int create)
 {
 	sqlite3_stmt *st = NULL;
 	char sum[65];
@@ -111,7 +138,8 @@ apply_one(struct vault *v, const struct migration *m)
 		    sqlite3_errmsg(v->db));
 		goto out;
 	}
-	if ((rc = fk_clean(v, m)) != OV_OK)
+	if ((rc = fk_clean(v, m)) != OV_OK ||
+	    (!create && (rc = run_hook(v, m)) != OV_OK))
 		goto out;
 	checksum(m, sum);
 	if ((rc = db_prepare(v, "INSERT INTO schema_migrations (version, "
@@ -205,7 +233,8 @@ schema_check(struct vault *v, enum schema_mode mode, int *pending)
 			(*pending)++;
 			continue;
 		}
-		if ((rc = apply_one(v, &migrations[i])) != OV_OK)
+		if ((rc = apply_one(v, &migrations[i],
+		    mode == SCHEMA_CREATE)) != OV_OK)
 			return rc;
 	}
 	if (*pending && mode == SCHEMA_REFUSE_PENDING)
@@ -232,6 +261,10 @@ vault_migrate(struct vault *v, int *applied)
 	if ((rc = verify_applied(v, &before)) != OV_OK ||
 	    (rc = schema_check(v, SCHEMA_APPLY, &pending)) != OV_OK ||
 	    (rc = verify_applied(v, &after)) != OV_OK)
+		return rc;
+	/* Opened with the key before the schema was current: load the MAC
+	 * key now (0004 just made it, or an earlier migrate did). */
+	if (v->kr && !keyring_has_mac(v->kr) && (rc = mac_key_load(v)))
 		return rc;
 	*applied = 0;
 	for (size_t i = 0; i < migrations_count; i++)

@@ -595,16 +595,21 @@ vault_open(const struct vault_opts *o, unsigned flags, struct vault **out)
 			    "command); stop it and retry", v->dir);
 		goto fail;
 	}
-	if ((rc = schema_check(v, (flags & VAULT_OPEN_MIGRATE) ? SCHEMA_APPLY :
-	    (flags & VAULT_OPEN_NO_KEY) ? SCHEMA_TOLERATE :
+	/* The key first (its tables are 0001's): a migration may need it
+	 * (0004 makes the row MAC key in its own transaction). */
+	if ((rc = schema_check(v, (flags & (VAULT_OPEN_NO_KEY |
+	    VAULT_OPEN_MIGRATE | VAULT_OPEN_PENDING_OK)) ? SCHEMA_TOLERATE :
 	    SCHEMA_REFUSE_PENDING, &pending)) != OV_OK)
 		goto fail;
-	if (!(flags & VAULT_OPEN_NO_KEY)) {
-		if ((rc = key_load(v, o)) != OV_OK ||
-		    (rc = keyring_rows_load(v)) != OV_OK ||
-		    (rc = mac_key_load(v)) != OV_OK)
-			goto fail;
-	}
+	if (!(flags & VAULT_OPEN_NO_KEY) && ((rc = key_load(v, o)) != OV_OK ||
+	    (rc = keyring_rows_load(v)) != OV_OK))
+		goto fail;
+	if ((flags & VAULT_OPEN_MIGRATE) && (rc = schema_check(v, SCHEMA_APPLY,
+	    &pending)) != OV_OK)
+		goto fail;
+	if (!(flags & VAULT_OPEN_NO_KEY) && pending == 0 &&
+	    (rc = mac_key_load(v)) != OV_OK)
+		goto fail;
 	*out = v;
 	return OV_OK;
 fail:

@@ -41,6 +41,9 @@ struct vault_opts {
 /* Only connection: OV_ECONFLICT while another process has the vault
  * open, and other processes wait until this one closes it. */
 #define VAULT_OPEN_EXCLUSIVE	0x4
+/* With the key, but pending migrations are no refusal: for
+ * vault_migrate(), which applies them with the key (0004 needs it). */
+#define VAULT_OPEN_PENDING_OK	0x8
 
 /* Creates DIR (0700), the key file or passphrase parameters, the db. */
 enum ov_rc	vault_init(const struct vault_opts *, enum vault_kdf_cost);

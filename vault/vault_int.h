@@ -110,6 +110,7 @@ int		row_mac_ok(const unsigned char want[32], const void *have,
 /* The MAC key: loaded (or made, once, after migration 0004) at open;
  * made at init; stored wrapped by kr (again after a master change). */
 enum ov_rc	mac_key_load(struct vault *);
+enum ov_rc	mac_key_bootstrap(struct vault *);	/* 0004's hook */
 enum ov_rc	mac_key_init(struct vault *);
 enum ov_rc	mac_key_store(struct vault *, const struct keyring *kr);
 /* Every secret row is in bind 2 now: bind 1 never opens again (a MAC'd

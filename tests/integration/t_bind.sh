@@ -167,8 +167,20 @@ expect_eq "db edit: the column put back: still tampered" tampered "$(status_of a
 expect_eq "db edit: ... and a forced refresh sent nothing" "$n" "$(fake_requests acme-cc | jq length)"
 expect_fail 1 "cli: a metadata-only put of a tampered credential is refused" \
     'secret' -- ov cred put acme cc --scope "read"
-expect_ok "recover: the operator puts the secret again" -- \
-    ov cred put acme cc --token-url "$MAIN/token" --secret-file "$S"
+# The fix the messages give must not carry the attacker's columns: a put
+# of other/x (token_url and scope edited) that names only its secret is
+# refused; a whole one replaces everything.
+expect_fail 1 "recover: a put of a tampered credential with only its secret is refused" \
+    'in full' -- ov cred put other x --secret-file "$S"
+expect_ok "recover: a whole put of other/x" -- ov cred put other x --provider oauth2 \
+    --token-url "$MAIN/token" --client-id other-x --secret-file "$S"
+run ov cred show other x --json
+expect_json "recover: other/x has the operator's URL and scope, not the attacker's" \
+    '.token_url == $u and .expected_scope == "" and .status == "active"' --arg u "$MAIN/token"
+expect_ok "recover: other/x refreshes at the real endpoint" -- ov cred refresh other x
+expect_ok "recover: the operator puts acme/cc again, in full" -- \
+    ov cred put acme cc --provider oauth2 --token-url "$MAIN/token" --client-id acme-cc \
+    --secret-file "$S"
 expect_eq "recover: status active" active "$(status_of acme cc)"
 expect_ok "recover: cred refresh works" -- ov cred refresh acme cc
 wait_until 5 sh -c "curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer $TOK' \

@@ -33,7 +33,7 @@ expect_json "check: nothing fails" '.ok == true and .failures == []'
 expect_true "check: warns that rows are still in the old binding" -- \
     grep -q "still in the binding from before" "$ERR"
 run events_json --kind key.mac_created
-expect_json "the first keyed open made the MAC key, MACing every row" \
+expect_json "migrate made the MAC key in 0004's transaction, MACing every row" \
     'length == 1 and .[0].detail.rows == 4'
 run ov key status --json
 expect_json "key status: 4 secrets in the old binding" 'map(.old_binding) | add == 4'
