@@ -153,6 +153,7 @@ rot_done_prepare(const struct rot_config *cfg, struct rot_done *d)
 	json_decref(d->rec.detail);
 	json_decref(d->rec.drift);
 	rot_classify(cfg, &d->cred, &d->res, d->at, rot_rand01(), &d->rec);
+	d->rec.cred = &d->cred;
 	if (d->pending_tried && d->rec.detail)
 		json_object_set_new(d->rec.detail, "pending_secret_tried",
 		    json_true());

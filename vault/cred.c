@@ -379,6 +379,9 @@ put_plan(struct vault *v, const struct vault_cred *old,
 		    "client secret again (--secret-file, or client_secret)%s",
 		    fields, c->org, c->name, rt_grant ?
 		    "; with a new one, also the refresh token" : "");
+	if (rt_grant && !rt && !old->has_refresh_token)
+		return ov_seterr(OV_EINVAL, "the refresh_token grant needs a "
+		    "refresh token (--refresh-token-file)");
 	if (p->cs_new && rt_grant && !rt)
 		return ov_seterr(OV_ESECRET, "changing %s with a new client "
 		    "secret does not carry the stored refresh token of %s/%s "
@@ -397,12 +400,16 @@ put_secrets(struct vault *v, const struct vault_cred *old,
 	enum ov_rc rc = OV_OK;
 
 	if (p->exists && (!p->trusted || (p->moved && p->cs_new))) {
-		/* Secrets of another destination, or unverifiable: gone. */
+		/* Secrets of another destination, or unverifiable: gone —
+		 * but a refresh token given again with the new secret is
+		 * the operator's proof for it: it follows. */
 		if (!p->trusted)
 			rc = secret_drop_all(v, old->id);
 		else if ((rc = secret_drop_kind(v, old, "client_secret")) ==
 		    OV_OK)
-			rc = secret_drop_kind(v, old, "refresh_token");
+			rc = p->rt_same ? secret_move(v, old, c,
+			    "refresh_token") : secret_drop_kind(v, old,
+			    "refresh_token");
 		if (rc != OV_OK)
 			return rc;
 	} else if (p->exists && p->moved) {

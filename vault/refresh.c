@@ -306,8 +306,10 @@ vault_refresh_record(struct vault *v, int64_t cred_id,
     const struct vault_refresh *r)
 {
 	struct vault_cred c;
+	char why[OV_ERRMSG_MAX];
 	int64_t now = timefmt_now();
 	enum ov_rc rc;
+	int trusted;
 
 	if ((rc = vault_need_key(v)) != OV_OK || (rc = tx_begin(v)) != OV_OK)
 		return rc;
@@ -317,10 +319,25 @@ vault_refresh_record(struct vault *v, int64_t cred_id,
 		return tx_end(v, ov_seterr(OV_ECONFLICT, "lease on %s/%s was "
 		    "lost to %s; not recording", c.org, c.name,
 		    c.lease_owner[0] ? c.lease_owner : "nobody"));
+	/* Verified inside this transaction (no writer in between): an
+	 * edit made in the database while the refresh was in flight is
+	 * never blessed by the MAC this record writes.  (A change an
+	 * operator made meanwhile verifies: it is theirs.) */
+	rc = cred_mac_verify(v, cred_id);
+	if (rc != OV_OK && rc != OV_EINTEGRITY)
+		return tx_end(v, rc);
+	if (!(trusted = rc == OV_OK))
+		snprintf(why, sizeof(why), "changed while a refresh was in "
+		    "flight: %s", ov_errmsg());
+	rc = OV_OK;
 	if (r->access_token && (rc = token_store(v, &c, r)) != OV_OK)
 		return tx_end(v, rc);
-	if (r->refresh_token && (rc = vault_secret_store(v, &c,
-	    VAULT_REFRESH_TOKEN, r->refresh_token, NULL)) != OV_OK)
+	if (r->refresh_token && (rc = trusted ? vault_secret_store(v, &c,
+	    VAULT_REFRESH_TOKEN, r->refresh_token, NULL) :
+	    secret_store_unblessed(v, r->cred ? r->cred : &c,
+	    VAULT_REFRESH_TOKEN, r->refresh_token)) != OV_OK)
+		return tx_end(v, rc);
+	if (!trusted && (rc = vault_cred_tampered(v, cred_id, why)) != OV_OK)
 		return tx_end(v, rc);
 	if ((rc = cred_state_update(v, cred_id, r, now)) != OV_OK ||
 	    (rc = record_events(v, &c, r)) != OV_OK)

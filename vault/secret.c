@@ -145,11 +145,30 @@ make_current(struct vault *v, int64_t cred_id, const char *kname,
 	return OV_OK;
 }
 
+static enum ov_rc store(struct vault *, const struct vault_cred *,
+    enum vault_secret_kind, const struct secret *, int *, int);
+
 /* Seals s as the new `current` version of (cred, kind), unless it is
  * the current value already. */
 enum ov_rc
 vault_secret_store(struct vault *v, const struct vault_cred *c,
     enum vault_secret_kind kind, const struct secret *s, int *changed)
+{
+	return store(v, c, kind, s, changed, 1);
+}
+
+enum ov_rc
+secret_store_unblessed(struct vault *v, const struct vault_cred *c,
+    enum vault_secret_kind kind, const struct secret *s)
+{
+	return store(v, c, kind, s, NULL, 0);
+}
+
+/* remac: write the credential's row MAC again (the row was verified in
+ * this transaction); 0 leaves a row that does not verify as it is. */
+static enum ov_rc
+store(struct vault *v, const struct vault_cred *c, enum vault_secret_kind kind,
+    const struct secret *s, int *changed, int remac)
 {
 	const char *kname = kind_names[kind];
 	struct stages have;
@@ -169,7 +188,7 @@ vault_secret_store(struct vault *v, const struct vault_cred *c,
 	    s)) != OV_OK ||
 	    (rc = make_current(v, c->id, kname, &have, have.newest + 1)))
 		return rc;
-	return cred_mac_update(v, c->id);
+	return remac ? cred_mac_update(v, c->id) : OV_OK;
 }
 
 /*

@@ -237,6 +237,10 @@ enum ov_rc	vault_note_unknown(struct vault *, int64_t cred_id,
  * together with its events and the lease release. */
 struct vault_refresh {
 	const char		*owner;		/* lease holder */
+	/* The credential as the attempt read it when it took the lease (its
+	 * secrets were sent there): a rotated refresh token of a row that
+	 * no longer verifies is sealed for it.  NULL: as stored now. */
+	const struct vault_cred	*cred;
 	const char		*outcome;	/* oauth_outcome_str() */
 	const char		*status;	/* new credential status */
 	const char		*event_kind;	/* refresh.ok, credential.revoked */

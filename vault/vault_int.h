@@ -183,6 +183,12 @@ enum ov_rc	vault_env_open(struct vault *, const char *binding,
 enum ov_rc	vault_secret_store(struct vault *, const struct vault_cred *c,
 		    enum vault_secret_kind, const struct secret *,
 		    int *changed);
+/* The same, leaving the row MAC alone: a rotated refresh token is kept
+ * (sealed for c, where it came from) for a row that no longer verifies,
+ * which stays tampered. */
+enum ov_rc	secret_store_unblessed(struct vault *,
+		    const struct vault_cred *c, enum vault_secret_kind,
+		    const struct secret *);
 
 /* schema.c */
 enum schema_mode { SCHEMA_REFUSE_PENDING, SCHEMA_APPLY, SCHEMA_TOLERATE,

@@ -125,6 +125,26 @@ expect_json "restore: the event says the refresh token was rotated away" \
     'length == 1 and (.[0].detail.description | test("rotated away"))'
 serve_stop "$SERVE_PID"
 
+# An edit made while a rotating refresh is in flight is not blessed by the
+# MAC the record writes: the rotated token is kept, the row is tampered.
+fake_put beta-fly "$(jq -cn --arg s "$SECRET" '{client_secret: $s, refresh_token: "rt-seed-fly", rotate_refresh: true, behaviour: "slow", delay_ms: 2000}')"
+secret_file "$TMP/rtf" rt-seed-fly
+expect_ok "in flight: beta/fly" -- ov cred put beta fly --provider oauth2 \
+    --token-url "$FAKE_URL/token" --client-id beta-fly --secret-file "$S" \
+    --grant refresh_token --refresh-token-file "$TMP/rtf"
+fid=$(dbq "SELECT c.id FROM credentials c JOIN orgs o ON o.id = c.org_id WHERE o.slug = 'beta' AND c.name = 'fly'")
+ov cred refresh beta fly >"$TMP/fly.out" 2>&1 &
+fly=$!
+bg_track "$fly"
+wait_until 5 sh -c "[ \"\$(curl -s '$FAKE_URL/_admin/stats' | jq .in_flight)\" -ge 1 ]"
+dbq "UPDATE credentials SET expected_scope = 'admin' WHERE id = $fid"
+wait "$fly"
+expect_eq "in flight: the answer is recorded (the rotated token kept)" rt-beta-fly-1 \
+    "$(fake_field beta-fly .current_refresh_token)"
+expect_eq "in flight: the credential is tampered, not blessed" tampered \
+    "$(ov cred show beta fly --json | jq -r .status)"
+run ov check
+expect_stdout_contains "in flight: check names its row MAC" "credentials row $fid column row_mac"
 # --- webhook rows ----------------------------------------------------------------------
 secret_file "$TMP/hook" "hook-secret-$RANDOM$RANDOM"
 expect_ok "webhook: add one for revoked only" -- \

@@ -232,6 +232,38 @@ test_retired_refresh_tokens(void **state)
 	opens_to(u->v, c.id, VAULT_REFRESH_TOKEN, "rt-fresh");
 }
 
+/* A move with a new client secret and the refresh token given again:
+ * the refresh token follows (it is not retired); a grant changed to
+ * refresh_token needs one. */
+static void
+test_move_keeps_given_refresh_token(void **state)
+{
+	struct unit_vault *u = *state;
+	struct vault_cred c = cred_make(u->v, "rt", "refresh_token", "s1",
+	    "rt-1"), cc;
+	struct secret *s2 = unit_secret("s2"), *rt = unit_secret("rt-1");
+	int created;
+
+	snprintf(c.token_url, sizeof(c.token_url), "https://b.example/token");
+	assert_int_equal(vault_cred_put(u->v, &c, s2, rt, &created), OV_OK);
+	opens_to(u->v, c.id, VAULT_REFRESH_TOKEN, "rt-1");
+	opens_to(u->v, c.id, VAULT_CLIENT_SECRET, "s2");
+	assert_int_equal(unit_db_int(u->db, "SELECT count(*) FROM "
+	    "retired_refresh_tokens"), 0);
+	cc = cred_make(u->v, "cc", "client_credentials", "s1", NULL);
+	snprintf(cc.grant, sizeof(cc.grant), "refresh_token");
+	{
+		struct secret *s1 = unit_secret("s1");
+
+		assert_int_equal(vault_cred_put(u->v, &cc, s1, NULL, &created),
+		    OV_EINVAL);
+		assert_non_null(strstr(ov_errmsg(), "refresh token"));
+		secret_free(s1);
+	}
+	secret_free(s2);
+	secret_free(rt);
+}
+
 int
 main(void)
 {
@@ -246,6 +278,9 @@ main(void)
 		    unit_vault_setup, unit_vault_teardown),
 		cmocka_unit_test_setup_teardown(test_retired_refresh_tokens,
 		    unit_vault_setup, unit_vault_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_move_keeps_given_refresh_token, unit_vault_setup,
+		    unit_vault_teardown),
 	};
 
 	unit_init();
