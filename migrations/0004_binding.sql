@@ -85,6 +85,10 @@ CREATE INDEX secret_versions_bind ON secret_versions (bind)
 	WHERE bind < 2 OR digest IS NULL;
 
 ALTER TABLE api_keys ADD COLUMN row_mac BLOB;
+-- Webhooks made for every event get the two new ones too.
+UPDATE webhooks SET events = 'revoked,invalid_client,secret_or_grant_refused,'
+	|| 'scope_drift,failing,recovered,tampered'
+	WHERE events = 'revoked,invalid_client,scope_drift,failing,recovered';
 ALTER TABLE webhooks ADD COLUMN row_mac BLOB;
 
 -- Refresh tokens rotated away or replaced: never stored again, by any

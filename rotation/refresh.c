@@ -87,9 +87,9 @@ request_start(struct vault *v, const struct rot_config *cfg,
 		return ov_seterr(OV_EINTEGRITY, "%s/%s is tampered: nothing is "
 		    "sent for it until its secrets are put again (cred put "
 		    "--secret-file)", c->org, c->name);
-	if ((rc = vault_secret_open(v, c->id, VAULT_CLIENT_SECRET, stage,
+	if ((rc = vault_secret_open_for(v, c, VAULT_CLIENT_SECRET, stage,
 	    &cs)) != OV_OK || (strcmp(c->grant, "refresh_token") == 0 &&
-	    (rc = vault_secret_open(v, c->id, VAULT_REFRESH_TOKEN, NULL,
+	    (rc = vault_secret_open_for(v, c, VAULT_REFRESH_TOKEN, NULL,
 	    &rt)) != OV_OK)) {
 		tampered_check(v, c, rc);
 		goto out;

@@ -21,7 +21,7 @@
  * bytes (integers as decimal text), starting with the table's name:
  *
  *   credentials   id org_id name provider region token_url auth grant
- *                 client_id expected_scope, then per labelled secret
+ *                 client_id expected_scope org_slug, then per labelled secret
  *                 version (by kind, stage): kind stage version digest
  *   api_keys      id key_id name role orgs secret_hash created_at
  *                 revoked_at
@@ -198,9 +198,13 @@ cred_canon(struct vault *v, int64_t cred_id, struct canon *c, int *found)
 	int src;
 
 	*found = 0;
-	if ((rc = db_prepare(v, "SELECT id, org_id, name, provider, region, "
-	    "token_url, auth_method, grant_type, client_id, expected_scope "
-	    "FROM credentials WHERE id = ?", &st)) != OV_OK)
+	/* The org's slug too: API keys are limited by slug, so a slug
+	 * swapped in the database would hand one org's tokens to another's
+	 * keys. */
+	if ((rc = db_prepare(v, "SELECT c.id, c.org_id, c.name, c.provider, "
+	    "c.region, c.token_url, c.auth_method, c.grant_type, c.client_id, "
+	    "c.expected_scope, o.slug FROM credentials c LEFT JOIN orgs o ON "
+	    "o.id = c.org_id WHERE c.id = ?", &st)) != OV_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, cred_id);
 	canon_str(c, "credentials");
@@ -208,7 +212,7 @@ cred_canon(struct vault *v, int64_t cred_id, struct canon *c, int *found)
 		*found = 1;
 		canon_int(c, sqlite3_column_int64(st, 0));
 		canon_int(c, sqlite3_column_int64(st, 1));
-		for (int i = 2; i < 10; i++)
+		for (int i = 2; i < 11; i++)
 			canon_str(c, (const char *)sqlite3_column_text(st, i));
 	} else if (src != SQLITE_DONE)
 		rc = db_err(v, src, "reading a credential");
@@ -266,8 +270,25 @@ mac_equal(const unsigned char want[32], const void *have, int havelen)
 	    sodium_memcmp(want, have, 32) == 0;
 }
 
+static enum ov_rc mac_verify(struct vault *, int64_t);
+
+/* In one snapshot (a read transaction unless the caller has one). */
 enum ov_rc
 cred_mac_verify(struct vault *v, int64_t cred_id)
+{
+	int own = sqlite3_get_autocommit(v->db);
+	enum ov_rc rc;
+
+	if (own && (rc = db_exec(v, "BEGIN")) != OV_OK)
+		return rc;
+	rc = mac_verify(v, cred_id);
+	if (own)
+		(void)db_exec(v, "COMMIT");
+	return rc;
+}
+
+static enum ov_rc
+mac_verify(struct vault *v, int64_t cred_id)
 {
 	struct canon c = { 0 };
 	unsigned char mac[32];
@@ -432,6 +453,12 @@ static void
 binding_final_load(struct vault *v)
 {
 	v->binding_final = flag_ok(v) || closed_in_chain(v);
+}
+
+void
+binding_final_reload(struct vault *v)
+{
+	binding_final_load(v);
 }
 
 enum ov_rc

@@ -303,26 +303,30 @@ enum ov_rc
 vault_key_rewrap(struct vault *v, int batch, int64_t *rewrapped, int *done)
 {
 	uint32_t newest;
-	int64_t n = 0, retired = 0;
+	int64_t n = 0, retired = 0, skipped = 0;
 	enum ov_rc rc;
+	int seen = 0;
 
 	*done = 0;
 	if ((rc = vault_need_key(v)) != OV_OK || (rc = tx_begin(v)) != OV_OK)
 		return rc;
 	if ((rc = newest_in_db(v, &newest)) != OV_OK)
 		goto out;
-	if ((rc = secret_rebind_batch(v, newest, batch, &n)) != OV_OK)
+	if ((rc = secret_rebind_batch(v, newest, batch, &n, &seen)) != OV_OK)
 		goto out;
-	if (n < batch && (rc = rewrap_rows(v, SEALED_TOKEN, newest,
-	    batch - (int)n, &n)) != OV_OK)
+	/* Skipped rows (a tampered credential's) fill the batch too: more
+	 * may wait past them. */
+	skipped = seen > n ? seen - n : 0;
+	if (n + skipped < batch && (rc = rewrap_rows(v, SEALED_TOKEN, newest,
+	    batch - (int)(n + skipped), &n)) != OV_OK)
 		goto out;
-	if (n < batch && (rc = rewrap_rows(v, SEALED_WEBHOOK, newest,
-	    batch - (int)n, &n)) != OV_OK)
+	if (n + skipped < batch && (rc = rewrap_rows(v, SEALED_WEBHOOK, newest,
+	    batch - (int)(n + skipped), &n)) != OV_OK)
 		goto out;
-	if (n < batch && (rc = rewrap_meta(v, "apikey_hash_key",
+	if (n + skipped < batch && (rc = rewrap_meta(v, "apikey_hash_key",
 	    "vault_meta|value|apikey_hash_key", newest, &n)) != OV_OK)
 		goto out;
-	if (n < batch) {	/* nothing older left */
+	if (n + skipped < batch) {	/* nothing older left */
 		*done = 1;
 		if ((rc = retire_unused(v, newest, &retired)) != OV_OK)
 			goto out;

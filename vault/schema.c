@@ -126,10 +126,20 @@ apply_one(struct vault *v, const struct migration *m, int create)
 	sqlite3_stmt *st = NULL;
 	char sum[65];
 	enum ov_rc rc;
-	int src;
+	int src, fk_on;
 
 	if ((rc = db_exec(v, "PRAGMA foreign_keys = OFF")) != OV_OK)
 		return rc;
+	/* Inside a transaction the pragma does nothing, and a table rebuilt
+	 * with foreign keys on would cascade its children away. */
+	if ((rc = db_prepare(v, "PRAGMA foreign_keys", &st)) != OV_OK)
+		return rc;
+	fk_on = sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int(st, 0);
+	db_finish(v, st);
+	st = NULL;
+	if (fk_on)
+		return ov_seterr(OV_EINTERNAL, "cannot turn foreign keys off "
+		    "for migration %s", m->name);
 	if ((rc = tx_begin(v)) != OV_OK)
 		goto fk;
 	if ((src = sqlite3_exec(v->db, m->sql, NULL, NULL, NULL)) !=

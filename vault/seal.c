@@ -87,6 +87,10 @@ open_row(struct vault *v, sqlite3_stmt *st, int col, const struct vault_cred *c,
 	struct secret *pt;
 	enum ov_rc rc;
 
+	/* Another process may have closed the old binding since this
+	 * connection looked: look again before opening one. */
+	if (bind < BIND_DEST && !v->binding_final)
+		binding_final_reload(v);
 	if (bind < BIND_DEST && v->binding_final)
 		return ov_seterr(OV_EINTEGRITY, "it is sealed in the old "
 		    "binding, which this vault no longer opens (every row was "
@@ -121,8 +125,11 @@ not_retired(struct vault *v, const struct secret *rt)
 	    when);
 }
 
-enum ov_rc
-vault_secret_open(struct vault *v, int64_t cred_id,
+/* Opens (cred_id, kind, stage) in one snapshot with the MAC check; with
+ * `expect` (what the caller will send, read earlier), refuses a row
+ * whose destination or scope is no longer that one. */
+static enum ov_rc
+secret_open(struct vault *v, int64_t cred_id, const struct vault_cred *expect,
     enum vault_secret_kind kind, const char *stage, struct secret **out)
 {
 	struct vault_cred c;
@@ -131,22 +138,29 @@ vault_secret_open(struct vault *v, int64_t cred_id,
 	enum ov_rc rc;
 	int src;
 
-	if ((rc = vault_need_key(v)) != OV_OK)
-		return rc;
 	if ((rc = cred_mac_verify(v, cred_id)) != OV_OK)
 		return rc;
 	if ((rc = db_prepare(v, "SELECT " DEST_COLS ", s.version, s.bind, "
-	    "s.ciphertext, s.digest FROM secret_versions s JOIN credentials c "
-	    "ON c.id = s.credential_id WHERE s.credential_id = ? AND "
-	    "s.kind = ? AND s.stage = ?", &st)) != OV_OK)
+	    "s.ciphertext, s.digest, c.expected_scope FROM secret_versions s "
+	    "JOIN credentials c ON c.id = s.credential_id WHERE "
+	    "s.credential_id = ? AND s.kind = ? AND s.stage = ?", &st)) !=
+	    OV_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, cred_id);
 	sqlite3_bind_text(st, 2, kind_names[kind], -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, stage ? stage : "current", -1, SQLITE_STATIC);
 	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *scope = (const char *)sqlite3_column_text(st, 13);
+
 		dest_row(st, 0, &c);
-		rc = open_row(v, st, 10, &c, kind_names[kind],
-		    sqlite3_column_int64(st, 9), &pt);
+		if (expect && (dest_differs(expect, &c) || strcmp(
+		    expect->expected_scope, scope ? scope : "") != 0))
+			rc = ov_seterr(OV_EINTEGRITY, "its destination or "
+			    "scope changed after it was read: the row was "
+			    "edited");
+		else
+			rc = open_row(v, st, 10, &c, kind_names[kind],
+			    sqlite3_column_int64(st, 9), &pt);
 		if (rc == OV_OK && kind == VAULT_REFRESH_TOKEN && !stage)
 			rc = not_retired(v, pt);
 		if (rc != OV_OK) {
@@ -169,6 +183,38 @@ vault_secret_open(struct vault *v, int64_t cred_id,
 	else
 		secret_free(pt);
 	return rc;
+}
+
+/* Every read of one open sees one snapshot: no commit of another
+ * connection in between can make a sound row look edited. */
+static enum ov_rc
+open_snapshot(struct vault *v, int64_t cred_id, const struct vault_cred *expect,
+    enum vault_secret_kind kind, const char *stage, struct secret **out)
+{
+	int own = sqlite3_get_autocommit(v->db);
+	enum ov_rc rc;
+
+	if ((rc = vault_need_key(v)) != OV_OK ||
+	    (own && (rc = db_exec(v, "BEGIN")) != OV_OK))
+		return rc;
+	rc = secret_open(v, cred_id, expect, kind, stage, out);
+	if (own)
+		(void)db_exec(v, "COMMIT");
+	return rc;
+}
+
+enum ov_rc
+vault_secret_open(struct vault *v, int64_t cred_id,
+    enum vault_secret_kind kind, const char *stage, struct secret **out)
+{
+	return open_snapshot(v, cred_id, NULL, kind, stage, out);
+}
+
+enum ov_rc
+vault_secret_open_for(struct vault *v, const struct vault_cred *c,
+    enum vault_secret_kind kind, const char *stage, struct secret **out)
+{
+	return open_snapshot(v, c->id, c, kind, stage, out);
 }
 
 /* The digest of c's current version of kind (*found 0: none); opened
@@ -395,7 +441,8 @@ secret_drop_kind(struct vault *v, const struct vault_cred *c, const char *kind)
  * tampered and left as it is: re-sealing it would bless the edit.
  */
 enum ov_rc
-secret_rebind_batch(struct vault *v, uint32_t newest, int batch, int64_t *n)
+secret_rebind_batch(struct vault *v, uint32_t newest, int batch, int64_t *n,
+    int *seen_out)
 {
 	sqlite3_stmt *st;
 	int64_t checked = 0;
@@ -441,6 +488,7 @@ secret_rebind_batch(struct vault *v, uint32_t newest, int batch, int64_t *n)
 	db_finish(v, st);
 	if (rc == OV_OK && good)
 		rc = cred_mac_update(v, checked);
+	*seen_out = seen;
 	if (rc == OV_OK && seen < batch && !v->binding_final) {
 		int64_t old;
 

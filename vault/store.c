@@ -379,6 +379,7 @@ vault_clone(struct vault *v, struct vault **out)
 	memcpy(c->db_path, v->db_path, sizeof(c->db_path));
 	memcpy(c->actor, v->actor, sizeof(c->actor));
 	c->busy_timeout_ms = v->busy_timeout_ms;
+	c->binding_final = v->binding_final;
 	if ((rc = db_connect(c, 0)) != OV_OK ||
 	    (v->kr && (rc = keyring_dup(v->kr, &c->kr)) != OV_OK)) {
 		vault_close(c);

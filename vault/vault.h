@@ -173,6 +173,11 @@ enum vault_secret_kind { VAULT_CLIENT_SECRET, VAULT_REFRESH_TOKEN };
 enum ov_rc	vault_secret_open(struct vault *, int64_t cred_id,
 		    enum vault_secret_kind, const char *stage,
 		    struct secret **out);
+/* The same for a request about to be sent to c (as read earlier): a
+ * row whose destination or scope is no longer c's does not open. */
+enum ov_rc	vault_secret_open_for(struct vault *, const struct vault_cred *c,
+		    enum vault_secret_kind, const char *stage,
+		    struct secret **out);
 
 /*
  * Rotation (rotation/ decides; the vault stores atomically).

@@ -117,6 +117,7 @@ enum ov_rc	mac_key_store(struct vault *, const struct keyring *kr);
  * flag and a key.binding_closed event).  check: the flag against the
  * chain. */
 enum ov_rc	binding_final_set(struct vault *);
+void		binding_final_reload(struct vault *);	/* another may have */
 enum ov_rc	binding_check(struct vault *, vault_check_cb, void *,
 		    int64_t *checked, int64_t *failures);
 /* apikey.c, webhook.c: MAC every row (when the MAC key is made). */
@@ -150,9 +151,11 @@ enum ov_rc	secret_drop_kind(struct vault *, const struct vault_cred *c,
  * credential's rows prove nothing). */
 enum ov_rc	secret_drop_all(struct vault *, int64_t cred_id);
 /* Re-seals up to batch rows in an older key version, the old binding or
- * without a digest; *n counts them; sets the flag when none are left. */
+ * without a digest; *n counts them, *seen the rows looked at (those of a
+ * credential that does not verify are skipped, and it is marked
+ * tampered); sets the flag when none are left. */
 enum ov_rc	secret_rebind_batch(struct vault *, uint32_t newest, int batch,
-		    int64_t *n);
+		    int64_t *n, int *seen);
 /* check: secret envelopes in their binding, credential and retired
  * refresh-token MACs, tampered credentials. */
 enum ov_rc	secret_check(struct vault *, vault_check_cb, void *,
