@@ -79,7 +79,7 @@ apikey_row_mac(struct vault *v, sqlite3_stmt *st, int hcol,
 }
 
 /* Writes the row MAC of api_keys row id (after a create or revoke). */
-static enum ov_rc
+enum ov_rc
 apikey_mac_write(struct vault *v, int64_t id)
 {
 	struct vault_apikey k;
@@ -108,25 +108,6 @@ apikey_mac_write(struct vault *v, int64_t id)
 	db_finish(v, st);
 	return src == SQLITE_DONE ? OV_OK : db_err(v, src, "writing an API "
 	    "key's MAC");
-}
-
-enum ov_rc
-apikey_mac_all(struct vault *v, int64_t *n)
-{
-	sqlite3_stmt *st;
-	enum ov_rc rc;
-	int src;
-
-	if ((rc = db_prepare(v, "SELECT id FROM api_keys ORDER BY id", &st)))
-		return rc;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((rc = apikey_mac_write(v, sqlite3_column_int64(st, 0))))
-			break;
-		(*n)++;
-	}
-	db_finish(v, st);
-	return rc == OV_OK && src != SQLITE_DONE ?
-	    db_err(v, src, "reading API keys") : rc;
 }
 
 /* ---- validation ---------------------------------------------------- */

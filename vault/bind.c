@@ -499,30 +499,40 @@ mac_key_store(struct vault *v, const struct keyring *kr)
 	return rc;
 }
 
-/* MACs every row that needs one: after the MAC key was made. */
+/* Calls fn for the id of every row sql lists; *n counts them. */
 static enum ov_rc
-mac_all_rows(struct vault *v, int64_t *n)
+each_id(struct vault *v, const char *sql, enum ov_rc (*fn)(struct vault *,
+    int64_t), int64_t *n)
 {
 	sqlite3_stmt *st;
 	enum ov_rc rc;
 	int src;
 
-	if ((rc = db_prepare(v, "SELECT id FROM credentials ORDER BY id",
-	    &st)) != OV_OK)
+	if ((rc = db_prepare(v, sql, &st)) != OV_OK)
 		return rc;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((rc = cred_mac_update(v, sqlite3_column_int64(st, 0))))
+		if ((rc = fn(v, sqlite3_column_int64(st, 0))) != OV_OK)
 			break;
 		(*n)++;
 	}
 	db_finish(v, st);
-	if (rc == OV_OK && src != SQLITE_DONE)
-		rc = db_err(v, src, "reading credentials");
-	if (rc == OV_OK)
-		rc = apikey_mac_all(v, n);
-	if (rc == OV_OK)
-		rc = webhook_mac_all(v, n);
-	return rc;
+	return rc == OV_OK && src != SQLITE_DONE ? db_err(v, src,
+	    "reading rows to MAC") : rc;
+}
+
+/* MACs every row that needs one: after the MAC key was made. */
+static enum ov_rc
+mac_all_rows(struct vault *v, int64_t *n)
+{
+	enum ov_rc rc;
+
+	if ((rc = each_id(v, "SELECT id FROM credentials ORDER BY id",
+	    cred_mac_update, n)) != OV_OK ||
+	    (rc = each_id(v, "SELECT id FROM api_keys ORDER BY id",
+	    apikey_mac_write, n)) != OV_OK)
+		return rc;
+	return each_id(v, "SELECT id FROM webhooks ORDER BY id",
+	    webhook_mac_write, n);
 }
 
 /*

@@ -120,9 +120,9 @@ enum ov_rc	binding_final_set(struct vault *);
 void		binding_final_reload(struct vault *);	/* another may have */
 enum ov_rc	binding_check(struct vault *, vault_check_cb, void *,
 		    int64_t *checked, int64_t *failures);
-/* apikey.c, webhook.c: MAC every row (when the MAC key is made). */
-enum ov_rc	apikey_mac_all(struct vault *, int64_t *n);
-enum ov_rc	webhook_mac_all(struct vault *, int64_t *n);
+/* apikey.c, webhook.c: (re)write the MAC of one row. */
+enum ov_rc	apikey_mac_write(struct vault *, int64_t id);
+enum ov_rc	webhook_mac_write(struct vault *, int64_t id);
 
 /*
  * seal.c: secret versions sealed and opened in their binding; digests,

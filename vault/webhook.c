@@ -178,7 +178,7 @@ webhook_mac_of(struct vault *v, int64_t id, unsigned char mac[32], int *ok,
 	return rc;
 }
 
-static enum ov_rc
+enum ov_rc
 webhook_mac_write(struct vault *v, int64_t id)
 {
 	unsigned char mac[32];
@@ -197,25 +197,6 @@ webhook_mac_write(struct vault *v, int64_t id)
 	db_finish(v, st);
 	return src == SQLITE_DONE ? OV_OK :
 	    db_err(v, src, "writing a webhook's MAC");
-}
-
-enum ov_rc
-webhook_mac_all(struct vault *v, int64_t *n)
-{
-	sqlite3_stmt *st;
-	enum ov_rc rc;
-	int src;
-
-	if ((rc = db_prepare(v, "SELECT id FROM webhooks ORDER BY id", &st)))
-		return rc;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((rc = webhook_mac_write(v, sqlite3_column_int64(st, 0))))
-			break;
-		(*n)++;
-	}
-	db_finish(v, st);
-	return rc == OV_OK && src != SQLITE_DONE ?
-	    db_err(v, src, "reading webhooks") : rc;
 }
 
 static enum ov_rc

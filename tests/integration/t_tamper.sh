@@ -139,7 +139,8 @@ expect_exit 4 "tampered keyring: check exits 4" -- ov check
 expect_stdout_contains "tampered keyring: check reports keyring" "FAIL keyring row 1 column wrapped_key"
 secret_file "$TMP/s-new" "a-new-secret-$RANDOM"
 expect_exit 4 "tampered keyring: a write needing the data key fails with exit 4" -- \
-    ov cred put a c1 --secret-file "$TMP/s-new" --refresh-token-file "$R"
+    ov cred put a c1 --provider genesys --region us_east_1 --client-id c1 \
+    --grant refresh_token --secret-file "$TMP/s-new" --refresh-token-file "$R"
 expect_stderr_contains "tampered keyring: the write's error names the keyring" "keyring"
 
 restore
