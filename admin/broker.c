@@ -53,6 +53,7 @@ struct entry {
 	char		 scope[OV_SCOPE_MAX + 1];
 	int64_t		 expires_at, next_refresh_at;
 	int64_t		 checked_ms;
+	int64_t		 verified_ms;	/* its row MAC last verified */
 	int		 refreshing;	/* asked the scheduler */
 	struct req	*waiters;	/* linked by wait_next */
 	struct entry	*next_name, *next_id;
@@ -238,6 +239,7 @@ load(struct broker *b, struct vault *v, const char *key, const char *org,
 	struct entry *e;
 	int64_t have = -1, gen;
 	enum ov_rc rc;
+	int verify;
 
 	/* The credential row and its token are two reads: a refresh
 	 * committed between them is seen as a token of another generation;
@@ -271,8 +273,15 @@ load(struct broker *b, struct vault *v, const char *key, const char *org,
 			break;
 	}
 	/* A row edited in the database is found here too, not only when
-	 * the scheduler next opens its secrets. */
-	if (strcmp(c.status, "tampered") != 0 &&
+	 * the scheduler next opens its secrets: verified at most once a
+	 * recheck period per entry (with --token-cache off every request
+	 * loads). */
+	pthread_mutex_lock(&b->lock);
+	e = find_name(b, key);
+	verify = e == NULL || e->cred_id != c.id ||
+	    timefmt_mono_ms() - e->verified_ms >= BROKER_RECHECK_MS;
+	pthread_mutex_unlock(&b->lock);
+	if (verify && strcmp(c.status, "tampered") != 0 &&
 	    vault_cred_verify(v, c.id) == OV_EINTEGRITY)
 		snprintf(c.status, sizeof(c.status), "tampered");
 	pthread_mutex_lock(&b->lock);
@@ -301,6 +310,8 @@ load(struct broker *b, struct vault *v, const char *key, const char *org,
 	e->expires_at = c.expires_at;
 	e->next_refresh_at = c.next_refresh_at;
 	e->checked_ms = timefmt_mono_ms();
+	if (verify)
+		e->verified_ms = e->checked_ms;
 	pthread_mutex_unlock(&b->lock);
 	return OV_OK;
 }
