@@ -381,6 +381,16 @@ setup_vault() {
 	expect_ok "setup: init vault" -- ov init
 }
 
+# dbq SQL: an edit of $DB with the sqlite3 CLI (an attacker's, in the
+# tamper tests), waiting out serve's write locks; an edit that did not
+# happen fails the test.
+dbq() {
+	sqlite3 -cmd ".timeout 10000" "$DB" "$@" || {
+		fail "sqlite3 edit failed: $*"
+		return 1
+	}
+}
+
 # A secret file holding one line: secret_file PATH VALUE
 secret_file() {
 	printf '%s\n' "$2" >"$1"

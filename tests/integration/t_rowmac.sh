@@ -17,15 +17,6 @@
 . "$(dirname "${BASH_SOURCE[0]}")/fake.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/api.sh"
 
-# dbq SQL: the attacker's edit with the sqlite3 CLI, waiting out serve's
-# write locks; an edit that did not happen fails the test.
-dbq() {
-	sqlite3 -cmd ".timeout 10000" "$DB" "$@" || {
-		fail "sqlite3 edit failed: $*"
-		return 1
-	}
-}
-
 SECRET=cs-rowmac-$RANDOM$RANDOM
 S=$TMP/secret
 secret_file "$S" "$SECRET"
