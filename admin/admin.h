@@ -38,6 +38,12 @@ enum ov_rc	admin_new(struct vault *v, const struct admin_config *,
 void		admin_listener(struct admin *, struct rot_config *);
 enum ov_rc	admin_start(struct admin *, struct rot_scheduler *);
 int		admin_port(const struct admin *);	/* once started */
+/* SIGHUP: reloads the TLS certificate and key (no TLS: nothing to do).
+ * A pair that does not load keeps the one in use (an error says why);
+ * connections open on the old one finish on it. */
+enum ov_rc	admin_reload(struct admin *);
+/* 1 when host (numeric) is a loopback address. */
+int		admin_listen_is_loopback(const char *host);
 /* Stops answering (waiting requests get 503); NULL ok. */
 void		admin_stop(struct admin *);
 /* After the scheduler stopped: it calls the broker until then. */

@@ -52,7 +52,12 @@ struct admin {
 	struct auth		*auth;
 	struct metrics		 metrics;
 	struct MHD_Daemon	*daemon;
+	int			 retiring;	/* pool_lock: daemons retired by
+						 * a TLS reload, still answering */
+	atomic_int		 retiring_stop;
 	char			*tls_cert, *tls_key;	/* PEM; key in secmem */
+	char			*tls_cert_old, *tls_key_old;	/* the
+						 * retired daemon's */
 	int			 port;
 };
 

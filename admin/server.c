@@ -232,6 +232,67 @@ is_json_type(const char *ct)
 	    (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
+/*
+ * What libmicrohttpd 0.9.75 lets through and a strict server refuses:
+ * framing that two parsers could read two ways (two Content-Length
+ * headers, Content-Length with Transfer-Encoding), a header value with
+ * a control character or a NUL inside (value_size counts past it), two
+ * Authorization headers (which key is it?).
+ */
+struct head_scan {
+	int		 content_length, transfer_encoding, authorization;
+	const char	*bad;		/* the first bad header's name */
+};
+
+static enum MHD_Result
+head_scan_one(void *cls, enum MHD_ValueKind kind, const char *key,
+    size_t key_size, const char *value, size_t value_size)
+{
+	struct head_scan *h = cls;
+	size_t i;
+
+	(void)kind;
+	(void)key_size;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+		h->content_length++;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+		h->transfer_encoding++;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0)
+		h->authorization++;
+	for (i = 0; value && i < value_size && h->bad == NULL; i++)
+		if (((unsigned char)value[i] < 0x20 && value[i] != '\t') ||
+		    value[i] == 0x7f)
+			h->bad = key;
+	return MHD_YES;
+}
+
+/* NULL, or why the head is refused (400). */
+static const char *
+head_refusal(struct req *r, char *buf, size_t len)
+{
+	struct head_scan h = { 0 };
+
+	MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, head_scan_one,
+	    &h);
+	if (h.content_length > 1)
+		return "more than one Content-Length header";
+	if (h.content_length && h.transfer_encoding)
+		return "Content-Length and Transfer-Encoding together";
+	if (h.transfer_encoding > 1)
+		return "more than one Transfer-Encoding header";
+	if (h.authorization > 1)
+		return "more than one Authorization header";
+	if (h.bad) {
+		char name[64];
+
+		log_escape(h.bad, name, sizeof(name));
+		snprintf(buf, len, "a control character in the value of "
+		    "header '%s'", name);
+		return buf;
+	}
+	return NULL;
+}
+
 /* First call: checks what the headers say about the body. */
 static enum MHD_Result
 req_begin(struct req *r, int *answered)
@@ -241,7 +302,14 @@ req_begin(struct req *r, int *answered)
 	const char *ct = MHD_lookup_connection_value(r->conn,
 	    MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 
+	char why[160];
+	const char *bad;
+
 	*answered = 0;
+	if ((bad = head_refusal(r, why, sizeof(why))) != NULL) {
+		*answered = 1;
+		return http_problem(r, 400, "bad-request", NULL, "%s", bad);
+	}
 	if (cl && strtoull(cl, NULL, 10) > ADMIN_BODY_MAX) {
 		*answered = 1;
 		return http_problem(r, 413, "payload-too-large", NULL,
@@ -471,73 +539,233 @@ raise_nofile(int want)
 	}
 }
 
-enum ov_rc
-admin_start(struct admin *a, struct rot_scheduler *sched)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD |
-	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG;
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned threads = (unsigned)(a->cfg.threads > 0 ? a->cfg.threads :
-	    ncpu > 0 ? ncpu : 2);
-	const union MHD_DaemonInfo *di;
+/*
+ * GnuTLS priorities: TLS 1.2 and 1.3 only, forward-secret key exchange
+ * and AEAD ciphers only (no static RSA, no CBC, no SHA-1 MACs).
+ */
+#define TLS_PRIORITIES	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:" \
+	"-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:" \
+	"-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE"
 
-	a->sched = sched;
-	memset(&ss, 0, sizeof(ss));
+static unsigned
+pool_threads(const struct admin *a)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return (unsigned)(a->cfg.threads > 0 ? a->cfg.threads : ncpu > 0 ?
+	    ncpu : 2);
+}
+
+static int
+listen_addr(const struct admin *a, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
 	if (strchr(a->cfg.host, ':')) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)(void *)&ss;
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)(void *)ss;
 
 		s6->sin6_family = AF_INET6;
 		s6->sin6_port = htons((uint16_t)a->cfg.port);
 		inet_pton(AF_INET6, a->cfg.host, &s6->sin6_addr);
-		sl = sizeof(*s6);
-		flags |= MHD_USE_IPv6;
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)(void *)&ss;
+		return 1;
+	}
+	{
+		struct sockaddr_in *s4 = (struct sockaddr_in *)(void *)ss;
 
 		s4->sin_family = AF_INET;
 		s4->sin_port = htons((uint16_t)a->cfg.port);
 		inet_pton(AF_INET, a->cfg.host, &s4->sin_addr);
-		sl = sizeof(*s4);
 	}
-	if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
-		flags |= MHD_USE_EPOLL;
-	else
-		flags |= MHD_USE_POLL;
-	if (a->tls_cert) {
-		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
-			return ov_seterr(OV_EUSAGE, "this libmicrohttpd has no "
-			    "TLS support: drop --tls-cert/--tls-key");
+	return 0;
+}
+
+/*
+ * One libmicrohttpd daemon: binds the configured address (listen_fd -1)
+ * or takes over listen_fd (a TLS reload), with cert/key (NULL: plain).
+ * No address reuse option: libmicrohttpd then sets SO_REUSEADDR only,
+ * which refuses a port with a live listener (a second serve exits 5)
+ * and still allows a restart right after a kill -9.
+ */
+static struct MHD_Daemon *
+daemon_start(struct admin *a, int listen_fd, const char *cert,
+    const char *key)
+{
+	struct sockaddr_storage ss;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD |
+	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG |
+	    MHD_USE_ITC;
+	if (listen_addr(a, &ss))
+		flags |= MHD_USE_IPv6;
+	flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ?
+	    MHD_USE_EPOLL : MHD_USE_POLL;
+	if (cert)
 		flags |= MHD_USE_TLS;
-	}
-	raise_nofile(a->cfg.max_connections);
-	(void)sl;
-	a->mhd_error[0] = '\0';
-	a->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, a,
+	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, a,
 	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, a,	/* first */
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-	    MHD_OPTION_THREAD_POOL_SIZE, threads,
+	    listen_fd >= 0 ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR,
+	    listen_fd >= 0 ? (void *)(intptr_t)listen_fd : (void *)&ss,
+	    MHD_OPTION_THREAD_POOL_SIZE, pool_threads(a),
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)a->cfg.max_connections,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY_LIMIT,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)a->cfg.idle_timeout_s,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
-	    MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
-	    a->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
-	    a->tls_cert, MHD_OPTION_HTTPS_MEM_KEY, a->tls_key,
-	    MHD_OPTION_END);
+	    MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
+	    cert ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END,
+	    TLS_PRIORITIES, MHD_OPTION_HTTPS_MEM_CERT, cert,
+	    MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
+}
+
+enum ov_rc
+admin_start(struct admin *a, struct rot_scheduler *sched)
+{
+	const union MHD_DaemonInfo *di;
+
+	a->sched = sched;
+	if (a->tls_cert && MHD_is_feature_supported(MHD_FEATURE_TLS) !=
+	    MHD_YES)
+		return ov_seterr(OV_EUSAGE, "this libmicrohttpd has no TLS "
+		    "support: drop --tls-cert/--tls-key");
+	raise_nofile(a->cfg.max_connections);
+	a->mhd_error[0] = '\0';
+	a->daemon = daemon_start(a, -1, a->tls_cert, a->tls_key);
 	if (a->daemon == NULL)
-		return ov_seterr(OV_EIO, "cannot listen on %s:%d (in use, "
+		return ov_seterr(OV_EIO, "cannot listen on %s%s%s:%d (in use, "
 		    "not an address of this machine, or a bad TLS "
-		    "certificate/key)%s%s", a->cfg.host, a->cfg.port,
-		    a->mhd_error[0] ? ": " : "", a->mhd_error);
+		    "certificate/key)%s%s", strchr(a->cfg.host, ':') ? "[" :
+		    "", a->cfg.host, strchr(a->cfg.host, ':') ? "]" : "",
+		    a->cfg.port, a->mhd_error[0] ? ": " : "", a->mhd_error);
 	atomic_store(&a->mhd_started, 1);
 	di = MHD_get_daemon_info(a->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	a->port = di ? di->port : a->cfg.port;
 	log_info("listening on %s%s%s:%d (%s, %u threads, at most %d "
 	    "connections)", strchr(a->cfg.host, ':') ? "[" : "", a->cfg.host,
 	    strchr(a->cfg.host, ':') ? "]" : "", a->port, a->tls_cert ?
-	    "https" : "http", threads, a->cfg.max_connections);
+	    "https" : "http", pool_threads(a), a->cfg.max_connections);
+	if (!admin_listen_is_loopback(a->cfg.host) && !a->tls_cert)
+		log_warnx("the admin API listens on %s without TLS: API keys "
+		    "and tokens cross the network in the clear (give "
+		    "--tls-cert and --tls-key)", a->cfg.host);
+	return OV_OK;
+}
+
+int
+admin_listen_is_loopback(const char *host)
+{
+	unsigned char b[16];
+	static const unsigned char v6_loop[16] = { [15] = 1 };
+
+	if (inet_pton(AF_INET, host, b) == 1)
+		return b[0] == 127;
+	if (inet_pton(AF_INET6, host, b) == 1)
+		return memcmp(b, v6_loop, 16) == 0 || (memcmp(b,
+		    "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0 && b[12] == 127);
+	return 0;
+}
+
+/*
+ * A retired daemon (the one before a TLS reload) answers the
+ * connections it holds until they close, then is stopped; its listen
+ * socket (a duplicate of the live one) is closed after it.
+ */
+struct retired {
+	struct admin		*a;
+	struct MHD_Daemon	*d;
+	int			 fd;
+};
+
+static void *
+retire_run(void *arg)
+{
+	struct retired *r = arg;
+	const union MHD_DaemonInfo *di;
+	int64_t until = timefmt_mono_ms() + (int64_t)(r->a->cfg.idle_timeout_s
+	    + 60) * 1000;
+
+	for (;;) {
+		di = MHD_get_daemon_info(r->d,
+		    MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+		if (di == NULL || di->num_connections == 0 ||
+		    timefmt_mono_ms() > until || atomic_load(&r->a->retiring_stop))
+			break;
+		usleep(100 * 1000);
+	}
+	MHD_stop_daemon(r->d);
+	if (r->fd >= 0)
+		close(r->fd);
+	pthread_mutex_lock(&r->a->pool_lock);
+	if (--r->a->retiring == 0)
+		pthread_cond_broadcast(&r->a->jobs_cond);
+	pthread_mutex_unlock(&r->a->pool_lock);
+	free(r);
+	return NULL;
+}
+
+enum ov_rc
+admin_reload(struct admin *a)
+{
+	const union MHD_DaemonInfo *di;
+	struct MHD_Daemon *fresh;
+	struct retired *old;
+	pthread_t t;
+	char *cert, *key;
+	int fd, err;
+
+	if (a->tls_cert == NULL || a->daemon == NULL)
+		return OV_OK;
+	if ((cert = read_pem(a->cfg.tls_cert, 0)) == NULL ||
+	    (key = read_pem(a->cfg.tls_key, 1)) == NULL) {
+		err = errno;
+		free(cert);
+		return ov_seterr(OV_EIO, "cannot read the TLS %s %s: %s; "
+		    "keeping the certificate in use", cert ? "key" :
+		    "certificate", cert ? a->cfg.tls_key : a->cfg.tls_cert,
+		    err ? strerror(err) : "empty file");
+	}
+	di = MHD_get_daemon_info(a->daemon, MHD_DAEMON_INFO_LISTEN_FD);
+	if (di == NULL || (fd = dup(di->listen_fd)) < 0) {
+		free(cert);
+		secmem_free(key);
+		return ov_seterr(OV_EIO, "TLS reload: no listening socket");
+	}
+	atomic_store(&a->mhd_started, 0);	/* keep the first error */
+	a->mhd_error[0] = '\0';
+	fresh = daemon_start(a, fd, cert, key);
+	atomic_store(&a->mhd_started, 1);
+	if (fresh == NULL) {
+		close(fd);
+		free(cert);
+		secmem_free(key);
+		return ov_seterr(OV_EINVAL, "the new TLS certificate and key "
+		    "do not load (%s); keeping the certificate in use",
+		    a->mhd_error[0] ? a->mhd_error : "not a matching pair");
+	}
+	if ((old = calloc(1, sizeof(*old))) == NULL) {
+		MHD_stop_daemon(fresh);
+		close(fd);
+		free(cert);
+		secmem_free(key);
+		return ov_seterr(OV_ENOMEM, "out of memory");
+	}
+	pthread_mutex_lock(&a->pool_lock);
+	old->a = a;
+	old->d = a->daemon;
+	a->daemon = fresh;
+	a->retiring++;
+	pthread_mutex_unlock(&a->pool_lock);
+	old->fd = (int)MHD_quiesce_daemon(old->d);
+	/* libmicrohttpd reads the PEM when it starts: the old copies go
+	 * with the old daemon's last connection. */
+	free(a->tls_cert_old);
+	secmem_free(a->tls_key_old);
+	a->tls_cert_old = a->tls_cert;
+	a->tls_key_old = a->tls_key;
+	a->tls_cert = cert;
+	a->tls_key = key;
+	log_info("SIGHUP: TLS certificate and key reloaded from %s and %s",
+	    a->cfg.tls_cert, a->cfg.tls_key);
+	if (pthread_create(&t, NULL, retire_run, old) != 0)
+		retire_run(old);	/* waits here: still correct */
+	else
+		pthread_detach(t);
 	return OV_OK;
 }
 
@@ -559,6 +787,11 @@ admin_stop(struct admin *a)
 		pthread_cond_wait(&a->jobs_cond, &a->pool_lock);
 	pthread_mutex_unlock(&a->pool_lock);
 	broker_stop(a->broker);		/* resumes every waiting request */
+	atomic_store(&a->retiring_stop, 1);
+	pthread_mutex_lock(&a->pool_lock);
+	while (a->retiring > 0)		/* retired daemons stop */
+		pthread_cond_wait(&a->jobs_cond, &a->pool_lock);
+	pthread_mutex_unlock(&a->pool_lock);
 	if (a->daemon)
 		MHD_stop_daemon(a->daemon);
 	a->daemon = NULL;
@@ -578,6 +811,8 @@ admin_free(struct admin *a)
 	vault_close(a->root);
 	free(a->tls_cert);
 	secmem_free(a->tls_key);
+	free(a->tls_cert_old);
+	secmem_free(a->tls_key_old);
 	pthread_cond_destroy(&a->jobs_cond);
 	pthread_mutex_destroy(&a->pool_lock);
 	free(a);

@@ -21,6 +21,7 @@ static const char serve_usage[] =
 "                      [--host-concurrency N] [--host-rate N[/SECONDS]]\n"
 "                      [--timeout SECONDS] [--connect-timeout SECONDS]\n"
 "                      [--retry-after-cap SECONDS] [--log-format text|json]\n"
+"                      [--log-file PATH]\n"
 "\n"
 "Runs the refresh scheduler and the admin REST API until SIGTERM or\n"
 "SIGINT.  Every credential is refreshed ahead of its deadline (default\n"
@@ -47,12 +48,16 @@ static const char serve_usage[] =
 "  --connect-timeout S    time to connect (5)\n"
 "  --retry-after-cap S    longest Retry-After honoured (600)\n"
 "  --log-format F         text (default) or json: one line per event\n"
+"  --log-file PATH        log to PATH (appended) instead of stderr\n"
 "\n"
 "On SIGTERM/SIGINT the API stops answering, refreshes in flight may\n"
-"finish for up to 10 s; then serve exits 0.  Exit 1: bad options; 5: the\n"
-"address cannot be bound or the TLS files cannot be read.  Logs go to\n"
-"stderr (an access-log line with the request id for every error and\n"
-"write; successful GETs too with -v) and never hold a secret.\n";
+"finish for up to 10 s; then serve exits 0.  SIGHUP reopens --log-file\n"
+"(after a rotation) and reloads --tls-cert/--tls-key (a pair that does\n"
+"not load keeps the one in use, with a warning).  Exit 1: bad options;\n"
+"5: the address cannot be bound (in use by any process) or the TLS or\n"
+"log files cannot be read.  Logs (an access-log line with the request\n"
+"id for every error and write; successful GETs too with -v) never hold\n"
+"a secret; control characters and invalid UTF-8 in them are escaped.\n";
 
 static int
 positive(const char *s, long max, long *out)
@@ -68,7 +73,8 @@ positive(const char *s, long max, long *out)
 
 static int
 serve_parse(int argc, char **argv, struct rot_config *cfg,
-    struct admin_config *ac, int *listen, int *json_logs)
+    struct admin_config *ac, int *listen, int *json_logs,
+    const char **log_file)
 {
 	static const struct option opts[] = {
 		{ "listen",		required_argument, NULL, 'L' },
@@ -84,6 +90,7 @@ serve_parse(int argc, char **argv, struct rot_config *cfg,
 		{ "connect-timeout",	required_argument, NULL, 'C' },
 		{ "retry-after-cap",	required_argument, NULL, 'R' },
 		{ "log-format",		required_argument, NULL, 'l' },
+		{ "log-file",		required_argument, NULL, 'F' },
 		{ "help",		no_argument,	   NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -159,6 +166,7 @@ serve_parse(int argc, char **argv, struct rot_config *cfg,
 				goto bad;
 			*json_logs = strcmp(optarg, "json") == 0;
 			break;
+		case 'F': *log_file = optarg; break;
 		case 'h': fputs(serve_usage, stdout); return -1;
 		default: goto bad;
 		}
@@ -174,6 +182,20 @@ bad:
 	    cli_opt_error() : "bad value for an option");
 }
 
+/* SIGHUP: the log file again (after a rotation), the TLS pair again. */
+static void
+serve_reload(struct admin *api, const char *log_file)
+{
+	if (log_file && log_open_file(log_file) != OV_OK)
+		log_warnx("SIGHUP: %s; logging on to the old file",
+		    ov_errmsg());
+	else
+		log_info("SIGHUP: %s", log_file ? "reopened the log file" :
+		    "logging to stderr");
+	if (api && admin_reload(api) != OV_OK)
+		log_warnx("SIGHUP: %s", ov_errmsg());
+}
+
 int
 cmd_serve(struct cli *cli, int argc, char **argv)
 {
@@ -185,19 +207,23 @@ cmd_serve(struct cli *cli, int argc, char **argv)
 	struct webhook_sender *hooks = NULL;
 	struct vault *v, *sv, *wv, *hv;
 	sigset_t stop;
+	const char *log_file = NULL;
 	int ec, sig, json_logs = 0, listen = 1;
 	enum ov_rc rc;
 
 	rot_config_defaults(&cfg);
 	admin_config_defaults(&ac);
 	if ((ec = serve_parse(argc, argv, &cfg, &ac, &listen,
-	    &json_logs)) != 0)
+	    &json_logs, &log_file)) != 0)
 		return ec < 0 ? 0 : ec;
 	log_init(cli->verbose > 0 ? LOG_LVL_DEBUG : LOG_LVL_INFO, json_logs);
+	if (log_file && (rc = log_open_file(log_file)) != OV_OK)
+		return cli_fail(rc);
 	/* Threads inherit the mask: only sigwait() sees these. */
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if ((ec = cli_open(cli, 0, &v)) != 0)
@@ -246,7 +272,8 @@ cmd_serve(struct cli *cli, int argc, char **argv)
 	log_info("serving %s as %s (per host: %d in flight, %d per %d s)",
 	    cli->data_dir, cfg.owner, cfg.host_concurrency, cfg.host_rate,
 	    cfg.host_rate_window_s);
-	sigwait(&stop, &sig);
+	while (sigwait(&stop, &sig) == 0 && sig == SIGHUP)
+		serve_reload(api, log_file);
 	log_info("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	admin_stop(api);	/* no more requests, then no more refreshes */
 	rot_rewrap_stop(rw);

@@ -1,16 +1,26 @@
 /*
- * log.c — leveled logging to stderr.  fatal()/fatalx() are for start-up
+ * log.c — leveled logging to stderr (or a file put in its place by
+ * log_open_file, reopened on SIGHUP).  fatal()/fatalx() are for start-up
  * failures and broken invariants only.
+ *
+ * Every message is escaped before it is written: a byte below 0x20, DEL,
+ * a backslash and a byte that is not part of valid UTF-8 become \xHH
+ * (\\ for a backslash), so a request path can never start a log line of
+ * its own, and a JSON line is always valid JSON (jansson refuses invalid
+ * UTF-8, which used to drop the line).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
+#include "util/err.h"
 #include "util/log.h"
 #include "util/timefmt.h"
 
@@ -24,6 +34,88 @@ log_init(enum log_level level, int json)
 	as_json = json;
 }
 
+enum ov_rc
+log_open_file(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+
+	if (fd < 0)
+		return ov_seterr(OV_EIO, "cannot open the log file %s: %s",
+		    path, strerror(errno));
+	/* One descriptor swap: a line being written goes to one file. */
+	if (fd != STDERR_FILENO) {
+		if (dup2(fd, STDERR_FILENO) < 0) {
+			int e = errno;
+
+			close(fd);
+			return ov_seterr(OV_EIO, "cannot log to %s: %s", path,
+			    strerror(e));
+		}
+		close(fd);
+	}
+	return OV_OK;
+}
+
+/* Length of the valid UTF-8 sequence at s (0: not one). */
+static size_t
+utf8_len(const unsigned char *s)
+{
+	size_t n, i;
+	unsigned cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+size_t
+log_escape(const char *in, char *out, size_t outlen)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t o = 0, n;
+
+	if (outlen == 0)
+		return 0;
+	for (; *s; s += n) {
+		n = utf8_len(s);
+		if (n == 1 && *s == '\\') {
+			if (o + 2 >= outlen)
+				break;
+			out[o++] = '\\';
+			out[o++] = '\\';
+		} else if (n == 0 || (n == 1 && (*s < 0x20 || *s == 0x7f))) {
+			if (o + 4 >= outlen)
+				break;
+			o += (size_t)snprintf(out + o, outlen - o, "\\x%02x",
+			    *s);
+			n = 1;
+		} else {
+			if (o + n >= outlen)
+				break;
+			memcpy(out + o, s, n);
+			o += n;
+		}
+	}
+	out[o] = '\0';
+	return o;
+}
+
 static void vlog(enum log_level, int, const char *, va_list)
     __attribute__((format(printf, 3, 0)));
 
@@ -31,16 +123,17 @@ static void
 vlog(enum log_level level, int with_errno, const char *fmt, va_list ap)
 {
 	static const char *names[] = { "error", "warn", "info", "debug" };
-	char msg[1024], when[40];
+	char raw[1024], msg[2048], when[40];
 	int saved = errno;
 
 	if (level > max_level)
 		return;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	if (with_errno) {
-		size_t n = strlen(msg);
-		snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(saved));
+		size_t n = strlen(raw);
+		snprintf(raw + n, sizeof(raw) - n, ": %s", strerror(saved));
 	}
+	log_escape(raw, msg, sizeof(msg));
 	if (as_json) {
 		json_t *o;
 		char *s;

@@ -2,7 +2,8 @@
 # t_api_tls.sh — `serve --tls-cert PEM --tls-key PEM`: the admin API and
 # the token broker over HTTPS with a self-signed certificate (openssl),
 # plain HTTP refused on the same port, idle TLS-port connections not
-# blocking others, and the option errors: one of the pair alone is a
+# blocking others, TLS 1.2+ with forward-secret AEAD suites only, SIGHUP
+# reloading the pair (a bad new pair keeps the old), and the option errors: one of the pair alone is a
 # usage error (exit 1); a TLS file that cannot be read, or is not a
 # key, is one clear `orgvault: ` line and exit 5 (serve --help: "5: the
 # address cannot be bound or the TLS files cannot be read").
@@ -131,6 +132,64 @@ expect_true "https: ... promptly (${ms} ms)" -- test "$ms" -lt 2000
 kill "$IDLE_PID" 2>/dev/null
 wait "$IDLE_PID" 2>/dev/null
 _fk_forget "$IDLE_PID"
+
+# --- protocol versions and suites (the client allows everything) ----------
+# s_client NAME ARGS...: a TLS handshake; 0 when it negotiated a cipher.
+handshake() {
+	timeout 10 openssl s_client -connect "127.0.0.1:$SERVE_PORT" "$@" \
+	    </dev/null >"$TMP/tls/sclient.out" 2>&1
+	grep -aq 'Cipher is [A-Z]' "$TMP/tls/sclient.out" &&
+	    ! grep -aq 'Cipher is (NONE)' "$TMP/tls/sclient.out"
+}
+expect_false "tls: TLS 1.0 is refused" -- \
+    handshake -tls1 -cipher 'DEFAULT@SECLEVEL=0'
+expect_false "tls: TLS 1.1 is refused" -- \
+    handshake -tls1_1 -cipher 'DEFAULT@SECLEVEL=0'
+expect_false "tls: TLS 1.2 with static RSA and CBC (AES128-SHA) is refused" -- \
+    handshake -tls1_2 -cipher 'AES128-SHA@SECLEVEL=0'
+expect_false "tls: TLS 1.2 with ECDHE and CBC (ECDHE-RSA-AES128-SHA) is refused" -- \
+    handshake -tls1_2 -cipher 'ECDHE-RSA-AES128-SHA@SECLEVEL=0'
+expect_true "tls: TLS 1.2 with ECDHE-RSA-AES128-GCM-SHA256 is taken" -- \
+    handshake -tls1_2 -cipher ECDHE-RSA-AES128-GCM-SHA256
+expect_true "tls: TLS 1.2 with ECDHE-RSA-CHACHA20-POLY1305 is taken" -- \
+    handshake -tls1_2 -cipher ECDHE-RSA-CHACHA20-POLY1305
+expect_true "tls: TLS 1.3 is taken" -- handshake -tls1_3
+
+# --- SIGHUP reloads the certificate ------------------------------------------
+fingerprint() {
+	timeout 10 openssl s_client -connect "127.0.0.1:$SERVE_PORT" </dev/null \
+	    2>/dev/null | openssl x509 -noout -fingerprint -sha256 2>/dev/null
+}
+FP1=$(fingerprint)
+expect_true "reload: the first certificate is served" -- \
+    test -n "$FP1" -a "$FP1" = "$(openssl x509 -in "$C" -noout -fingerprint -sha256)"
+# A keep-alive connection opened on the old certificate, used after.
+exec {KA}<>"/dev/tcp/127.0.0.1/$SERVE_PORT" 2>/dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$TMP/tls/k2.pem" \
+    -out "$TMP/tls/c2.pem" >/dev/null 2>&1
+cp "$C" "$TMP/tls/c1.pem"
+cp "$TMP/tls/c2.pem" "$C"
+cp "$TMP/tls/k2.pem" "$K"
+kill -HUP "$SERVE_PID"
+wait_until 10 grep -aq 'TLS certificate and key reloaded' "$(serve_log tls)"
+FP2=$(fingerprint)
+expect_true "reload: after SIGHUP the new certificate is served" -- \
+    test -n "$FP2" -a "$FP2" = "$(openssl x509 -in "$TMP/tls/c2.pem" -noout -fingerprint -sha256)"
+api GET /v1/orgs/acme/credentials/c1/token "$TOK" "" --cacert "$C"
+expect_status "reload: a token GET verified against the new certificate: 200" 200
+exec {KA}>&- 2>/dev/null
+expect_true "reload: serve is still running" -- kill -0 "$SERVE_PID"
+# A pair that does not load: the one in use stays.
+printf 'not a key\n' >"$K"
+kill -HUP "$SERVE_PID"
+wait_until 10 grep -aq 'keeping the certificate in use' "$(serve_log tls)"
+expect_true "reload: a bad new key is reported, 'keeping the certificate in use'" -- \
+    grep -aq 'keeping the certificate in use' "$(serve_log tls)"
+expect_eq "reload: ... and the last good certificate is still served" "$FP2" "$(fingerprint)"
+cp "$TMP/tls/k2.pem" "$K"
+api GET /v1/health "" "" --cacert "$C"
+expect_status "reload: ... and still answers" 200
 
 expect_clean_log "https: serve log: no crash or sanitizer report" "$(serve_log tls)"
 serve_stop "$SERVE_PID" 20

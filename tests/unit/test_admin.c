@@ -6,6 +6,7 @@
 #include "unit.h"
 
 #include "admin/admin_int.h"
+#include "util/log.h"
 
 static void
 test_parse_listen(void **state)
@@ -40,6 +41,44 @@ test_parse_listen(void **state)
 	assert_int_equal(admin_parse_listen("[::1:80", &c), OV_EUSAGE);
 	assert_string_equal(c.host, "10.1.2.3");
 	assert_int_equal(c.port, 65535);
+}
+
+static void
+test_loopback_listen(void **state)
+{
+	(void)state;
+	assert_true(admin_listen_is_loopback("127.0.0.1"));
+	assert_true(admin_listen_is_loopback("127.255.0.9"));
+	assert_true(admin_listen_is_loopback("::1"));
+	assert_true(admin_listen_is_loopback("::ffff:127.0.0.1"));
+	assert_false(admin_listen_is_loopback("0.0.0.0"));
+	assert_false(admin_listen_is_loopback("::"));
+	assert_false(admin_listen_is_loopback("10.1.2.3"));
+	assert_false(admin_listen_is_loopback("128.0.0.1"));
+	assert_false(admin_listen_is_loopback("::ffff:10.0.0.1"));
+	assert_false(admin_listen_is_loopback("localhost"));
+}
+
+/* The escaping of every log line (util/log.c). */
+static void
+test_log_escape(void **state)
+{
+	char out[64];
+
+	(void)state;
+	assert_int_equal(log_escape("path=/v1/x\norgvault: forged", out,
+	    sizeof(out)), strlen("path=/v1/x\\x0aorgvault: forged"));
+	assert_string_equal(out, "path=/v1/x\\x0aorgvault: forged");
+	log_escape("a\\b\r\x7f", out, sizeof(out));
+	assert_string_equal(out, "a\\\\b\\x0d\\x7f");
+	/* Valid UTF-8 stays; invalid bytes, overlongs, surrogates do not. */
+	log_escape("caf\xc3\xa9 \xe2\x82\xac", out, sizeof(out));
+	assert_string_equal(out, "caf\xc3\xa9 \xe2\x82\xac");
+	log_escape("bad\xff\xc0\xaf\xed\xa0\x80", out, sizeof(out));
+	assert_string_equal(out, "bad\\xff\\xc0\\xaf\\xed\\xa0\\x80");
+	/* Cut at a whole escape, always terminated. */
+	log_escape("\n\n\n", out, 9);
+	assert_string_equal(out, "\\x0a\\x0a");
 }
 
 static void
@@ -87,6 +126,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_listen),
+		cmocka_unit_test(test_loopback_listen),
+		cmocka_unit_test(test_log_escape),
 		cmocka_unit_test(test_route_labels),
 		cmocka_unit_test(test_status_index),
 	};
