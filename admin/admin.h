@@ -14,6 +14,7 @@
 #define OV_ADMIN_H
 
 #include "rotation/rotation.h"
+#include "util/cidr.h"
 #include "vault/vault.h"
 
 #define ADMIN_DEFAULT_PORT	8477
@@ -26,6 +27,8 @@ struct admin_config {
 	int		 max_connections;
 	int		 idle_timeout_s;
 	int		 token_cache;	/* 0: decrypt on every request */
+	/* Peers whose X-Forwarded-For names the client (--trusted-proxy). */
+	struct cidr_list trusted_proxies;
 };
 void		admin_config_defaults(struct admin_config *);
 /* "HOST:PORT", "[::1]:PORT" or ":PORT"; OV_EUSAGE with a message. */

@@ -67,7 +67,9 @@ struct req {
 	struct MHD_Connection	*conn;
 	const char		*method, *path;
 	char			 id[17];	/* X-Request-Id */
-	char			 ip[64];
+	char			 ip[64];	/* the client's (X-Forwarded-
+						 * For via a trusted proxy) */
+	int			 via_proxy;
 	int64_t			 start_ms;
 	char			*body;		/* secmem: may hold secrets */
 	size_t			 len;

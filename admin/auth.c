@@ -7,9 +7,12 @@
  * itself): a key revoked through the API stops at once, one revoked by
  * the CLI within a second.
  *
- * Failures are counted per client address: AUTH_FAIL_MAX failures in
- * AUTH_WINDOW_MS block the address for AUTH_BLOCK_S seconds (429), and
- * each block is an audit event.
+ * A key that verifies is never refused: the key is checked first, and
+ * only a failure consults the throttle (throttle.h), which counts per
+ * (client address, key id) — per address for unknown key ids — and
+ * blocks that bucket (429) after THROTTLE_FAIL_MAX failures in a
+ * window.  A block is logged and written as an auth.throttled event at
+ * most once per address per window.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,15 +22,12 @@
 #include <sodium.h>
 
 #include "admin/admin_int.h"
+#include "admin/throttle.h"
 #include "util/log.h"
 #include "util/timefmt.h"
 
 #define AUTH_CACHE_SLOTS	1024
 #define AUTH_CACHE_MS		1000
-#define AUTH_FAIL_SLOTS		1024
-#define AUTH_FAIL_MAX		10
-#define AUTH_WINDOW_MS		60000
-#define AUTH_BLOCK_S		60
 
 struct cached_key {
 	unsigned char		digest[32];
@@ -35,17 +35,11 @@ struct cached_key {
 	struct vault_apikey	key;
 };
 
-struct failures {
-	char	ip[64];
-	int	count;
-	int64_t	window_start_ms, blocked_until_ms;
-};
-
 struct auth {
 	pthread_mutex_t		lock;
 	unsigned char		digest_key[crypto_generichash_KEYBYTES];
 	struct cached_key	cache[AUTH_CACHE_SLOTS];
-	struct failures		fail[AUTH_FAIL_SLOTS];
+	struct throttle		*throttle;
 };
 
 struct auth *
@@ -55,6 +49,10 @@ auth_new(void)
 
 	if (au == NULL)
 		return NULL;
+	if ((au->throttle = throttle_new()) == NULL) {
+		free(au);
+		return NULL;
+	}
 	pthread_mutex_init(&au->lock, NULL);
 	randombytes_buf(au->digest_key, sizeof(au->digest_key));
 	return au;
@@ -65,6 +63,7 @@ auth_free(struct auth *au)
 {
 	if (au == NULL)
 		return;
+	throttle_free(au->throttle);
 	pthread_mutex_destroy(&au->lock);
 	sodium_memzero(au, sizeof(*au));
 	free(au);
@@ -78,91 +77,46 @@ auth_forget(struct auth *au)
 	pthread_mutex_unlock(&au->lock);
 }
 
-static struct failures *
-fail_slot(struct auth *au, const char *ip)
-{
-	unsigned char h[8];
-
-	crypto_generichash(h, sizeof(h), (const unsigned char *)ip,
-	    strlen(ip), au->digest_key, sizeof(au->digest_key));
-	return &au->fail[(h[0] | h[1] << 8) % AUTH_FAIL_SLOTS];
-}
-
-/* Seconds the address must wait, 0 if it may try. */
-static long
-blocked(struct auth *au, const char *ip, int64_t now)
-{
-	struct failures *f;
-	long wait = 0;
-
-	pthread_mutex_lock(&au->lock);
-	f = fail_slot(au, ip);
-	if (strcmp(f->ip, ip) == 0 && f->blocked_until_ms > now)
-		wait = (long)((f->blocked_until_ms - now + 999) / 1000);
-	pthread_mutex_unlock(&au->lock);
-	return wait;
-}
-
-/* Counts a failure; returns 1 when it starts a block. */
-static int
-count_failure(struct auth *au, const char *ip, int64_t now)
-{
-	struct failures *f;
-	int starts = 0;
-
-	pthread_mutex_lock(&au->lock);
-	f = fail_slot(au, ip);
-	if (strcmp(f->ip, ip) != 0 || now - f->window_start_ms >
-	    AUTH_WINDOW_MS) {
-		snprintf(f->ip, sizeof(f->ip), "%s", ip);
-		f->count = 0;
-		f->window_start_ms = now;
-	}
-	if (++f->count >= AUTH_FAIL_MAX && f->blocked_until_ms <= now) {
-		f->blocked_until_ms = now + AUTH_BLOCK_S * 1000;
-		f->count = 0;
-		f->window_start_ms = now;
-		starts = 1;
-	}
-	pthread_mutex_unlock(&au->lock);
-	return starts;
-}
-
 static void
-record_block(struct req *r)
+record_block(struct req *r, const char *key_id, int event)
 {
-	struct vault *v = admin_vault(r);
-	json_t *d = json_pack("{s:s, s:i, s:i, s:i}", "address", r->ip,
-	    "failures", AUTH_FAIL_MAX, "window_s", AUTH_WINDOW_MS / 1000,
-	    "blocked_s", AUTH_BLOCK_S);
+	struct vault *v;
+	json_t *d;
 
-	log_warnx("request id=%s: %d failed API-key checks from %s: "
-	    "blocking it for %d s", r->id, AUTH_FAIL_MAX, r->ip, AUTH_BLOCK_S);
-	if (v && vault_event_add(v, "auth.throttled", NULL, d) != OV_OK)
+	atomic_fetch_add(&r->a->metrics.auth_throttled, 1);
+	log_warnx("request id=%s: %d failed API-key checks from %s for %s%s: "
+	    "refusing them for %d s (a key that verifies is still taken)",
+	    r->id, THROTTLE_FAIL_MAX, r->ip, key_id ? "key id " :
+	    "unknown keys", key_id ? key_id : "", THROTTLE_BLOCK_S);
+	if (!event || (v = admin_vault(r)) == NULL)
+		return;
+	d = json_pack("{s:s, s:s?, s:i, s:i, s:i}", "address", r->ip,
+	    "key_id", key_id, "failures", THROTTLE_FAIL_MAX, "window_s",
+	    THROTTLE_WINDOW_MS / 1000, "blocked_s", THROTTLE_BLOCK_S);
+	if (vault_event_add(v, "auth.throttled", NULL, d) != OV_OK)
 		log_warnx("recording auth.throttled: %s", ov_errmsg());
 	json_decref(d);
 }
 
+/* A failed check: 401, or 429 when this (address, key id) is blocked. */
 static enum MHD_Result
-too_many(struct req *r, long wait)
+unauthorized(struct req *r, const char *key_id, const char *why)
 {
+	struct throttle_verdict t = throttle_failure(r->a->auth->throttle,
+	    r->ip, key_id, timefmt_mono_ms());
 	char ra[24];
 
-	atomic_fetch_add(&r->a->metrics.auth_throttled, 1);
-	snprintf(ra, sizeof(ra), "%ld", wait);
-	http_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
-	return http_problem(r, 429, "too-many-requests", NULL, "too many "
-	    "failed API-key checks from %s; retry in %ld s", r->ip, wait);
-}
-
-static enum MHD_Result
-unauthorized(struct req *r, const char *why)
-{
 	atomic_fetch_add(&r->a->metrics.auth_failures, 1);
-	if (count_failure(r->a->auth, r->ip, timefmt_mono_ms())) {
+	if (t.retry_after_s > 0) {
 		atomic_fetch_add(&r->a->metrics.auth_throttled, 1);
-		record_block(r);
+		snprintf(ra, sizeof(ra), "%ld", t.retry_after_s);
+		http_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+		return http_problem(r, 429, "too-many-requests", NULL, "too "
+		    "many failed API-key checks from %s for this key; retry "
+		    "in %ld s", r->ip, t.retry_after_s);
 	}
+	if (t.block_started)
+		record_block(r, key_id, t.event_due);
 	return http_problem(r, 401, "unauthorized", NULL, "%s", why);
 }
 
@@ -176,14 +130,11 @@ auth_check(struct req *r, enum MHD_Result *answered)
 	struct cached_key *slot;
 	struct vault *v;
 	int64_t now = timefmt_mono_ms();
+	char key_id[VAULT_APIKEY_ID_LEN + 1];
 	size_t len;
-	long wait;
+	int id_known = 0;
 	enum ov_rc rc;
 
-	if ((wait = blocked(au, r->ip, now)) > 0) {
-		*answered = too_many(r, wait);
-		return -1;
-	}
 	if (h == NULL) {
 		*answered = http_problem(r, 401, "unauthorized", NULL, "send an "
 		    "API key as 'Authorization: Bearer ov_...' (orgvault apikey "
@@ -191,8 +142,8 @@ auth_check(struct req *r, enum MHD_Result *answered)
 		return -1;
 	}
 	if (strncasecmp(h, "Bearer ", 7) != 0) {
-		*answered = unauthorized(r, "the Authorization header must be "
-		    "'Bearer <API key>'");
+		*answered = unauthorized(r, NULL, "the Authorization header "
+		    "must be 'Bearer <API key>'");
 		return -1;
 	}
 	h += 7;
@@ -215,10 +166,13 @@ auth_check(struct req *r, enum MHD_Result *answered)
 		*answered = MHD_YES;	/* answered */
 		return -1;
 	}
-	rc = vault_apikey_verify(v, h, len, &r->key);
+	rc = vault_apikey_verify(v, h, len, &r->key, &id_known);
 	if (rc == OV_ENOTFOUND) {
-		*answered = unauthorized(r, "invalid API key (unknown, revoked "
-		    "or mistyped)");
+		/* A known id is 16 hex digits after "ov_" (key_parse). */
+		snprintf(key_id, sizeof(key_id), "%.*s", VAULT_APIKEY_ID_LEN,
+		    id_known ? h + 3 : "");
+		*answered = unauthorized(r, id_known ? key_id : NULL,
+		    "invalid API key (unknown, revoked or mistyped)");
 		return -1;
 	}
 	if (rc != OV_OK) {

@@ -23,6 +23,7 @@
 #include <sodium.h>
 
 #include "admin/admin_int.h"
+#include "util/cidr.h"
 #include "util/log.h"
 #include "util/secmem.h"
 #include "util/timefmt.h"
@@ -171,20 +172,51 @@ admin_request_refresh(struct req *r, int64_t cred_id)
 
 /* ------------------------------------------------------------- requests */
 
+/*
+ * The client's address: the peer's, or — for a peer in --trusted-proxy —
+ * the rightmost X-Forwarded-For entry that is not itself a trusted
+ * proxy (entries left of it are the client's to forge).  A trusted peer
+ * that sends no usable entry is the client.
+ */
 static void
-peer_ip(struct MHD_Connection *c, char *out, size_t len)
+client_ip(struct admin *a, struct MHD_Connection *c, char *out, size_t len,
+    int *via_proxy)
 {
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c,
 	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	unsigned char peer[16], fwd[16];
+	const char *xff, *end, *seg, *start;
+	char item[64];
+	size_t n;
 
+	*via_proxy = 0;
 	snprintf(out, len, "?");
-	if (sa && sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)
-		    (const void *)sa)->sin_addr, out, (socklen_t)len);
-	else if (sa && sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
-		    (const void *)sa)->sin6_addr, out, (socklen_t)len);
+	if (ci == NULL || cidr_addr_of(ci->client_addr, peer) != 0)
+		return;
+	cidr_addr_str(peer, out, len);
+	if (!cidr_list_has(&a->cfg.trusted_proxies, peer) || (xff =
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    "X-Forwarded-For")) == NULL)
+		return;
+	for (end = xff + strlen(xff); end > xff; end = seg - 1) {
+		seg = end;
+		while (seg > xff && seg[-1] != ',')
+			seg--;
+		for (start = seg; start < end && *start == ' '; start++)
+			;
+		for (n = (size_t)(end - start); n && start[n - 1] == ' '; n--)
+			;
+		if (n == 0 || n >= sizeof(item))
+			return;		/* not an address: stop there */
+		memcpy(item, start, n);
+		item[n] = '\0';
+		if (cidr_addr_parse(item, fwd) != 0)
+			return;
+		cidr_addr_str(fwd, out, len);
+		*via_proxy = 1;
+		if (!cidr_list_has(&a->cfg.trusted_proxies, fwd) || seg == xff)
+			return;
+	}
 }
 
 /* Request ids: unique, not secret — a random base drawn at start plus
@@ -207,7 +239,7 @@ req_new(struct admin *a, struct MHD_Connection *c, const char *method,
 	r->start_ms = timefmt_mono_ms();
 	snprintf(r->id, sizeof(r->id), "%016llx", (unsigned long long)
 	    atomic_fetch_add(&next_id, 1));
-	peer_ip(c, r->ip, sizeof(r->ip));
+	client_ip(a, c, r->ip, sizeof(r->ip), &r->via_proxy);
 	return r;
 }
 

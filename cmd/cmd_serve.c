@@ -21,7 +21,7 @@ static const char serve_usage[] =
 "                      [--host-concurrency N] [--host-rate N[/SECONDS]]\n"
 "                      [--timeout SECONDS] [--connect-timeout SECONDS]\n"
 "                      [--retry-after-cap SECONDS] [--log-format text|json]\n"
-"                      [--log-file PATH]\n"
+"                      [--log-file PATH] [--trusted-proxy CIDR[,CIDR...]]\n"
 "\n"
 "Runs the refresh scheduler and the admin REST API until SIGTERM or\n"
 "SIGINT.  Every credential is refreshed ahead of its deadline (default\n"
@@ -40,6 +40,9 @@ static const char serve_usage[] =
 "  --idle-timeout S       close a connection idle this long (30)\n"
 "  --token-cache on|off   serve tokens from memory (on); off decrypts\n"
 "                         from the vault on every request (benchmarks)\n"
+"  --trusted-proxy CIDRS  peers (e.g. 10.0.0.5/32,::1) whose X-Forwarded-For\n"
+"                         names the client: its address is the one failed\n"
+"                         key checks are counted for and logged\n"
 "\n"
 "Refreshes:\n"
 "  --host-concurrency N   requests in flight per token-endpoint host (8)\n"
@@ -91,6 +94,7 @@ serve_parse(int argc, char **argv, struct rot_config *cfg,
 		{ "retry-after-cap",	required_argument, NULL, 'R' },
 		{ "log-format",		required_argument, NULL, 'l' },
 		{ "log-file",		required_argument, NULL, 'F' },
+		{ "trusted-proxy",	required_argument, NULL, 'P' },
 		{ "help",		no_argument,	   NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -167,6 +171,12 @@ serve_parse(int argc, char **argv, struct rot_config *cfg,
 			*json_logs = strcmp(optarg, "json") == 0;
 			break;
 		case 'F': *log_file = optarg; break;
+		case 'P':
+			if (cidr_list_parse(optarg, "--trusted-proxy",
+			    &ac->trusted_proxies) != OV_OK)
+				return cli_usage_error(serve_usage, "%s",
+				    ov_errmsg());
+			break;
 		case 'h': fputs(serve_usage, stdout); return -1;
 		default: goto bad;
 		}

@@ -619,7 +619,7 @@ last_used_touch(struct vault *v, struct vault_apikey *k)
 
 enum ov_rc
 vault_apikey_verify(struct vault *v, const char *key, size_t len,
-    struct vault_apikey *out)
+    struct vault_apikey *out, int *id_known)
 {
 	static const unsigned char no_key[HASH_KEY_LEN];
 	unsigned char stored[32] = { 0 }, have[32];
@@ -629,6 +629,8 @@ vault_apikey_verify(struct vault *v, const char *key, size_t len,
 	enum ov_rc rc;
 	int found = 0, match;
 
+	if (id_known)
+		*id_known = 0;
 	if ((rc = vault_need_key(v)) != OV_OK)
 		return rc;
 	if (!key_parse(key, len))
@@ -645,6 +647,8 @@ vault_apikey_verify(struct vault *v, const char *key, size_t len,
 	key_hash(hk ? hk->buf : no_key, key_id, key + APIKEY_SECRET_AT,
 	    APIKEY_SECRET_LEN, have);
 	secret_free(hk);
+	if (id_known)
+		*id_known = found;
 	match = sodium_memcmp(have, stored, sizeof(have)) == 0;
 	sodium_memzero(have, sizeof(have));
 	if (!found || !match || k.revoked_at != 0 || revoked_in_chain(v, &k))

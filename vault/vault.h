@@ -386,9 +386,11 @@ enum ov_rc	vault_apikey_revoke(struct vault *, const char *name);
 /* Checks a presented key in constant time: OV_OK and *out for a live
  * key; OV_ENOTFOUND ("invalid API key") for a malformed, unknown,
  * revoked or wrong one — the same error whatever the reason.  A good
- * key's last_used_at is updated (at most once a minute, best effort). */
+ * key's last_used_at is updated (at most once a minute, best effort).
+ * *id_known (NULL: not wanted) is 1 when the key's id names a key row,
+ * live or not, so failures can be counted per key id (admin/throttle). */
 enum ov_rc	vault_apikey_verify(struct vault *, const char *key, size_t len,
-		    struct vault_apikey *out);
+		    struct vault_apikey *out, int *id_known);
 /* Whether an API key's orgs ("*" or a list) include slug. */
 int		vault_apikey_allows(const struct vault_apikey *, const char *slug);
 

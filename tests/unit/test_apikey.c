@@ -38,7 +38,7 @@ refused(struct vault *v, const char *key, size_t len)
 
 	memset(&k, 0x5a, sizeof(k));
 	ov_clearerr();
-	assert_int_equal(vault_apikey_verify(v, key, len, &k), OV_ENOTFOUND);
+	assert_int_equal(vault_apikey_verify(v, key, len, &k, NULL), OV_ENOTFOUND);
 	assert_string_equal(ov_errmsg(), "invalid API key");
 	assert_int_equal(k.id, 0x5a5a5a5a5a5a5a5aLL);	/* out untouched */
 }
@@ -71,7 +71,7 @@ test_create_verify(void **state)
 	assert_true(made.id > 0 && made.created_at > 0);
 	assert_int_equal(made.revoked_at, 0);
 
-	assert_int_equal(vault_apikey_verify(u->v, key, strlen(key), &got),
+	assert_int_equal(vault_apikey_verify(u->v, key, strlen(key), &got, NULL),
 	    OV_OK);
 	assert_int_equal(got.id, made.id);
 	assert_string_equal(got.key_id, made.key_id);
@@ -145,8 +145,8 @@ test_verify_refusals(void **state)
 	{
 		struct vault_apikey k;
 
-		assert_int_equal(vault_apikey_verify(u->v, key, len, &k), OV_OK);
-		assert_int_equal(vault_apikey_verify(u->v, other, len, &k),
+		assert_int_equal(vault_apikey_verify(u->v, key, len, &k, NULL), OV_OK);
+		assert_int_equal(vault_apikey_verify(u->v, other, len, &k, NULL),
 		    OV_OK);
 	}
 	free(key);
@@ -166,7 +166,7 @@ test_revoke_and_reuse(void **state)
 	    &(struct secret *){ NULL }, &k), OV_ECONFLICT);
 	assert_non_null(strstr(ov_errmsg(), "deploy"));
 	assert_non_null(strstr(ov_errmsg(), "revoke it first"));
-	assert_int_equal(vault_apikey_verify(u->v, key, strlen(key), &k),
+	assert_int_equal(vault_apikey_verify(u->v, key, strlen(key), &k, NULL),
 	    OV_OK);
 
 	assert_int_equal(vault_apikey_revoke(u->v, "deploy"), OV_OK);
@@ -182,7 +182,7 @@ test_revoke_and_reuse(void **state)
 	assert_string_not_equal(second.key_id, first.key_id);
 	assert_int_equal(second.revoked_at, 0);
 	refused(u->v, key, strlen(key));
-	assert_int_equal(vault_apikey_verify(u->v, key2, strlen(key2), &k),
+	assert_int_equal(vault_apikey_verify(u->v, key2, strlen(key2), &k, NULL),
 	    OV_OK);
 	assert_string_equal(k.role, "reader");
 	assert_int_equal(unit_db_int(u->db, "SELECT count(*) FROM api_keys "
@@ -338,13 +338,13 @@ test_storage(void **state)
 	assert_false(file_holds(path, key + SECRET_AT,
 	    VAULT_APIKEY_LEN - SECRET_AT));
 	assert_int_equal(vault_open(&u->opts, 0, &u->v), OV_OK);
-	assert_int_equal(vault_apikey_verify(u->v, key, strlen(key), &k),
+	assert_int_equal(vault_apikey_verify(u->v, key, strlen(key), &k, NULL),
 	    OV_OK);
 	/* A second create reuses the same hash key. */
 	free(create(u->v, "store-2", "reader", "*", NULL));
 	assert_int_equal(unit_db_int(u->db, "SELECT count(*) FROM vault_meta "
 	    "WHERE key = 'apikey_hash_key'"), 1);
-	assert_int_equal(vault_apikey_verify(u->v, key, strlen(key), &k),
+	assert_int_equal(vault_apikey_verify(u->v, key, strlen(key), &k, NULL),
 	    OV_OK);
 	free(key);
 }
@@ -430,7 +430,7 @@ test_events_and_check(void **state)
 	assert_int_equal(vault_check(u->v, fail_cb, &n, &checked, &failures),
 	    OV_OK);
 	assert_int_equal(failures, 1);
-	assert_int_equal(vault_apikey_verify(u->v, key, strlen(key), &k),
+	assert_int_equal(vault_apikey_verify(u->v, key, strlen(key), &k, NULL),
 	    OV_EINTEGRITY);
 	free(key);
 }

@@ -185,7 +185,7 @@ all_there(struct fix *f, const char *mode)
 	assert_memory_equal(s->buf, HOOK_SECRET, s->len);
 	secret_free(s);
 	assert_int_equal(vault_apikey_verify(v, f->apikey, strlen(f->apikey),
-	    &k), OV_OK);
+	    &k, NULL), OV_OK);
 	assert_int_equal(vault_audit_verify(v, &r), OV_OK);
 	assert_int_equal(r.broken_id, 0);
 	assert_int_equal(vault_event_list(v, &ef, is_master_changed, got),

@@ -1,0 +1,183 @@
+/*
+ * test_frontdoor.c — the pure decisions of the admin API's front door:
+ * the failed-key throttle (admin/throttle.c) and the address lists of
+ * --trusted-proxy and the endpoint policy (util/cidr.c).  No sockets;
+ * the server is tried from outside by tests/integration/t_auth_throttle.sh.
+ */
+#include "unit.h"
+
+#include "admin/throttle.h"
+#include "util/cidr.h"
+
+#define KEY_A	"0123456789abcdef"
+#define KEY_B	"fedcba9876543210"
+
+/* n failures of (addr, key); the verdict of the last. */
+static struct throttle_verdict
+fail_n(struct throttle *t, const char *addr, const char *key, int n,
+    int64_t now)
+{
+	struct throttle_verdict v = { 0, 0, 0 };
+
+	for (int i = 0; i < n; i++)
+		v = throttle_failure(t, addr, key, now);
+	return v;
+}
+
+static void
+test_throttle_buckets(void **state)
+{
+	struct throttle *t = throttle_new();
+	struct throttle_verdict v;
+	int64_t now = 1000000;
+
+	(void)state;
+	assert_non_null(t);
+	/* Nine failures: nothing happens. */
+	v = fail_n(t, "127.0.0.1", KEY_A, THROTTLE_FAIL_MAX - 1, now);
+	assert_int_equal(v.retry_after_s, 0);
+	assert_false(v.block_started);
+	/* The tenth starts a block (still answered 401), with an event. */
+	v = throttle_failure(t, "127.0.0.1", KEY_A, now);
+	assert_int_equal(v.retry_after_s, 0);
+	assert_true(v.block_started);
+	assert_true(v.event_due);
+	/* Then that (address, key id) waits. */
+	v = throttle_failure(t, "127.0.0.1", KEY_A, now + 1500);
+	assert_int_equal(v.retry_after_s, THROTTLE_BLOCK_S - 1);
+	/* Another key id from the same address, the same key id from
+	 * another address, unknown keys from the address: not blocked. */
+	assert_int_equal(throttle_failure(t, "127.0.0.1", KEY_B,
+	    now).retry_after_s, 0);
+	assert_int_equal(throttle_failure(t, "127.0.0.2", KEY_A,
+	    now).retry_after_s, 0);
+	assert_int_equal(throttle_failure(t, "127.0.0.1", NULL,
+	    now).retry_after_s, 0);
+	/* A second bucket of the same address blocks without a second
+	 * event in the window; another address gets its own. */
+	v = fail_n(t, "127.0.0.1", KEY_B, THROTTLE_FAIL_MAX - 1, now + 10);
+	assert_true(v.block_started);
+	assert_false(v.event_due);
+	v = fail_n(t, "127.0.0.2", KEY_A, THROTTLE_FAIL_MAX - 1, now + 10);
+	assert_true(v.block_started);
+	assert_true(v.event_due);
+	/* Unknown key ids ("" as NULL) share one bucket per address. */
+	v = fail_n(t, "10.0.0.9", "", THROTTLE_FAIL_MAX - 1, now);
+	assert_false(v.block_started);
+	v = throttle_failure(t, "10.0.0.9", NULL, now);
+	assert_true(v.block_started);
+	/* The block ends; counting starts again. */
+	v = throttle_failure(t, "127.0.0.1", KEY_A, now +
+	    THROTTLE_BLOCK_S * 1000);
+	assert_int_equal(v.retry_after_s, 0);
+	assert_false(v.block_started);
+	/* Failures spread wider than the window never block. */
+	for (int i = 0; i < 3 * THROTTLE_FAIL_MAX; i++) {
+		v = throttle_failure(t, "192.0.2.1", KEY_A, now +
+		    (int64_t)i * (THROTTLE_WINDOW_MS / 5));
+		assert_false(v.block_started);
+	}
+	/* After the window, a new block may write a new event. */
+	v = fail_n(t, "127.0.0.1", KEY_A, THROTTLE_FAIL_MAX, now +
+	    THROTTLE_BLOCK_S * 1000 + THROTTLE_WINDOW_MS + 1);
+	assert_true(v.block_started);
+	assert_true(v.event_due);
+	throttle_free(t);
+	throttle_free(NULL);
+}
+
+/* Many addresses: the table is bounded and never makes a block up. */
+static void
+test_throttle_many_addresses(void **state)
+{
+	struct throttle *t = throttle_new();
+	char addr[32];
+	int blocked = 0;
+
+	(void)state;
+	for (int i = 0; i < 50000; i++) {
+		snprintf(addr, sizeof(addr), "10.%d.%d.%d", i >> 16 & 255,
+		    i >> 8 & 255, i & 255);
+		if (throttle_failure(t, addr, KEY_A, 5000).retry_after_s)
+			blocked++;
+	}
+	assert_int_equal(blocked, 0);
+	throttle_free(t);
+}
+
+static void
+addr(const char *s, unsigned char out[16])
+{
+	assert_int_equal(cidr_addr_parse(s, out), 0);
+}
+
+static void
+test_cidr(void **state)
+{
+	struct cidr_list l = { .n = 0 };
+	unsigned char a[16];
+	char buf[64];
+
+	(void)state;
+	assert_int_equal(cidr_list_parse("127.0.0.0/8, ::1,10.1.0.0/16",
+	    "--x", &l), OV_OK);
+	assert_int_equal(l.n, 3);
+	addr("127.9.8.7", a);
+	assert_true(cidr_list_has(&l, a));
+	addr("128.0.0.1", a);
+	assert_false(cidr_list_has(&l, a));
+	addr("::1", a);
+	assert_true(cidr_list_has(&l, a));
+	addr("::2", a);
+	assert_false(cidr_list_has(&l, a));
+	addr("10.1.255.255", a);
+	assert_true(cidr_list_has(&l, a));
+	addr("10.2.0.0", a);
+	assert_false(cidr_list_has(&l, a));
+	/* IPv4 and its mapped form are one address. */
+	addr("::ffff:127.0.0.1", a);
+	assert_true(cidr_list_has(&l, a));
+	assert_string_equal(cidr_addr_str(a, buf, sizeof(buf)), "127.0.0.1");
+	/* Odd prefixes. */
+	l.n = 0;
+	assert_int_equal(cidr_list_parse("100.64.0.0/10,fe80::/10", "--x", &l),
+	    OV_OK);
+	addr("100.127.255.1", a);
+	assert_true(cidr_list_has(&l, a));
+	addr("100.128.0.1", a);
+	assert_false(cidr_list_has(&l, a));
+	addr("febf::1", a);
+	assert_true(cidr_list_has(&l, a));
+	addr("fec0::1", a);
+	assert_false(cidr_list_has(&l, a));
+	l.n = 0;
+	assert_int_equal(cidr_list_parse("0.0.0.0/0", "--x", &l), OV_OK);
+	addr("203.0.113.9", a);
+	assert_true(cidr_list_has(&l, a));
+	/* Not addresses: names, decimal or octal or hex IPv4, host bits,
+	 * prefixes out of range, empty items. */
+	static const char *bad[] = { "localhost", "2130706433", "0177.0.0.1",
+	    "0x7f.0.0.1", "127.1", "10.1.2.3/8", "10.0.0.0/33", "::/129",
+	    "10.0.0.0/", "10.0.0.0/x", "", ",", "127.0.0.1,", " , ",
+	    NULL };
+	for (int i = 0; bad[i]; i++) {
+		l.n = 0;
+		assert_int_equal(cidr_list_parse(bad[i], "--x", &l), OV_EUSAGE);
+		assert_non_null(strstr(ov_errmsg(), "--x"));
+	}
+	assert_int_equal(cidr_addr_parse("0177.0.0.1", a), -1);
+	assert_int_equal(cidr_addr_parse("2130706433", a), -1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_throttle_buckets),
+		cmocka_unit_test(test_throttle_many_addresses),
+		cmocka_unit_test(test_cidr),
+	};
+
+	unit_init();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
