@@ -20,11 +20,13 @@
 #include "util/version.h"
 #include "rotation/oauth.h"
 #include "util/log.h"
+#include "util/netpolicy.h"
 #include "util/secret.h"
 
 
 static const char usage[] =
 "usage: orgvault [--data-dir DIR] [--passphrase-file PATH|-] [-v]\n"
+"                [--endpoint-allow CIDR[,CIDR...]] [--proxy URL]\n"
 "                COMMAND [ARGS]\n"
 "\n"
 "A multi-org OAuth credential vault.  Secrets are encrypted at rest with\n"
@@ -52,6 +54,12 @@ static const char usage[] =
 "                          $XDG_DATA_HOME/orgvault or ~/.local/share/orgvault)\n"
 "  --passphrase-file PATH  passphrase of a passphrase vault, '-' for stdin\n"
 "                          (env ORGVAULT_PASSPHRASE_FILE)\n"
+"  --endpoint-allow CIDRS  ranges the outbound policy lets token, provider\n"
+"                          API and webhook URLs reach although they are\n"
+"                          loopback or private, e.g. 127.0.0.0/8 for a\n"
+"                          local test server (env ORGVAULT_ENDPOINT_ALLOW)\n"
+"  --proxy URL             send outbound requests through this proxy (none\n"
+"                          by default; http_proxy and the like are ignored)\n"
 "  -v, --verbose           log more (repeat for debug)\n"
 "  -h, --help              this text; `orgvault COMMAND --help` for each\n"
 "\n"
@@ -140,12 +148,15 @@ main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "data-dir",		required_argument, NULL, 'd' },
 		{ "passphrase-file",	required_argument, NULL, 'p' },
+		{ "endpoint-allow",	required_argument, NULL, 'A' },
+		{ "proxy",		required_argument, NULL, 'P' },
 		{ "verbose",		no_argument,	   NULL, 'v' },
 		{ "help",		no_argument,	   NULL, 'h' },
 		{ "version",		no_argument,	   NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cli cli = { 0 };
+	const char *allow = NULL, *env;
 	int ch, verbose = 0, rc;
 
 	harden();
@@ -155,6 +166,12 @@ main(int argc, char **argv)
 		switch (ch) {
 		case 'd': cli.data_dir = optarg; break;
 		case 'p': cli.passphrase_file = optarg; break;
+		case 'A': allow = optarg; break;
+		case 'P':
+			if (netpolicy_set_proxy(optarg) != OV_OK)
+				return cli_usage_error(usage, "%s",
+				    ov_errmsg());
+			break;
 		case 'v': verbose++; cli.verbose++; break;
 		case 'h': fputs(usage, stdout); return 0;
 		case 'V': return cmd_version(&cli, 0, NULL);
@@ -165,6 +182,11 @@ main(int argc, char **argv)
 	    LOG_LVL_WARN, 0);
 	if (cli.passphrase_file && *cli.passphrase_file == '\0')
 		cli.passphrase_file = NULL;
+	/* The flag replaces the environment's list. */
+	if (allow ? netpolicy_allow(allow, "--endpoint-allow") != OV_OK :
+	    (env = getenv("ORGVAULT_ENDPOINT_ALLOW")) != NULL && *env &&
+	    netpolicy_allow(env, "ORGVAULT_ENDPOINT_ALLOW") != OV_OK)
+		return cli_usage_error(usage, "%s", ov_errmsg());
 	if (cli.data_dir == NULL && (cli.data_dir = data_dir_default()) ==
 	    NULL)
 		return cli_usage_error(usage, "no data directory: give "

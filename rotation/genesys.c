@@ -37,6 +37,7 @@ rot_genesys_new_secret(const char *api_base, const char *client_id,
     struct oauth_result *res, struct secret **secret)
 {
 	struct http_body answer;
+	struct http_guard guard = { .what = "Genesys API URL" };
 	struct curl_slist *h = NULL, *h2;
 	char url[OV_URL_MAX + 1], checked[OV_URL_MAX + 1], *esc = NULL;
 	char *auth = NULL;
@@ -70,7 +71,8 @@ rot_genesys_new_secret(const char *api_base, const char *client_id,
 		rc = ov_seterr(OV_ENOMEM, "out of memory");
 		goto out_body;
 	}
-	http_hygiene(e, checked, cfg->connect_timeout_ms, cfg->timeout_ms);
+	http_hygiene(e, checked, cfg->connect_timeout_ms, cfg->timeout_ms,
+	    &guard);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(e, CURLOPT_POST, 1L);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, "{}");
@@ -92,11 +94,13 @@ rot_genesys_new_secret(const char *api_base, const char *client_id,
 		    OAUTH_UNKNOWN : OAUTH_TRANSIENT;
 		res->http_status = status;
 		snprintf(res->error, sizeof(res->error), "%s", answer.overflow ?
-		    "protocol" : code == CURLE_OPERATION_TIMEDOUT ? "timeout" :
-		    "network");
+		    "protocol" : guard.refused ? "policy" : code ==
+		    CURLE_OPERATION_TIMEDOUT ? "timeout" : "network");
 		snprintf(res->description, sizeof(res->description), "%s",
 		    answer.overflow ? "answer too large" :
-		    curl_easy_strerror(code));
+		    http_error_text(code, &guard));
+		if (guard.refused)
+			res->outcome = OAUTH_FAILING;
 	}
 	res->duration_ms = timefmt_now_ms() - t0;
 out_body:

@@ -1,7 +1,11 @@
 /* http.c — see http.h. */
+#include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "rotation/http.h"
+#include "util/cidr.h"
+#include "util/netpolicy.h"
 #include "util/secmem.h"
 #include "util/version.h"
 
@@ -54,10 +58,37 @@ http_body_write(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* CURLOPT_OPENSOCKETFUNCTION: the policy before any connect. */
+static curl_socket_t
+open_guarded(void *arg, curlsocktype purpose, struct curl_sockaddr *sa)
+{
+	struct http_guard *g = arg;
+	unsigned char addr[16];
+
+	(void)purpose;
+	if (cidr_addr_of(&sa->addr, addr) != 0 ||
+	    netpolicy_check_addr(g->what, addr) != OV_OK) {
+		if (!g->refused)
+			snprintf(g->why, sizeof(g->why), "%s", ov_errmsg()[0] ?
+			    ov_errmsg() : "an address of another family");
+		g->refused = 1;
+		return CURL_SOCKET_BAD;
+	}
+	return socket(sa->family, sa->socktype, sa->protocol);
+}
+
+const char *
+http_error_text(CURLcode code, const struct http_guard *g)
+{
+	return g && g->refused ? g->why : curl_easy_strerror(code);
+}
+
 void
 http_hygiene(CURL *e, const char *url, long connect_timeout_ms,
-    long timeout_ms)
+    long timeout_ms, struct http_guard *g)
 {
+	const char *proxy = netpolicy_proxy();
+
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
@@ -67,4 +98,14 @@ http_hygiene(CURL *e, const char *url, long connect_timeout_ms,
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "orgvault/" ORGVAULT_VERSION);
+	/* "" turns off the environment's proxies as well. */
+	curl_easy_setopt(e, CURLOPT_PROXY, proxy);
+	g->refused = 0;
+	g->why[0] = '\0';
+	/* Through a proxy the operator named, libcurl connects to the proxy
+	 * only; the URL's host was checked when it was stored. */
+	if (*proxy == '\0') {
+		curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_guarded);
+		curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, g);
+	}
 }

@@ -33,6 +33,7 @@ struct transfer {
 	char			*body;		/* secmem */
 	size_t			 body_len;
 	struct http_body	 resp;
+	struct http_guard	 guard;
 	char			 retry_after[128];
 	char			 scope[OV_SCOPE_MAX + 1];
 	long			 default_lifetime;
@@ -201,7 +202,9 @@ transfer_setup(struct transfer *t, const struct oauth_request *r)
 	if (build_body(t, r) != 0 || http_body_init(&t->resp, RESP_INITIAL,
 	    OV_TOKEN_BODY_MAX) != 0)
 		return -1;
-	http_hygiene(e, r->token_url, r->connect_timeout_ms, r->timeout_ms);
+	t->guard.what = "token URL";
+	http_hygiene(e, r->token_url, r->connect_timeout_ms, r->timeout_ms,
+	    &t->guard);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
 	curl_easy_setopt(e, CURLOPT_POST, 1L);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body);
@@ -279,6 +282,12 @@ transfer_finish(struct oauth_pool *p, struct transfer *t, CURLcode code)
 		    t->retry_after[0] ? t->retry_after : NULL, t->scope,
 		    t->default_lifetime, p->retry_after_cap, &r);
 		oauth_refine_for_grant(&r, t->refresh_grant);
+	} else if (t->guard.refused) {
+		/* An operator's fix, not a network fault: no backoff storm. */
+		r.outcome = OAUTH_FAILING;
+		snprintf(r.error, sizeof(r.error), "policy");
+		snprintf(r.description, sizeof(r.description), "%s",
+		    t->guard.why);
 	} else if (t->resp.overflow) {
 		r.outcome = OAUTH_TRANSIENT;
 		r.http_status = status;

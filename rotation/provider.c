@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "rotation/provider.h"
+#include "util/netpolicy.h"
 #include "util/validate.h"
 
 static const struct region {
@@ -134,7 +135,8 @@ resolve_endpoint(const struct cred_input *in, struct vault_cred *c)
 	}
 	if (in->token_url) {
 		if ((rc = validate_token_url(in->token_url, url,
-		    sizeof(url))) != OV_OK)
+		    sizeof(url))) != OV_OK ||
+		    (rc = netpolicy_check_url("token URL", url)) != OV_OK)
 			return rc;
 		if ((rc = copy(c->token_url, sizeof(c->token_url), url,
 		    "token URL")))

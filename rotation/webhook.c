@@ -152,6 +152,7 @@ post(struct webhook_sender *s, const struct vault_delivery *d,
     const char *ts, const char *sig, long *status, char *err, size_t errlen)
 {
 	struct answer a = { 0, s };
+	struct http_guard g = { .what = "webhook URL" };
 	struct curl_slist *h = NULL;
 	char url[OV_URL_MAX + 1];
 	CURL *e = NULL;
@@ -168,7 +169,7 @@ post(struct webhook_sender *s, const struct vault_delivery *d,
 		goto out;
 	}
 	http_hygiene(e, url, (long)OV_WEBHOOK_CONNECT_MS,
-	    (long)OV_WEBHOOK_TIMEOUT_MS);
+	    (long)OV_WEBHOOK_TIMEOUT_MS, &g);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(e, CURLOPT_POST, 1L);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, d->body);
@@ -185,7 +186,7 @@ post(struct webhook_sender *s, const struct vault_delivery *d,
 	if (code == CURLE_ABORTED_BY_CALLBACK)
 		snprintf(err, errlen, "abandoned: serve is stopping");
 	else if (code != CURLE_OK)
-		snprintf(err, errlen, "%s", curl_easy_strerror(code));
+		snprintf(err, errlen, "%s", http_error_text(code, &g));
 	else if (*status < 200 || *status > 299)
 		snprintf(err, errlen, "HTTP %ld", *status);
 out:

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "util/timefmt.h"
+#include "util/netpolicy.h"
 #include "util/validate.h"
 #include "vault/envelope.h"
 #include "vault/vault_int.h"
@@ -237,6 +238,7 @@ vault_webhook_add(struct vault *v, const char *url, const char *events,
 	enum ov_rc rc;
 
 	if ((rc = validate_url("webhook URL", url, w.url, sizeof(w.url))) ||
+	    (rc = netpolicy_check_url("webhook URL", w.url)) ||
 	    (rc = events_parse(events, w.events, sizeof(w.events))) ||
 	    (rc = vault_need_key(v)))
 		return rc;

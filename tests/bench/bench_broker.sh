@@ -20,6 +20,9 @@
 #
 # BENCH_SECONDS (default 10) sets wrk's duration; 3 is enough to smoke-test.
 set -u
+# The fake listens on loopback, which the outbound policy refuses unless
+# allowed.
+export ORGVAULT_ENDPOINT_ALLOW=127.0.0.0/8
 OV=${ORGVAULT:?}; FAKE=${FAKE_OAUTH:?}; BARE=${BARE_MHD:?}
 SECS=${BENCH_SECONDS:-10}; THREADS=2; CONNS=64
 here=$(cd "$(dirname "$0")" && pwd)

@@ -8,6 +8,9 @@
 #   2. M credentials, none due: serve's CPU time per minute idle and its
 #      resident memory.
 set -u
+# The fake listens on loopback, which the outbound policy refuses unless
+# allowed.
+export ORGVAULT_ENDPOINT_ALLOW=127.0.0.0/8
 OV=${ORGVAULT:?}; FAKE=${FAKE_OAUTH:?}; BASE=${CURL_BASELINE:?}
 N=${BENCH_N:-10000}; M=${BENCH_IDLE_N:-100000}; IDLE_S=${BENCH_IDLE_S:-60}
 CONC=${BENCH_CONCURRENCY:-64}

@@ -28,6 +28,7 @@
 #include "rotation/provider.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/netpolicy.h"
 #include "util/secret.h"
 #include "vault/vault.h"
 
@@ -59,6 +60,10 @@ fuzz_init(void)
 	if (oauth_global_init() != 0)
 		fuzz_fail("libcurl failed to initialise");
 	log_init(LOG_LVL_ERROR, 0);
+	/* The seeds' loopback URLs stay accepted; no input is resolved. */
+	if (netpolicy_allow("127.0.0.0/8", "fuzz") != OV_OK)
+		fuzz_fail("netpolicy_allow: %s", ov_errmsg());
+	netpolicy_resolve_names(0);
 }
 
 #ifndef FUZZ_OWN_INIT

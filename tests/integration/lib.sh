@@ -37,6 +37,10 @@ export ORGVAULT
 # Nothing from the caller's environment may steer the binary.
 unset ORGVAULT_DATA_DIR ORGVAULT_PASSPHRASE_FILE ORGVAULT_BUSY_TIMEOUT_MS \
     XDG_DATA_HOME
+# The fake OAuth server, webhook receivers and attackers listen on
+# loopback, which the outbound policy refuses unless allowed
+# (t_outbound.sh unsets this to try the policy itself).
+export ORGVAULT_ENDPOINT_ALLOW=127.0.0.0/8
 
 TEST_NAME=$(basename "$0" .sh)
 TMP=$(mktemp -d -t "ov-${TEST_NAME}.XXXXXX") || {

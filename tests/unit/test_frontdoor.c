@@ -1,13 +1,15 @@
 /*
  * test_frontdoor.c — the pure decisions of the admin API's front door:
  * the failed-key throttle (admin/throttle.c) and the address lists of
- * --trusted-proxy and the endpoint policy (util/cidr.c).  No sockets;
+ * --trusted-proxy and the endpoint policy (util/cidr.c), the outbound
+ * policy's address classes (util/netpolicy.c).  No sockets;
  * the server is tried from outside by tests/integration/t_auth_throttle.sh.
  */
 #include "unit.h"
 
 #include "admin/throttle.h"
 #include "util/cidr.h"
+#include "util/netpolicy.h"
 
 #define KEY_A	"0123456789abcdef"
 #define KEY_B	"fedcba9876543210"
@@ -169,6 +171,62 @@ test_cidr(void **state)
 	assert_int_equal(cidr_addr_parse("2130706433", a), -1);
 }
 
+/* The outbound policy's classes, without a resolver. */
+static void
+test_netpolicy(void **state)
+{
+	static const char *internal[] = { "0.1.2.3", "10.9.8.7", "100.64.0.1",
+	    "100.127.255.255", "127.0.0.1", "127.255.255.254", "169.254.169.254",
+	    "172.16.0.1", "172.31.255.255", "192.168.0.1", "224.0.0.251",
+	    "239.255.255.250", "240.0.0.1", "255.255.255.255", "::", "::1",
+	    "fc00::1", "fdff::1", "fe80::1", "febf::1", "ff02::1",
+	    "::ffff:127.0.0.1", "::ffff:10.0.0.1", "64:ff9b::a9fe:a9fe",
+	    "64:ff9b::7f00:1", "2002:a00:1::", "2002:7f00:1::1", "::10.0.0.1",
+	    NULL };
+	static const char *public[] = { "8.8.8.8", "1.1.1.1", "100.63.255.255",
+	    "100.128.0.0", "172.15.255.255", "172.32.0.0", "203.0.113.10",
+	    "11.0.0.1", "2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808",
+	    "2002:808:808::", NULL };
+	unsigned char a[16];
+
+	(void)state;
+	netpolicy_resolve_names(0);
+	for (int i = 0; internal[i]; i++) {
+		addr(internal[i], a);
+		if (netpolicy_internal(a) == NULL)
+			fail_msg("%s should be internal", internal[i]);
+		assert_int_equal(netpolicy_check_addr("token URL", a),
+		    OV_EINVAL);
+	}
+	for (int i = 0; public[i]; i++) {
+		addr(public[i], a);
+		if (netpolicy_internal(a) != NULL)
+			fail_msg("%s should be public", public[i]);
+		assert_int_equal(netpolicy_check_addr("token URL", a), OV_OK);
+	}
+	/* Literal spellings in URLs, judged by what they mean. */
+	static const char *urls[] = { "https://2130706433/t",
+	    "https://0177.0.0.1/t", "https://0x7f.1/t", "https://127.1/t",
+	    "https://[::ffff:7f00:1]/t", "http://127.0.0.1:8080/t",
+	    "https://[fe80::1]/t", "https://0/t", NULL };
+	for (int i = 0; urls[i]; i++)
+		if (netpolicy_check_url("token URL", urls[i]) != OV_EINVAL)
+			fail_msg("%s should be refused", urls[i]);
+	assert_int_equal(netpolicy_check_url("token URL",
+	    "https://login.mypurecloud.com/oauth/token"), OV_OK);
+	assert_int_equal(netpolicy_check_url("token URL",
+	    "https://203.0.113.10/t"), OV_OK);
+	/* An allowed range lets its addresses through, no others. */
+	assert_int_equal(netpolicy_allow("127.0.0.0/8", "--endpoint-allow"),
+	    OV_OK);
+	assert_int_equal(netpolicy_check_url("token URL",
+	    "http://127.0.0.1:8080/t"), OV_OK);
+	assert_int_equal(netpolicy_check_url("token URL",
+	    "https://[::1]/t"), OV_EINVAL);
+	assert_non_null(strstr(ov_errmsg(), "loopback"));
+	assert_non_null(strstr(ov_errmsg(), "--endpoint-allow"));
+}
+
 int
 main(void)
 {
@@ -176,6 +234,7 @@ main(void)
 		cmocka_unit_test(test_throttle_buckets),
 		cmocka_unit_test(test_throttle_many_addresses),
 		cmocka_unit_test(test_cidr),
+		cmocka_unit_test(test_netpolicy),
 	};
 
 	unit_init();
