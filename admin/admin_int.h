@@ -175,6 +175,10 @@ enum MHD_Result	 routes_dispatch(struct req *);
 const char	*routes_label(int route, char *buf, size_t len);
 const char	*routes_method(int route);
 
+/* h_creds.c: a credential's JSON (render_cred) with what only serve
+ * knows: paused_until and pause_reason of its 429 pause. */
+json_t		*admin_render_cred(struct admin *, const struct vault_cred *);
+
 /* Handlers (h_*.c): params are the path's {org}, {name}, … in order. */
 enum MHD_Result	h_health(struct req *);
 enum MHD_Result	h_orgs_list(struct req *);

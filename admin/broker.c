@@ -622,6 +622,24 @@ broker_token(struct req *r, const char *org, const char *name)
 	return MHD_YES;
 }
 
+/* A refresh asked of a client paused by a 429: 503 until its end. */
+static enum MHD_Result
+paused_answer(struct req *r, const struct vault_cred *c)
+{
+	const char *why = NULL;
+	int64_t until = rot_scheduler_paused(r->a->sched, c->token_url,
+	    c->client_id, &why);
+	long wait = (long)((until - timefmt_now_ms() + 999) / 1000);
+	char ra[24];
+
+	snprintf(ra, sizeof(ra), "%ld", wait > 0 ? wait : 1);
+	http_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+	return http_problem(r, 503, "unavailable", NULL, "%s/%s cannot be "
+	    "refreshed for %s s: %s answered 429", c->org, c->name, ra,
+	    why && strcmp(why, "host_rate_limited") == 0 ? "its token host "
+	    "(several clients)" : "its token endpoint, for its client,");
+}
+
 enum MHD_Result
 broker_refresh(struct req *r, const char *org, const char *name)
 {
@@ -639,19 +657,19 @@ broker_refresh(struct req *r, const char *org, const char *name)
 			return http_problem(r, 503, "unavailable", NULL,
 			    "the refresh is still running; see the "
 			    "credential's status in a moment");
-		if (r->busy)
+		if (r->busy && r->outcome != OAUTH_RATE_LIMITED)
 			return http_problem(r, 409, "conflict", NULL, "%s/%s "
-			    "cannot be refreshed right now: %s", org, name,
-			    r->outcome == OAUTH_RATE_LIMITED ? "its token "
-			    "endpoint answered 429; the host is paused" :
-			    "another process holds its lease");
+			    "cannot be refreshed right now: another process "
+			    "holds its lease", org, name);
 		if ((v = admin_vault(r)) == NULL)
 			return MHD_YES;
 		if ((rc = vault_cred_get(v, org, name, &c)) != OV_OK)
 			return http_rc(r, rc);
+		if (r->busy)
+			return paused_answer(r, &c);
 		return http_json(r, 200, json_pack("{s:s, s:o}", "outcome",
 		    oauth_outcome_str((enum oauth_outcome)r->outcome),
-		    "credential", render_cred(&c)));
+		    "credential", admin_render_cred(r->a, &c)));
 	}
 	if (fresh_entry(r, org, name, key, sizeof(key), 1, &ret))
 		return ret;

@@ -9,7 +9,26 @@
 #include "rotation/provider.h"
 #include "vault/render.h"
 
+json_t *
+admin_render_cred(struct admin *a, const struct vault_cred *c)
+{
+	json_t *j = render_cred(c);
+	const char *why = NULL;
+	int64_t until = rot_scheduler_paused(a->sched, c->token_url,
+	    c->client_id, &why);
+
+	if (j == NULL)
+		return NULL;
+	/* Rounded up: a pause is over when its second is. */
+	json_object_set_new(j, "paused_until", until ?
+	    render_time_or_null((until + 999) / 1000) : json_null());
+	json_object_set_new(j, "pause_reason", why ? json_string(why) :
+	    json_null());
+	return j;
+}
+
 struct cred_list {
+	struct admin			*a;
 	const struct vault_apikey	*key;
 	const char			*region;
 	json_t				*list;
@@ -22,7 +41,7 @@ cred_row(const struct vault_cred *c, void *arg)
 
 	if (vault_apikey_allows(l->key, c->org) && (l->region == NULL ||
 	    strcmp(l->region, c->region) == 0))
-		json_array_append_new(l->list, render_cred(c));
+		json_array_append_new(l->list, admin_render_cred(l->a, c));
 	return 0;
 }
 
@@ -30,7 +49,7 @@ static enum MHD_Result
 cred_list(struct req *r, const struct vault_cred_filter *f,
     const char *region)
 {
-	struct cred_list l = { &r->key, region, NULL };
+	struct cred_list l = { r->a, &r->key, region, NULL };
 	enum ov_rc rc;
 
 	if (admin_vault(r) == NULL)
@@ -111,7 +130,7 @@ h_cred_put(struct req *r)
 	 * commit is visible to it). */
 	if (c.next_refresh_at == 0 && strcmp(c.status, "active") == 0)
 		admin_request_refresh(r, c.id);
-	ret = http_json(r, res.created ? 201 : 200, render_cred(&c));
+	ret = http_json(r, res.created ? 201 : 200, admin_render_cred(r->a, &c));
 out:
 	secret_free(cs);
 	secret_free(rt);
@@ -130,7 +149,7 @@ h_cred_get(struct req *r)
 	if ((rc = vault_cred_get(r->v, r->params[0], r->params[1], &c)) !=
 	    OV_OK)
 		return http_rc(r, rc);
-	return http_json(r, 200, render_cred(&c));
+	return http_json(r, 200, admin_render_cred(r->a, &c));
 }
 
 enum MHD_Result

@@ -22,7 +22,7 @@ cred_answer(struct req *r, unsigned status)
 	if ((rc = vault_cred_get(r->v, r->params[0], r->params[1], &c)) !=
 	    OV_OK)
 		return http_rc(r, rc);
-	return http_json(r, status, render_cred(&c));
+	return http_json(r, status, admin_render_cred(r->a, &c));
 }
 
 enum MHD_Result

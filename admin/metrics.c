@@ -147,6 +147,43 @@ counters(FILE *f, struct metrics *m)
 	    atomic_load(&m->auth_throttled));
 }
 
+/* 429 pauses: one sample per token host that had one. */
+static void
+pause_host(void *arg, const char *host, int host_paused, int clients)
+{
+	FILE *f = arg;
+	char label[256];
+	size_t o = 0;
+
+	/* Host names are URL hosts (printable ASCII); escape anyway. */
+	for (const char *p = host; *p && o + 3 < sizeof(label); p++) {
+		if (*p == '"' || *p == '\\')
+			label[o++] = '\\';
+		label[o++] = *p;
+	}
+	label[o] = '\0';
+	fprintf(f, "orgvault_endpoint_paused{host=\"%s\"} %d\n", label,
+	    host_paused);
+	fprintf(f, "orgvault_endpoint_clients_paused{host=\"%s\"} %d\n",
+	    label, clients);
+}
+
+static void
+pauses(FILE *f, struct rot_scheduler *sched)
+{
+	uint64_t total;
+
+	HEAD(f, "orgvault_endpoint_paused", "gauge", "1 while a token host "
+	    "is paused as a whole (several of its clients got 429).");
+	HEAD(f, "orgvault_endpoint_clients_paused", "gauge", "Clients of a "
+	    "token host paused by their own 429 now.");
+	rot_scheduler_each_pause(sched, pause_host, f, &total);
+	HEAD(f, "orgvault_client_paused_total", "counter",
+	    "429 pauses of a (token host, client id) since start.");
+	fprintf(f, "orgvault_client_paused_total %llu\n",
+	    (unsigned long long)total);
+}
+
 /* Prometheus's usual process_* names, and SQLite's share of the memory:
  * what a soak watches for leaks. */
 static void
@@ -223,6 +260,7 @@ metrics_answer(struct req *r)
 	    "1 while the refresh scheduler runs.");
 	fprintf(f, "orgvault_scheduler_up %d\n",
 	    rot_scheduler_alive(r->a->sched));
+	pauses(f, r->a->sched);
 	process_gauges(f);
 	if (fclose(f) != 0 || buf == NULL) {
 		free(buf);

@@ -19,6 +19,7 @@ static const char serve_usage[] =
 "                      [--threads N] [--max-connections N] [--idle-timeout S]\n"
 "                      [--token-cache on|off]\n"
 "                      [--host-concurrency N] [--host-rate N[/SECONDS]]\n"
+"                      [--host-pause-clients N]\n"
 "                      [--timeout SECONDS] [--connect-timeout SECONDS]\n"
 "                      [--retry-after-cap SECONDS] [--log-format text|json]\n"
 "                      [--log-file PATH] [--trusted-proxy CIDR[,CIDR...]]\n"
@@ -47,6 +48,9 @@ static const char serve_usage[] =
 "Refreshes:\n"
 "  --host-concurrency N   requests in flight per token-endpoint host (8)\n"
 "  --host-rate N[/S]      requests per host per S seconds (240/60)\n"
+"  --host-pause-clients N a 429 pauses its (host, client id) for its\n"
+"                         Retry-After; N clients of one host with a 429\n"
+"                         within a minute pause the whole host (3)\n"
 "  --timeout S            total time of one token request (15)\n"
 "  --connect-timeout S    time to connect (5)\n"
 "  --retry-after-cap S    longest Retry-After honoured (600)\n"
@@ -89,6 +93,7 @@ serve_parse(int argc, char **argv, struct rot_config *cfg,
 		{ "token-cache",	required_argument, NULL, 'x' },
 		{ "host-concurrency",	required_argument, NULL, 'c' },
 		{ "host-rate",		required_argument, NULL, 'r' },
+		{ "host-pause-clients",	required_argument, NULL, 'H' },
 		{ "timeout",		required_argument, NULL, 't' },
 		{ "connect-timeout",	required_argument, NULL, 'C' },
 		{ "retry-after-cap",	required_argument, NULL, 'R' },
@@ -148,6 +153,11 @@ serve_parse(int argc, char **argv, struct rot_config *cfg,
 					goto bad;
 				cfg->host_rate_window_s = (int)w;
 			}
+			break;
+		case 'H':
+			if (positive(optarg, 100000, &v))
+				goto bad;
+			cfg->host_pause_clients = (int)v;
 			break;
 		case 't':
 			if (positive(optarg, 3600, &v))

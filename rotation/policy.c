@@ -328,4 +328,5 @@ rot_config_defaults(struct rot_config *cfg)
 	cfg->backoff_cap_s = OV_BACKOFF_CAP_S;
 	cfg->jitter = 0.05;
 	cfg->failing_after = 3;
+	cfg->host_pause_clients = 3;
 }

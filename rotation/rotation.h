@@ -49,6 +49,8 @@ struct rot_config {
 	long	backoff_base_s, backoff_cap_s;
 	double	jitter;			/* fraction of the lifetime, 0.05 */
 	int	failing_after;		/* consecutive failures, 3 */
+	int	host_pause_clients;	/* clients with a 429 within a minute
+					 * that pause their whole host, 3 */
 	char	owner[96];		/* lease owner: host:pid:nonce */
 	rot_listener	 listener;	/* NULL: none */
 	void		*listener_arg;
@@ -199,6 +201,16 @@ void	rot_scheduler_request(struct rot_scheduler *, int64_t cred_id,
 	    int64_t if_gen, const char *actor, const char *request_id);
 /* Whether the scheduler thread is running. */
 int	rot_scheduler_alive(struct rot_scheduler *);
+/* Until when (wall ms; 0: not) a credential of token_url and client_id
+ * is paused by a 429, and why ("rate_limited": its client's;
+ * "host_rate_limited": its host's).  Thread-safe; s NULL: 0. */
+int64_t	rot_scheduler_paused(struct rot_scheduler *, const char *token_url,
+	    const char *client_id, const char **reason);
+/* Every host that had a pause, for /metrics, and the client pauses
+ * started so far. */
+void	rot_scheduler_each_pause(struct rot_scheduler *,
+	    void (*cb)(void *, const char *host, int host_paused,
+	    int clients_paused), void *arg, uint64_t *client_pauses);
 /* Lets in-flight transfers finish for up to grace_ms, then stops. */
 void	rot_scheduler_stop(struct rot_scheduler *, int grace_ms);
 

@@ -11,12 +11,15 @@
  * Each attempt holds the credential's lease; leases of dead processes
  * on this host are taken over at once, others are waited out.  Per
  * token-endpoint host: at most host_concurrency requests in flight and
- * host_rate requests per host_rate_window_s, and a 429 pauses the host.
+ * host_rate requests per host_rate_window_s.  A 429 pauses the (host,
+ * client id) that got it, the whole host only when host_pause_clients
+ * clients of it got one within a minute (pause.h).
  * Due credentials beyond the budget wait, in deadline order.
  *
  * Other threads (the token broker, the admin API) ask for an attempt
  * on one credential with rot_scheduler_request(); it bypasses the
- * deadline and the budgets' concurrency, not a 429 pause or a lease.
+ * deadline and the budgets' concurrency, not its client's 429 pause or
+ * a lease.
  * The listener of rot_config hears every attempt's outcome.
  */
 #include <pthread.h>
@@ -29,6 +32,7 @@
 
 #include <curl/curl.h>
 
+#include "rotation/pause.h"
 #include "rotation/refresh_int.h"
 #include "util/log.h"
 #include "util/timefmt.h"
@@ -44,7 +48,6 @@ struct host {
 	int		 inflight;
 	int64_t		*starts;	/* ring of request start times, ms */
 	int		 head, count;
-	int64_t		 paused_until_ms;
 };
 
 /* Who asked for an attempt (rot_scheduler_request), for its events. */
@@ -89,6 +92,7 @@ struct rot_scheduler {
 	struct asker		*req;		/* requested attempts */
 	size_t			 nreq, capreq;
 	atomic_int		 alive;
+	struct pause_reg	*pauses;	/* 429s, by (host, client) */
 };
 
 static void
@@ -150,8 +154,6 @@ host_blocked_until(const struct rot_scheduler *s, const struct host *h,
 {
 	int64_t window = (int64_t)s->cfg.host_rate_window_s * 1000;
 
-	if (h->paused_until_ms > now)
-		return h->paused_until_ms;
 	if (h->inflight >= s->cfg.host_concurrency)
 		return -1;	/* a completion will wake us */
 	if (h->count == s->cfg.host_rate) {
@@ -254,10 +256,17 @@ attempt_done(void *arg, struct oauth_result *res)
 		long pause = res->retry_after_s >= 0 ? res->retry_after_s :
 		    s->cfg.backoff_base_s;
 
-		/* The pause is the host's, not just this credential's. */
-		h->paused_until_ms = timefmt_now_ms() + pause * 1000;
-		log_warnx("host %s answered 429: pausing it for %ld s",
-		    h->name, pause);
+		/* The client's pause; the host's when several clients of it
+		 * got one (a host-wide limit, not one customer's). */
+		if (pause_record(s->pauses, h->name, a->cred.client_id,
+		    timefmt_now_ms(), pause))
+			log_warnx("host %s answered 429 to %d clients within a "
+			    "minute: pausing the host for %ld s", h->name,
+			    s->cfg.host_pause_clients, pause);
+		else
+			log_warnx("host %s answered 429 for %s/%s: pausing its "
+			    "client for %ld s", h->name, a->cred.org,
+			    a->cred.name, pause);
 	}
 	if (s->ndone == s->capdone) {
 		size_t cap = s->capdone ? s->capdone * 2 : 64;
@@ -420,7 +429,9 @@ consider(const struct vault_due *d, void *arg)
 	}
 	if ((hi = host_get(s, d->token_url)) < 0)
 		return 0;
-	if ((until = host_blocked_until(s, &s->hosts[hi], sc->now_ms)) != 0) {
+	if ((until = host_blocked_until(s, &s->hosts[hi], sc->now_ms)) != 0 ||
+	    (until = pause_until(s->pauses, s->hosts[hi].name, d->client_id,
+	    sc->now_ms, NULL)) != 0) {
 		wake_at(s, until);
 		return 0;
 	}
@@ -504,7 +515,8 @@ take_requests(struct rot_scheduler *s, struct scan *sc)
 			continue;
 		}
 		if ((hi = host_get(s, c.token_url)) < 0 ||
-		    s->hosts[hi].paused_until_ms > sc->now_ms) {
+		    pause_until(s->pauses, s->hosts[hi].name, c.client_id,
+		    sc->now_ms, NULL) != 0) {
 			tell_busy(s, &c, OAUTH_RATE_LIMITED, 0);
 			continue;
 		}
@@ -672,9 +684,8 @@ shift_memory(struct rot_scheduler *s, int64_t delta_ms)
 		for (int k = 0; k < h->count; k++)
 			h->starts[(h->head + k) % s->cfg.host_rate] +=
 			    delta_ms;
-		if (h->paused_until_ms)
-			h->paused_until_ms += delta_ms;
 	}
+	pause_shift(s->pauses, delta_ms);
 	if (s->parked_retry_ms)
 		s->parked_retry_ms += delta_ms;
 }
@@ -831,9 +842,11 @@ rot_scheduler_start(struct vault *v, const struct rot_config *cfg,
 		s->inotify_fd = -1;
 	}
 	atomic_store(&s->alive, 1);
-	if ((s->pool = oauth_pool_new(cfg->retry_after_cap_s)) == NULL ||
+	if ((s->pauses = pause_reg_new(cfg->host_pause_clients)) == NULL ||
+	    (s->pool = oauth_pool_new(cfg->retry_after_cap_s)) == NULL ||
 	    pthread_create(&s->thread, NULL, scheduler_main, s) != 0) {
 		oauth_pool_free(s->pool);
+		pause_reg_free(s->pauses);
 		if (s->inotify_fd >= 0)
 			close(s->inotify_fd);
 		free(s);
@@ -911,6 +924,34 @@ rot_scheduler_stop(struct rot_scheduler *s, int grace_ms)
 	free(s->parked);	/* emptied by finish_inflight() */
 	free(s->req);
 	pthread_mutex_destroy(&s->req_lock);
+	pause_reg_free(s->pauses);
 	vault_close(s->v);
 	free(s);
+}
+
+int64_t
+rot_scheduler_paused(struct rot_scheduler *s, const char *token_url,
+    const char *client_id, const char **reason)
+{
+	char host[256];
+
+	if (reason)
+		*reason = NULL;
+	if (s == NULL)
+		return 0;
+	host_name(token_url, host, sizeof(host));
+	return pause_until(s->pauses, host, client_id, timefmt_now_ms(),
+	    reason);
+}
+
+void
+rot_scheduler_each_pause(struct rot_scheduler *s,
+    void (*cb)(void *, const char *, int, int), void *arg,
+    uint64_t *client_pauses)
+{
+	*client_pauses = 0;
+	if (s == NULL)
+		return;
+	pause_each_host(s->pauses, timefmt_now_ms(), cb, arg);
+	*client_pauses = pause_clients_total(s->pauses);
 }

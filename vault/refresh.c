@@ -33,7 +33,8 @@ vault_due_list(struct vault *v, int64_t now, const char *self, int limit,
 
 	if ((rc = db_prepare(v, "SELECT c.id, coalesce(c.next_refresh_at, 0), "
 	    "coalesce(c.lease_until, 0), coalesce(c.lease_owner, ''), "
-	    "c.token_url FROM credentials c WHERE " SCHEDULABLE " AND "
+	    "c.token_url, c.client_id FROM credentials c WHERE " SCHEDULABLE
+	    " AND "
 	    "(c.next_refresh_at IS NULL OR c.next_refresh_at <= ?1) AND NOT "
 	    "(coalesce(c.lease_owner, '') = ?3 AND c.lease_until >= ?1) "
 	    "ORDER BY coalesce(c.next_refresh_at, 0), c.id LIMIT ?2", &st)))
@@ -48,6 +49,7 @@ vault_due_list(struct vault *v, int64_t now, const char *self, int limit,
 		if ((rc = db_text(st, 3, d.lease_owner,
 		    sizeof(d.lease_owner))) ||
 		    (rc = db_text(st, 4, d.token_url, sizeof(d.token_url))) ||
+		    (rc = db_text(st, 5, d.client_id, sizeof(d.client_id))) ||
 		    cb(&d, arg))
 			break;
 	}

@@ -190,6 +190,7 @@ struct vault_due {
 	int64_t	id, next_refresh_at, lease_until;
 	char	lease_owner[96];
 	char	token_url[OV_URL_MAX + 1];
+	char	client_id[OV_CLIENT_ID_MAX + 1];	/* its 429 pause */
 };
 typedef int (*vault_due_cb)(const struct vault_due *, void *);
 enum ov_rc	vault_due_list(struct vault *, int64_t now, const char *self,
