@@ -137,6 +137,21 @@ int		http_str(struct req *, json_t *, const char *key,
 enum MHD_Result	http_invalid(struct req *, enum ov_rc, const char *field);
 /* A query-string argument, NULL when absent. */
 const char	*http_arg(struct req *, const char *name);
+/* Only the query arguments in allowed (NULL-terminated): else 400
+ * bad-request naming the first other one.  0, or -1 having answered. */
+int		 http_args_only(struct req *, const char *const *allowed,
+		    enum MHD_Result *answered);
+/* An integer argument in [min, max] into *out (unchanged when absent);
+ * else 400 naming it.  0, or -1 having answered. */
+int		 http_int_arg(struct req *, const char *name, long min,
+		    long max, long *out, enum MHD_Result *answered);
+/* Page cursors (opaque to clients): one or two slugs (b NULL: one).
+ * read: parts slugs from the "cursor" argument ("" when absent); 400
+ * if not one this list made.  0, or -1 having answered. */
+void		 http_cursor_make(const char *a, const char *b, char *out,
+		    size_t len);
+int		 http_cursor_read(struct req *, int parts, char *a, char *b,
+		    size_t len, enum MHD_Result *answered);
 /* Index of a status code in metrics arrays. */
 int		 http_status_index(unsigned status);
 unsigned	 http_status_of_index(int);

@@ -11,11 +11,15 @@
  *   valid token, before its refresh deadline  200
  *   valid token, inside the refresh window    200, X-Token-Refreshing,
  *                                             one refresh requested
- *   no valid token                            wait (connection
- *                                             suspended) up to 5 s for
+ *   no valid token, an attempt due or in     wait (connection
+ *   flight                                    suspended) up to 5 s for
  *                                             the one refresh, then 200
  *                                             or 503 + Retry-After
- *   revoked, held (outcome unknown), disabled 409
+ *   no valid token, in backoff or paused by   503 at once, Retry-After
+ *   a 429                                     the time to its next try
+ *   revoked, held (outcome unknown),          409, a problem type per
+ *   disabled, tampered; invalid_client or     fix, no Retry-After: only
+ *   secret_or_grant_refused without a token   an operator can end it
  *
  * POST …/refresh waits the same way for the attempt it requests.
  * One mutex guards the entries and the waiters; the hot path holds it
@@ -52,6 +56,9 @@ struct entry {
 	char		 token_type[16];
 	char		 scope[OV_SCOPE_MAX + 1];
 	int64_t		 expires_at, next_refresh_at;
+	int		 failures;	/* consecutive, of the last attempts */
+	char		 token_url[OV_URL_MAX + 1];	/* its pause */
+	char		 client_id[OV_CLIENT_ID_MAX + 1];
 	int64_t		 checked_ms;
 	int64_t		 verified_ms;	/* its row MAC last verified */
 	int		 refreshing;	/* asked the scheduler */
@@ -309,6 +316,9 @@ load(struct broker *b, struct vault *v, const char *key, const char *org,
 	e->last_attempt_at = c.last_attempt_at;
 	e->expires_at = c.expires_at;
 	e->next_refresh_at = c.next_refresh_at;
+	e->failures = c.consecutive_failures;
+	snprintf(e->token_url, sizeof(e->token_url), "%s", c.token_url);
+	snprintf(e->client_id, sizeof(e->client_id), "%s", c.client_id);
 	e->checked_ms = timefmt_mono_ms();
 	if (verify)
 		e->verified_ms = e->checked_ms;
@@ -387,6 +397,7 @@ broker_on_result(void *arg, const struct rot_result *res)
 	if (res->recorded || res->parked) {
 		snprintf(e->status, sizeof(e->status), "%s", rec->status);
 		e->next_refresh_at = rec->next_refresh_at;
+		e->failures = rec->consecutive_failures;
 		snprintf(e->last_error, sizeof(e->last_error), "%s%s%s",
 		    rec->oauth_error ? rec->oauth_error : "",
 		    rec->description && *rec->description ? ": " : "",
@@ -466,16 +477,35 @@ count_token(struct req *r, unsigned status)
 }
 
 static enum MHD_Result
-unavailable(struct req *r, const char *why, const char *status)
+unavailable(struct req *r, const char *why, const char *status,
+    long retry_after)
 {
-	char ra[16];
+	char ra[24];
 
 	count_token(r, 503);
-	snprintf(ra, sizeof(ra), "%d", BROKER_RETRY_AFTER_S);
+	snprintf(ra, sizeof(ra), "%ld", retry_after > 0 ? retry_after : 1);
 	http_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
 	return http_problem(r, 503, "unavailable", NULL, "no valid access "
-	    "token for this credential yet (%s, status %s); retry shortly",
-	    why, status);
+	    "token for this credential yet (%s, status %s); retry in %s s",
+	    why, status, ra);
+}
+
+/* No token, and only an operator can bring one: 409 naming the fix. */
+static enum MHD_Result
+needs_operator(struct req *r, const struct entry *e)
+{
+	count_token(r, 409);
+	if (strcmp(e->status, "invalid_client") == 0)
+		return http_problem(r, 409, "credential-invalid-client", NULL,
+		    "no valid access token: the provider refuses the client "
+		    "secret (invalid_client); put a new one (orgvault cred put "
+		    "--secret-file, or PUT this credential with "
+		    "client_secret)");
+	return http_problem(r, 409, "credential-secret-or-grant-refused",
+	    NULL, "no valid access token: the provider refused the client "
+	    "secret or the refresh token without saying which; put a new "
+	    "client secret, or re-authorize for a new refresh token "
+	    "(orgvault cred put --secret-file or --refresh-token-file)");
 }
 
 static enum MHD_Result
@@ -563,13 +593,26 @@ serve_token(struct req *r, struct entry *e, int64_t now, int refreshing)
 	return http_response(r, 200, resp, "application/json");
 }
 
+/* In backoff or paused (a failed last attempt): when the next attempt
+ * may start (wall s), 0 when it may start now.  Lock held. */
+static int64_t
+backoff_end(struct req *r, const struct entry *e, int64_t now)
+{
+	int64_t paused = (rot_scheduler_paused(r->a->sched, e->token_url,
+	    e->client_id, NULL) + 999) / 1000;
+	int64_t next = e->failures > 0 && e->next_refresh_at > now ?
+	    e->next_refresh_at : 0;
+
+	return paused > next ? paused : next;
+}
+
 enum MHD_Result
 broker_token(struct req *r, const char *org, const char *name)
 {
 	struct broker *b = r->a->broker;
 	char key[2 * OV_SLUG_MAX + 2];
 	struct entry *e;
-	int64_t now = timefmt_now(), id, gen;
+	int64_t now = timefmt_now(), id, gen, next;
 	int ask = 0, in_window;
 	enum MHD_Result ret;
 
@@ -600,18 +643,23 @@ broker_token(struct req *r, const char *org, const char *name)
 			rot_scheduler_request(r->a->sched, id, gen, NULL, NULL);
 		return ret;
 	}
-	if (r->resumed || strcmp(e->status, "invalid_client") == 0 ||
+	if (strcmp(e->status, "invalid_client") == 0 ||
 	    strcmp(e->status, "secret_or_grant_refused") == 0) {
+		ret = needs_operator(r, e);
+		pthread_mutex_unlock(&b->lock);
+		return ret;
+	}
+	/* In backoff or paused: the scheduler's next try is the answer. */
+	next = r->resumed || e->refreshing ? 0 : backoff_end(r, e, now);
+	if (r->resumed || next > now) {
 		char status[32];
 
 		snprintf(status, sizeof(status), "%s", e->status);
 		pthread_mutex_unlock(&b->lock);
 		return unavailable(r, r->resumed ? "the refresh did not bring "
-		    "one in time" : strcmp(status, "invalid_client") == 0 ?
-		    "the client secret is refused; put a new one" : "the "
-		    "provider refused the secret or the grant; put a new "
-		    "client secret, or re-authorize for a new refresh token",
-		    status);
+		    "one in time" : "the last attempt failed or was answered "
+		    "429; the next is scheduled", status, r->resumed ?
+		    BROKER_RETRY_AFTER_S : (long)(next - now));
 	}
 	if (!e->refreshing)
 		e->refreshing = ask = 1;

@@ -94,26 +94,6 @@ time_arg(struct req *r, const char *name, int64_t *ms, enum MHD_Result *ret)
 	return 0;
 }
 
-static int
-int_arg(struct req *r, const char *name, long min, long max, long *out,
-    enum MHD_Result *ret)
-{
-	const char *s = http_arg(r, name);
-	char *end;
-	long v;
-
-	if (s == NULL)
-		return 0;
-	v = strtol(s, &end, 10);
-	if (end == s || *end != '\0' || v < min || v > max) {
-		*ret = http_problem(r, 400, "bad-request", NULL, "%s must be a "
-		    "number from %ld to %ld", name, min, max);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
 enum MHD_Result
 h_audit_events(struct req *r)
 {
@@ -130,8 +110,8 @@ h_audit_events(struct req *r)
 
 	if (time_arg(r, "since", &f.since_ms, &ret) ||
 	    time_arg(r, "until", &f.until_ms, &ret) ||
-	    int_arg(r, "limit", 1, EVENTS_LIMIT_MAX, &limit, &ret) ||
-	    int_arg(r, "cursor", 1, 0x7fffffffL, &cursor, &ret))
+	    http_int_arg(r, "limit", 1, EVENTS_LIMIT_MAX, &limit, &ret) ||
+	    http_int_arg(r, "cursor", 1, 0x7fffffffL, &cursor, &ret))
 		return ret;
 	f.limit = (int)limit;
 	f.before_id = cursor;

@@ -9,6 +9,9 @@
 struct org_list {
 	const struct vault_apikey	*key;
 	json_t				*list;
+	long				 limit;
+	int				 more;
+	char				 last[OV_SLUG_MAX + 1];
 };
 
 static int
@@ -16,27 +19,42 @@ org_row(const struct vault_org *o, void *arg)
 {
 	struct org_list *l = arg;
 
-	if (vault_apikey_allows(l->key, o->slug))
-		json_array_append_new(l->list, render_org(o));
+	if (!vault_apikey_allows(l->key, o->slug))
+		return 0;
+	if ((long)json_array_size(l->list) == l->limit) {
+		l->more = 1;
+		return 1;
+	}
+	json_array_append_new(l->list, render_org(o));
+	snprintf(l->last, sizeof(l->last), "%s", o->slug);
 	return 0;
 }
 
 enum MHD_Result
 h_orgs_list(struct req *r)
 {
-	struct org_list l = { &r->key, json_array() };
-	struct vault *v = admin_vault(r);
+	static const char *const args[] = { "name", "limit", "cursor", NULL };
+	struct org_list l = { &r->key, NULL, OV_LIST_PAGE_DEFAULT, 0, "" };
+	struct vault_org_filter f = { http_arg(r, "name"), NULL };
+	char after[OV_SLUG_MAX + 1], unused[OV_SLUG_MAX + 1], next[96];
+	enum MHD_Result ret;
 	enum ov_rc rc;
 
-	if (v == NULL) {
-		json_decref(l.list);
+	if (http_args_only(r, args, &ret) || http_int_arg(r, "limit", 1,
+	    OV_LIST_PAGE_MAX, &l.limit, &ret) || http_cursor_read(r, 1, after,
+	    unused, sizeof(after), &ret))
+		return ret;
+	f.after_slug = after[0] ? after : NULL;
+	if (admin_vault(r) == NULL)
 		return MHD_YES;
-	}
-	if ((rc = vault_org_list(v, org_row, &l)) != OV_OK) {
+	l.list = json_array();
+	if ((rc = vault_org_list(r->v, &f, org_row, &l)) != OV_OK) {
 		json_decref(l.list);
 		return http_rc(r, rc);
 	}
-	return http_json(r, 200, l.list);
+	http_cursor_make(l.last, NULL, next, sizeof(next));
+	return http_json(r, 200, json_pack("{s:o, s:o}", "orgs", l.list,
+	    "next_cursor", l.more ? json_string(next) : json_null()));
 }
 
 static enum MHD_Result

@@ -12,9 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "admin/admin_int.h"
 #include "util/log.h"
 #include "util/secmem.h"
+#include "util/validate.h"
 
 #define PROBLEM_BASE	"https://orgvault.dev/problems/"
 #define HEADERS_MAX	6
@@ -247,6 +250,112 @@ http_arg(struct req *r, const char *name)
 {
 	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND,
 	    name);
+}
+
+struct args_scan {
+	const char *const	*allowed;
+	const char		*unknown;
+};
+
+static enum MHD_Result
+arg_one(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct args_scan *a = cls;
+	const char *const *p;
+
+	(void)kind;
+	(void)value;
+	for (p = a->allowed; *p && strcmp(*p, key) != 0; p++)
+		;
+	if (*p == NULL && a->unknown == NULL)
+		a->unknown = key;
+	return MHD_YES;
+}
+
+int
+http_args_only(struct req *r, const char *const *allowed,
+    enum MHD_Result *answered)
+{
+	struct args_scan a = { allowed, NULL };
+	char name[64], list[256] = "";
+
+	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, arg_one, &a);
+	if (a.unknown == NULL)
+		return 0;
+	for (const char *const *p = allowed; *p; p++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list),
+		    "%s%s", list[0] ? ", " : "", *p);
+	log_escape(a.unknown, name, sizeof(name));
+	*answered = http_problem(r, 400, "bad-request", name, "unknown query "
+	    "parameter '%s'; this route takes %s", name, list[0] ? list :
+	    "none");
+	return -1;
+}
+
+int
+http_int_arg(struct req *r, const char *name, long min, long max,
+    long *out, enum MHD_Result *answered)
+{
+	const char *s = http_arg(r, name);
+	char *end;
+	long v;
+
+	if (s == NULL)
+		return 0;
+	v = strtol(s, &end, 10);
+	if (end == s || *end != '\0' || v < min || v > max) {
+		*answered = http_problem(r, 400, "bad-request", NULL, "%s must "
+		    "be a number from %ld to %ld", name, min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Cursors: base64url (no padding) of up to two slugs joined by '/'. */
+void
+http_cursor_make(const char *a, const char *b, char *out, size_t len)
+{
+	char raw[2 * OV_SLUG_MAX + 2];
+	size_t n = (size_t)snprintf(raw, sizeof(raw), "%s%s%s", a, b ? "/" :
+	    "", b ? b : "");
+
+	sodium_bin2base64(out, len, (const unsigned char *)raw, n,
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+int
+http_cursor_read(struct req *r, int parts, char *a, char *b, size_t len,
+    enum MHD_Result *answered)
+{
+	const char *s = http_arg(r, "cursor");
+	char raw[2 * OV_SLUG_MAX + 2], *slash;
+	size_t n;
+
+	a[0] = b[0] = '\0';
+	if (s == NULL)
+		return 0;
+	if (sodium_base642bin((unsigned char *)raw, sizeof(raw) - 1, s,
+	    strlen(s), NULL, &n, NULL,
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+		goto bad;
+	raw[n] = '\0';
+	if ((slash = strchr(raw, '/')) != NULL)
+		*slash++ = '\0';
+	if ((slash != NULL) != (parts == 2))
+		goto bad;
+	if (validate_slug("cursor", raw) != OV_OK || (slash &&
+	    validate_slug("cursor", slash) != OV_OK) || strlen(raw) >= len ||
+	    (slash && strlen(slash) >= len))
+		goto bad;
+	snprintf(a, len, "%s", raw);
+	snprintf(b, len, "%s", slash ? slash : "");
+	return 0;
+bad:
+	*answered = http_problem(r, 400, "bad-request", NULL, "cursor is not "
+	    "a next_cursor this API gave");
+	return -1;
 }
 
 int

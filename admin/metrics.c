@@ -53,7 +53,10 @@ metrics_refresh(struct metrics *m, const struct rot_result *res)
 
 struct gauges {
 	const struct vault_apikey	*key;
+	struct rot_scheduler		*sched;
+	int64_t				 now;
 	long long			 by_status[9];	/* statuses[], other */
+	long long			 by_health[3];	/* enum vault_health */
 	long long			 drift;
 	int64_t				 earliest;	/* 0: none */
 };
@@ -62,6 +65,7 @@ static int
 gauge_cred(const struct vault_cred *c, void *arg)
 {
 	struct gauges *g = arg;
+	enum vault_health h;
 	json_t *d;
 	int i;
 
@@ -70,6 +74,12 @@ gauge_cred(const struct vault_cred *c, void *arg)
 	for (i = 0; statuses[i] && strcmp(statuses[i], c->status) != 0; i++)
 		;
 	g->by_status[i]++;
+	h = vault_cred_health(c, g->now);
+	/* As the API shows it: a pause makes an ok credential degraded. */
+	if (h == VAULT_HEALTH_OK && rot_scheduler_paused(g->sched,
+	    c->token_url, c->client_id, NULL))
+		h = VAULT_HEALTH_DEGRADED;
+	g->by_health[h]++;
 	if (c->expires_at && statuses[i] && i != 2 && i < 5 &&
 	    (g->earliest == 0 || c->expires_at < g->earliest))
 		g->earliest = c->expires_at;
@@ -229,7 +239,8 @@ process_gauges(FILE *f)
 enum MHD_Result
 metrics_answer(struct req *r)
 {
-	struct gauges g = { .key = &r->key };
+	struct gauges g = { .key = &r->key, .sched = r->a->sched,
+	    .now = timefmt_now() };
 	struct vault *v;
 	char *buf = NULL;
 	size_t len = 0;
@@ -244,10 +255,14 @@ metrics_answer(struct req *r)
 	if ((f = open_memstream(&buf, &len)) == NULL)
 		return http_problem(r, 500, "internal", NULL, "out of memory");
 	counters(f, &r->a->metrics);
-	HEAD(f, "orgvault_credentials", "gauge", "Credentials by status.");
+	HEAD(f, "orgvault_credentials", "gauge", "Credentials by status, and "
+	    "by health (ok, degraded, needs_action).");
 	for (int i = 0; i < 9; i++)
 		fprintf(f, "orgvault_credentials{status=\"%s\"} %lld\n",
 		    statuses[i] ? statuses[i] : "other", g.by_status[i]);
+	for (int i = 0; i < 3; i++)
+		fprintf(f, "orgvault_credentials{health=\"%s\"} %lld\n",
+		    vault_health_str((enum vault_health)i), g.by_health[i]);
 	HEAD(f, "orgvault_credentials_in_drift", "gauge",
 	    "Credentials whose granted scope differs from the expected one.");
 	fprintf(f, "orgvault_credentials_in_drift %lld\n", g.drift);

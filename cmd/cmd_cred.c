@@ -5,6 +5,7 @@
 
 #include "cmd/cli.h"
 #include "rotation/provider.h"
+#include "util/timefmt.h"
 #include "util/validate.h"
 
 static const char cred_usage[] =
@@ -14,7 +15,8 @@ static const char cred_usage[] =
 "           [--grant client_credentials|refresh_token]\n"
 "           [--refresh-token-file PATH|-] [--auth basic|post]\n"
 "           [--scope \"a b c\"] [--refresh-at 0.75|18h] [--json]\n"
-"       orgvault cred list [ORG] [--status S] [--provider P] [--json]\n"
+"       orgvault cred list [ORG] [--status S[,S...]] [--health H[,H...]]\n"
+"           [--provider P] [--region R] [--client-id ID] [--json]\n"
 "       orgvault cred show ORG NAME [--json]\n"
 "       orgvault cred rm ORG NAME\n"
 "       orgvault cred refresh ORG NAME [--json]\n"
@@ -51,11 +53,21 @@ static const char cred_usage[] =
 "outside orgvault: nothing is sent until its secrets are put again),\n"
 "disabled.  A new secret or refresh token sets the status back to active\n"
 "and makes the credential due at once; the same secrets given again do\n"
-"that only for a credential that is not active or failing.\n";
+"that only for a credential that is not active or failing.\n"
+"\n"
+"Health (column HEALTH, `health` in JSON): ok (a valid token, the last\n"
+"attempt succeeded), degraded (a valid token, recent attempts failed),\n"
+"needs_action (no valid token, or a status only an operator can end:\n"
+"revoked, invalid_client, secret_or_grant_refused, tampered, unknown,\n"
+"disabled).  `cred list` filters by --status, --health (both take a\n"
+"comma list), --provider, --region (any spelling --region takes, or a\n"
+"ServiceNow instance) and --client-id; an unknown value is an error.\n";
 
 struct cred_args {
 	struct cred_input	 in;
 	const char		*secret_file, *refresh_token_file, *status;
+	const char		*health;
+	char			 given[32];	/* option letters seen */
 	int			 json;
 	const char		*pos[2];
 	int			 npos;
@@ -77,6 +89,7 @@ cred_parse(int argc, char **argv, struct cred_args *a)
 		{ "scope",		required_argument, NULL, 'S' },
 		{ "refresh-at",		required_argument, NULL, 'R' },
 		{ "status",		required_argument, NULL, 'x' },
+		{ "health",		required_argument, NULL, 'H' },
 		{ "json",		no_argument,	   NULL, 'j' },
 		{ "help",		no_argument,	   NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -85,6 +98,9 @@ cred_parse(int argc, char **argv, struct cred_args *a)
 
 	memset(a, 0, sizeof(*a));
 	while ((ch = cli_getopt(argc, argv, "h", opts)) != -1) {
+		if (ch > 0 && ch < 128 && strlen(a->given) + 1 <
+		    sizeof(a->given) && strchr(a->given, ch) == NULL)
+			a->given[strlen(a->given)] = (char)ch;
 		switch (ch) {
 		case 'P': a->in.provider = optarg; break;
 		case 'r': a->in.region = optarg; break;
@@ -98,6 +114,7 @@ cred_parse(int argc, char **argv, struct cred_args *a)
 		case 'S': a->in.scope = optarg; break;
 		case 'R': a->in.refresh_at = optarg; break;
 		case 'x': a->status = optarg; break;
+		case 'H': a->health = optarg; break;
 		case 'j': a->json = 1; break;
 		case 'h': fputs(cred_usage, stdout); return -1;
 		default: return cli_usage_error(cred_usage, "%s", cli_opt_error());
@@ -177,8 +194,9 @@ cred_row(const struct vault_cred *c, void *arg)
 
 	if (list)
 		return json_array_append_new(list, render_cred(c));
-	printf("%-20s %-20s %-10s %-16s %-14s %s\n", c->org, c->name,
+	printf("%-20s %-20s %-10s %-16s %-14s %-12s %s\n", c->org, c->name,
 	    c->provider, c->region[0] ? c->region : "-", c->status,
+	    vault_health_str(vault_cred_health(c, timefmt_now())),
 	    c->client_id);
 	return 0;
 }
@@ -198,9 +216,18 @@ cred_list(struct cli *cli, int argc, char **argv)
 	if (a.npos > 1)
 		return cli_usage_error(cred_usage, "cred list takes at most "
 		    "one ORG");
+	if (a.given[strspn(a.given, "xHPrcj")] != '\0')
+		return cli_usage_error(cred_usage, "cred list filters by "
+		    "--status, --health, --provider, --region and --client-id "
+		    "only");
 	f.org = a.npos ? a.pos[0] : NULL;
 	f.status = a.status;
+	f.health = a.health;
 	f.provider = a.in.provider;
+	f.region = provider_region_filter(a.in.region);
+	f.client_id = a.in.client_id;
+	if (vault_cred_filter_check(&f) != OV_OK)
+		return cli_usage_error(cred_usage, "%s", ov_errmsg());
 	if ((ec = cli_open(cli, 0, &v)) != 0)
 		return ec;
 	if (f.org && (rc = vault_org_get(v, f.org,
@@ -210,8 +237,9 @@ cred_list(struct cli *cli, int argc, char **argv)
 	}
 	list = a.json ? json_array() : NULL;
 	if (!a.json)
-		printf("%-20s %-20s %-10s %-16s %-14s %s\n", "ORG", "NAME",
-		    "PROVIDER", "REGION", "STATUS", "CLIENT_ID");
+		printf("%-20s %-20s %-10s %-16s %-14s %-12s %s\n", "ORG",
+		    "NAME", "PROVIDER", "REGION", "STATUS", "HEALTH",
+		    "CLIENT_ID");
 	rc = vault_cred_list(v, &f, cred_row, list);
 	vault_close(v);
 	if (rc != OV_OK) {

@@ -106,7 +106,7 @@ cmd_export(struct cli *cli, int argc, char **argv)
 		return cli_fail(ov_seterr(OV_ENOTFOUND, "cannot create %s",
 		    path));
 	}
-	if ((rc = vault_org_list(v, org_line, &x)) == OV_OK)
+	if ((rc = vault_org_list(v, NULL, org_line, &x)) == OV_OK)
 		rc = vault_cred_list(v, &all, cred_line, &x);
 	vault_close(v);
 	if (rc == OV_OK && (ferror(x.out) || fflush(x.out) != 0))

@@ -8,7 +8,7 @@
 
 static const char org_usage[] =
 "usage: orgvault org add SLUG [--name TEXT] [--external-id ID] [--json]\n"
-"       orgvault org list [--json]\n"
+"       orgvault org list [--name TEXT] [--json]\n"
 "       orgvault org show SLUG [--json]\n"
 "       orgvault org update SLUG [--name TEXT] [--external-id ID] [--json]\n"
 "       orgvault org rm SLUG [--force]\n"
@@ -18,7 +18,8 @@ static const char org_usage[] =
 "--name is a display name (default: the slug); --external-id the\n"
 "provider's org id, e.g. a Genesys Cloud organization GUID.\n"
 "`org update` changes only what it is given; --external-id '' clears\n"
-"the external id.  The slug never changes.\n"
+"the external id.  The slug never changes.  `org list --name TEXT`\n"
+"lists the orgs whose display name holds TEXT (any case).\n"
 "`org rm` refuses while the org holds credentials unless --force, which\n"
 "removes them and their secrets too.  Exit 2: no such org; 3: the slug\n"
 "exists, or the org holds credentials.\n";
@@ -126,13 +127,17 @@ org_list(struct cli *cli, int argc, char **argv)
 		return ec < 0 ? 0 : ec;
 	if (a.npos != 0)
 		return cli_usage_error(org_usage, "org list takes no argument");
+	if (a.force || a.external_id)
+		return cli_usage_error(org_usage, "org list filters by --name "
+		    "only");
 	if ((ec = cli_open(cli, 0, &v)) != 0)
 		return ec;
 	list = a.json ? json_array() : NULL;
 	if (!a.json)
 		printf("%-24s %-28s %-12s %5s  %s\n", "SLUG", "NAME",
 		    "EXTERNAL_ID", "CREDS", "CREATED");
-	rc = vault_org_list(v, org_row, list);
+	rc = vault_org_list(v, &(struct vault_org_filter){ a.name, NULL },
+	    org_row, list);
 	vault_close(v);
 	if (rc != OV_OK) {
 		json_decref(list);

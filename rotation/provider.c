@@ -288,3 +288,14 @@ provider_resolve_put(struct vault *v, const struct cred_input *in,
 	    "put it in full, as a new credential (provider, endpoint, client "
 	    "id, scope and secrets): %s", in->org, in->name, why);
 }
+
+const char *
+provider_region_filter(const char *in)
+{
+	const char *key, *domain;
+
+	if (in && provider_genesys_region(in, &key, &domain) == OV_OK)
+		return key;
+	ov_clearerr();
+	return in;
+}

@@ -17,6 +17,10 @@
  * "usw2.pure.cloud" (any case); OV_EINVAL listing the keys otherwise. */
 enum ov_rc	 provider_genesys_region(const char *in, const char **key,
 		    const char **domain);
+/* The region to filter credentials by: a Genesys region in any spelling
+ * provider_genesys_region takes becomes its key; anything else (a
+ * ServiceNow instance) is taken as it is. */
+const char	*provider_region_filter(const char *in);
 /* The Genesys platform API base of a credential, from its token URL:
  * scheme and authority, a leading "login." turned into "api."
  * (https://login.mypurecloud.com/oauth/token -> https://api.mypurecloud.com;

@@ -46,4 +46,8 @@
 #define OV_WEBHOOK_BACKOFF_CAP_S 3600	/* retries: at most an hour apart */
 #define OV_WEBHOOK_KEEP_S	(30L * 86400) /* delivered rows kept */
 
+/* Pages of GET /v1/credentials and GET /v1/orgs (limit=). */
+#define OV_LIST_PAGE_DEFAULT	500
+#define OV_LIST_PAGE_MAX	5000
+
 #endif

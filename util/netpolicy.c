@@ -61,6 +61,10 @@ refused_init(void)
 enum ov_rc
 netpolicy_allow(const char *cidrs, const char *what)
 {
+	if (cidrs == NULL) {
+		allowed.n = 0;
+		return OV_OK;
+	}
 	return cidr_list_parse(cidrs, what, &allowed);
 }
 

@@ -20,7 +20,8 @@
 #include "util/cidr.h"
 #include "util/err.h"
 
-/* Set once at start-up (main), read by every request after. */
+/* Set once at start-up (main), read by every request after: cidrs are
+ * added to the allowed ranges (NULL: none allowed again). */
 enum ov_rc	 netpolicy_allow(const char *cidrs, const char *what);
 enum ov_rc	 netpolicy_set_proxy(const char *url);
 const char	*netpolicy_proxy(void);		/* "" for none */

@@ -279,3 +279,18 @@ validate_token_url(const char *in, char *out, size_t outlen)
 {
 	return validate_url("token URL", in, out, outlen);
 }
+
+int
+validate_in_list(const char *list, const char *item)
+{
+	size_t n = strlen(item);
+	const char *p = list;
+
+	while (n && (p = strstr(p, item)) != NULL) {
+		if ((p == list || p[-1] == ',') && (p[n] == ',' ||
+		    p[n] == '\0'))
+			return 1;
+		p += n;
+	}
+	return 0;
+}

@@ -39,4 +39,7 @@ enum ov_rc	validate_token_url(const char *, char *out, size_t outlen);
 enum ov_rc	validate_url(const char *what, const char *, char *out,
 		    size_t outlen);
 
+/* Whether item is one of the comma-separated list ("a,b,c"). */
+int		validate_in_list(const char *list, const char *item);
+
 #endif

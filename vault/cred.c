@@ -155,6 +155,22 @@ vault_cred_by_id(struct vault *v, int64_t id, struct vault_cred *out)
 	return OV_OK;
 }
 
+struct filtered {
+	const struct vault_cred_filter	*f;
+	vault_cred_cb			 cb;
+	void				*arg;
+	int64_t				 now;
+};
+
+static int
+filter_row(const struct vault_cred *c, void *arg)
+{
+	struct filtered *ff = arg;
+
+	return vault_cred_filter_match(ff->f, c, ff->now) ?
+	    ff->cb(c, ff->arg) : 0;
+}
+
 enum ov_rc
 vault_cred_list(struct vault *v, const struct vault_cred_filter *f,
     vault_cred_cb cb, void *arg)
@@ -162,16 +178,27 @@ vault_cred_list(struct vault *v, const struct vault_cred_filter *f,
 	sqlite3_stmt *st;
 	enum ov_rc rc;
 
+	struct filtered ff = { f, cb, arg, timefmt_now() };
+
+	if ((rc = vault_cred_filter_check(f)) != OV_OK)
+		return rc;
+	/* Status lists and health are judged in C (filter_row). */
 	if ((rc = db_prepare(v, "SELECT " CRED_COLS CRED_FROM
 	    "WHERE (?1 IS NULL OR o.slug = ?1) "
-	    "AND (?2 IS NULL OR c.status = ?2) AND "
-	    "(?3 IS NULL OR c.provider = ?3) ORDER BY o.slug, c.name",
-	    &st)) != OV_OK)
+	    "AND (?2 IS NULL OR c.provider = ?2) "
+	    "AND (?3 IS NULL OR c.region = ?3) "
+	    "AND (?4 IS NULL OR c.client_id = ?4) "
+	    "AND (?5 IS NULL OR (o.slug, c.name) > (?5, ?6)) "
+	    "ORDER BY o.slug, c.name", &st)) != OV_OK)
 		return rc;
 	sqlite3_bind_text(st, 1, f->org, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, f->status, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, f->provider, -1, SQLITE_STATIC);
-	return cred_walk(v, st, cb, arg);
+	sqlite3_bind_text(st, 2, f->provider, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, f->region, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, f->client_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, f->after_org, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, f->after_name ? f->after_name : "", -1,
+	    SQLITE_STATIC);
+	return cred_walk(v, st, filter_row, &ff);
 }
 
 /* Field names whose values differ, for the event detail. */

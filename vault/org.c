@@ -91,16 +91,24 @@ vault_org_get(struct vault *v, const char *slug, struct vault_org *out)
 }
 
 enum ov_rc
-vault_org_list(struct vault *v, vault_org_cb cb, void *arg)
+vault_org_list(struct vault *v, const struct vault_org_filter *f,
+    vault_org_cb cb, void *arg)
 {
+	static const struct vault_org_filter all = { NULL, NULL };
 	sqlite3_stmt *st;
 	struct vault_org o;
 	enum ov_rc rc;
 	int src;
 
+	if (f == NULL)
+		f = &all;
+	/* instr(lower(...)): a substring, no LIKE wildcards to escape. */
 	if ((rc = db_prepare(v, "SELECT " ORG_COLS " FROM orgs o "
-	    "ORDER BY o.slug", &st)) != OV_OK)
+	    "WHERE (?1 IS NULL OR instr(lower(o.name), lower(?1)) > 0) "
+	    "AND (?2 IS NULL OR o.slug > ?2) ORDER BY o.slug", &st)) != OV_OK)
 		return rc;
+	sqlite3_bind_text(st, 1, f->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, f->after_slug, -1, SQLITE_STATIC);
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((rc = org_row(st, &o)) != OV_OK || cb(&o, arg))
 			break;

@@ -66,6 +66,9 @@ render_cred(const struct vault_cred *cr)
 	    "last_error", cr->last_error,
 	    "refresh_token_expires_at",
 	    render_time_or_null(cr->refresh_token_expires_at));
+	if (j)
+		json_object_set_new(j, "health", json_string(vault_health_str(
+		    vault_cred_health(cr, timefmt_now()))));
 	return j;
 }
 

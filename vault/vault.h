@@ -78,7 +78,14 @@ typedef int (*vault_org_cb)(const struct vault_org *, void *);
 enum ov_rc	vault_org_add(struct vault *, const struct vault_org *);
 enum ov_rc	vault_org_get(struct vault *, const char *slug,
 		    struct vault_org *out);
-enum ov_rc	vault_org_list(struct vault *, vault_org_cb, void *);
+/* Orgs in slug order; f NULL: all.  name: a case-insensitive substring
+ * of the display name; after_slug: a keyset page, orgs after it. */
+struct vault_org_filter {
+	const char	*name;
+	const char	*after_slug;
+};
+enum ov_rc	vault_org_list(struct vault *, const struct vault_org_filter *,
+		    vault_org_cb, void *);
 /* Refuses (OV_ECONFLICT) while credentials exist, unless force. */
 enum ov_rc	vault_org_rm(struct vault *, const char *slug, int force);
 /* Changes name and/or external_id (NULL: keep; "" clears external_id);
@@ -117,11 +124,29 @@ struct vault_cred {
 	int64_t	refresh_token_expires_at;	/* 0: unknown */
 	int	refresh_token_kept;	/* last answer kept the refresh token */
 };
+/* A filter of vault_cred_list: NULL fields match everything; status and
+ * health are one value or a comma list ("failing,revoked"). */
 struct vault_cred_filter {
 	const char	*org;		/* NULL: all orgs */
 	const char	*status;
 	const char	*provider;
+	const char	*region;	/* canonical (provider.h) */
+	const char	*client_id;
+	const char	*health;	/* ok degraded needs_action */
+	/* Keyset page: only rows after (after_org, after_name). */
+	const char	*after_org, *after_name;
 };
+/* OV_EINVAL naming the field for an unknown status, health, provider. */
+enum ov_rc	vault_cred_filter_check(const struct vault_cred_filter *);
+/* Whether c passes the status and health parts at now. */
+int		vault_cred_filter_match(const struct vault_cred_filter *,
+		    const struct vault_cred *, int64_t now);
+/* health.c (README "Statuses and health"). */
+enum vault_health {
+	VAULT_HEALTH_OK, VAULT_HEALTH_DEGRADED, VAULT_HEALTH_NEEDS_ACTION
+};
+enum vault_health vault_cred_health(const struct vault_cred *, int64_t now);
+const char	*vault_health_str(enum vault_health);
 typedef int (*vault_cred_cb)(const struct vault_cred *, void *);
 /*
  * Creates or updates org/name.  On create client_secret is required (and

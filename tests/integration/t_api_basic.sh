@@ -75,7 +75,7 @@ track org.created empty
 api GET /v1/orgs "$READER"
 expect_status "GET /v1/orgs: 200" 200
 expect_body_with "GET /v1/orgs: an array of the three orgs" \
-    'type == "array" and (map(.slug) | sort) == ["acme", "beta", "empty"]'
+    '.orgs | (type == "array" and (map(.slug) | sort) == ["acme", "beta", "empty"])'
 api GET /v1/orgs/acme "$READER"
 expect_status "GET /v1/orgs/acme: 200" 200
 expect_body_with "GET /v1/orgs/acme: the org" '.slug == "acme" and .name == "Acme Corp" and .external_id == "ext-1"'
@@ -142,22 +142,22 @@ expect_status "GET /v1/orgs/acme/credentials: 200" 200
 expect_body_with "per org: acme's two credentials" 'type == "array" and (map(.name) | sort) == ["main", "west"]'
 api GET /v1/credentials "$READER"
 expect_status "GET /v1/credentials: 200" 200
-expect_body_with "across orgs: all three" '(map(.org + "/" + .name) | sort) == ["acme/main", "acme/west", "beta/sn"]'
+expect_body_with "across orgs: all three" '.credentials | ((map(.org + "/" + .name) | sort) == ["acme/main", "acme/west", "beta/sn"])'
 expect_false "the lists hold no secret" -- grep -aqF -e "$CS1" -e "$CS2" "$API_BODY"
 api GET '/v1/credentials?org=beta' "$READER"
-expect_body_with "?org=beta" 'map(.org + "/" + .name) == ["beta/sn"]'
+expect_body_with "?org=beta" '.credentials | (map(.org + "/" + .name) == ["beta/sn"])'
 api GET '/v1/credentials?provider=servicenow' "$READER"
-expect_body_with "?provider=servicenow" 'map(.org + "/" + .name) == ["beta/sn"]'
+expect_body_with "?provider=servicenow" '.credentials | (map(.org + "/" + .name) == ["beta/sn"])'
 api GET '/v1/credentials?provider=genesys&region=us_west_2' "$READER"
-expect_body_with "?provider=genesys&region=us_west_2" 'map(.org + "/" + .name) == ["acme/west"]'
+expect_body_with "?provider=genesys&region=us_west_2" '.credentials | (map(.org + "/" + .name) == ["acme/west"])'
 api GET '/v1/credentials?region=us_east_1' "$READER"
-expect_body_with "?region=us_east_1" 'map(.org + "/" + .name) == ["acme/main"]'
+expect_body_with "?region=us_east_1" '.credentials | (map(.org + "/" + .name) == ["acme/main"])'
 api GET '/v1/credentials?status=active' "$READER"
-expect_body_with "?status=active: all three" 'length == 3'
+expect_body_with "?status=active: all three" '.credentials | (length == 3)'
 api GET '/v1/credentials?status=failing' "$READER"
-expect_body_with "?status=failing: none" '. == []'
+expect_body_with "?status=failing: none" '.credentials | (. == [])'
 api GET '/v1/credentials?org=acme&provider=servicenow' "$READER"
-expect_body_with "filters combine (acme + servicenow: none)" '. == []'
+expect_body_with "filters combine (acme + servicenow: none)" '.credentials | (. == [])'
 api GET /v1/orgs/acme "$READER"
 expect_body_with "the org counts its credentials" '.credentials == 2'
 
@@ -234,7 +234,7 @@ expect_body_with "revocations: beta/rg, credential.revoked, invalid_grant, HTTP 
      and .[0].kind == "credential.revoked" and .[0].oauth_error == "invalid_grant"
      and .[0].http_status == 400)'
 api GET '/v1/credentials?status=revoked' "$READER"
-expect_body_with "?status=revoked: beta/rg" 'map(.org + "/" + .name) == ["beta/rg"]'
+expect_body_with "?status=revoked: beta/rg" '.credentials | (map(.org + "/" + .name) == ["beta/rg"])'
 
 # --- metrics ------------------------------------------------------------------------------------
 api GET /metrics "$READER"
@@ -374,7 +374,7 @@ track org.deleted beta
 api GET /v1/orgs/beta/credentials/sn "$READER"
 expect_problem "its credentials are gone: 404" 404 not-found
 api GET '/v1/credentials?org=beta' "$READER"
-expect_body_with "no credential of beta listed" '. == []'
+expect_body_with "no credential of beta listed" '.credentials | (. == [])'
 api GET /v1/orgs/beta/credentials/sn/token "$TOKEN"
 expect_problem "the broker does not serve a token of a deleted org: 404" 404 not-found
 
@@ -397,7 +397,7 @@ expect_body_with "POST /v1/apikeys: name, role, orgs, key" \
 CI=$(api_jq .key)
 api GET /v1/orgs "$CI"
 expect_status "the new key works at once" 200
-expect_body_with "the new key sees its org only" 'map(.slug) == ["acme"]'
+expect_body_with "the new key sees its org only" '.orgs | (map(.slug) == ["acme"])'
 api GET /v1/apikeys "$ADMIN"
 expect_body_with "apikeys: ci listed, without its key" \
     'map(select(.name == "ci")) | length == 1 and (.[0] | has("key") | not)'

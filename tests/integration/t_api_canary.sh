@@ -99,7 +99,7 @@ ACCESS_OK+=("$API_BODY")
 api GET /v1/orgs/a/credentials/rev/token "$TOKEN"
 expect_problem "GET token of the revoked a/rev: 409" 409 credential-revoked
 api GET /v1/orgs/a/credentials/ic/token "$TOKEN"
-expect_problem "GET token of a/ic (secret refused): 503" 503 unavailable
+expect_problem "GET token of a/ic (secret refused): 409 naming the fix" 409 credential-invalid-client
 
 # Updates: a new client secret, a new refresh token.
 api PUT /v1/orgs/a/credentials/main "$OPER" "$(jq -cn --arg s "$CS_NEW" '{client_secret: $s}')"
@@ -205,7 +205,8 @@ api GET /v1/orgs "$WK"
 expect_problem "401: a canary as the whole key" 401 unauthorized
 api GET "/v1/orgs?api_key=$WK&client_secret=$CS_BAD" "$READER" "" -H "X-Request-Id: $HDR" \
     -H "X-Forwarded-For: $HDR" -H "User-Agent: $HDR"
-expect_status "secrets in the query string and headers: still 200" 200
+expect_problem "secrets in the query string: 400 naming the unknown parameter" 400 bad-request
+expect_body_with "... by its name, never its value" '.detail | test("api_key")'
 expect_false "the answer does not echo a client's X-Request-Id" -- grep -aqF -- "$HDR" "$API_HDRS"
 
 # --- the CLI, reading what the API wrote ---------------------------------------------------------

@@ -69,7 +69,7 @@ expect_body "api: another org's credential is not paused" \
     '.paused_until == null and .pause_reason == null'
 api GET /v1/credentials "$RDR"
 expect_body "api: the list carries the fields too" \
-    '[.[] | select(.pause_reason == "rate_limited")] | length == 1'
+    '.credentials | ([.[] | select(.pause_reason == "rate_limited")] | length == 1)'
 api GET /metrics "$RDR"
 expect_true "metrics: orgvault_client_paused_total 1" -- \
     grep -q '^orgvault_client_paused_total 1$' "$API_BODY"

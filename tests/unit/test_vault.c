@@ -473,7 +473,7 @@ test_org_add_get_list_rm(void **state)
 	assert_string_equal(o.name, "acme");
 
 	/* Listed by slug. */
-	assert_int_equal(vault_org_list(u->v, org_cb, &n), OV_OK);
+	assert_int_equal(vault_org_list(u->v, NULL, org_cb, &n), OV_OK);
 	assert_int_equal(n.n, 3);
 	assert_string_equal(n.v[0], "acme");
 	assert_string_equal(n.v[1], "beta-2");
@@ -489,7 +489,7 @@ test_org_add_get_list_rm(void **state)
 	assert_int_equal(vault_org_rm(u->v, "beta-2", 0), OV_ENOTFOUND);
 	assert_int_equal(vault_org_rm(u->v, "nope", 1), OV_ENOTFOUND);
 	memset(&n, 0, sizeof(n));
-	assert_int_equal(vault_org_list(u->v, org_cb, &n), OV_OK);
+	assert_int_equal(vault_org_list(u->v, NULL, org_cb, &n), OV_OK);
 	assert_int_equal(n.n, 2);
 	assert_string_equal(n.v[0], "acme");
 	assert_string_equal(n.v[1], "zeta");
@@ -511,7 +511,7 @@ test_org_list_stops(void **state)
 
 	org_add(u->v, "a", NULL);
 	org_add(u->v, "b", NULL);
-	assert_int_equal(vault_org_list(u->v, stop_after_one, &calls), OV_OK);
+	assert_int_equal(vault_org_list(u->v, NULL, stop_after_one, &calls), OV_OK);
 	assert_int_equal(calls, 1);
 }
 

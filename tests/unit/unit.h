@@ -25,6 +25,7 @@
 #include <sqlite3.h>
 
 #include "util/err.h"
+#include "util/netpolicy.h"
 #include "util/secret.h"
 #include "vault/vault.h"
 
@@ -37,6 +38,11 @@ unit_init(void)
 		exit(1);
 	}
 	secret_json_wipe_on_free();
+	/* As the integration tests (lib.sh): the fakes are on loopback. */
+	if (netpolicy_allow("127.0.0.0/8", "unit") != OV_OK) {
+		fprintf(stderr, "netpolicy_allow failed\n");
+		exit(1);
+	}
 }
 
 /* A new empty directory under /tmp (mode 0700); the caller frees it. */
