@@ -25,7 +25,10 @@ struct admin_config {
 	const char	*tls_cert, *tls_key;	/* PEM files; NULL: plain */
 	int		 threads;	/* 0: online CPUs */
 	int		 max_connections;
-	int		 idle_timeout_s;
+	int		 max_per_ip;	/* open connections per client address
+					 * (trusted proxies: no limit) */
+	int		 idle_timeout_s;	/* between requests, in all */
+	int		 request_timeout_s;	/* a request's head and body */
 	int		 token_cache;	/* 0: decrypt on every request */
 	/* Peers whose X-Forwarded-For names the client (--trusted-proxy). */
 	struct cidr_list trusted_proxies;

@@ -20,6 +20,7 @@
 
 struct broker;
 struct auth;
+struct conns;
 
 /* Counters for /metrics (metrics.c); all atomic. */
 #define METRICS_STATUS_N	16	/* index of http_status_index() */
@@ -33,6 +34,8 @@ struct metrics {
 	atomic_ullong	token[METRICS_STATUS_N];
 	atomic_ullong	http[METRICS_ROUTE_N][METRICS_STATUS_N];
 	atomic_ullong	auth_failures, auth_throttled;
+	atomic_ullong	conn_refused;	/* --max-connections-per-ip */
+	atomic_ullong	requests_cut;	/* --request-timeout */
 };
 
 struct admin {
@@ -50,6 +53,7 @@ struct admin {
 	int			 jobs, stopping;
 	struct broker		*broker;
 	struct auth		*auth;
+	struct conns		*conns;		/* conn.c */
 	struct metrics		 metrics;
 	struct MHD_Daemon	*daemon;
 	int			 retiring;	/* pool_lock: daemons retired by
@@ -71,14 +75,24 @@ struct req {
 						 * For via a trusted proxy) */
 	int			 via_proxy;
 	int64_t			 start_ms;
-	char			*body;		/* secmem: may hold secrets */
-	size_t			 len;
+	/* The body: kept (in secmem: it may hold secrets) only when the
+	 * key verified; otherwise read and dropped, only counted. */
+	char			*body;
+	size_t			 len, cap;	/* kept, room */
+	size_t			 seen;		/* read, kept or not */
+	size_t			 announced;	/* Content-Length, 0: none */
+	int			 keep_body;
 	int			 too_big, bad_type;
 	int			 route;		/* metrics index, -1: none */
 	int			 status;	/* the answer's, for the log */
 	const char		*params[ADMIN_PARAMS_MAX];
 	char			 pbuf[ADMIN_PARAMS_MAX][OV_SLUG_MAX + 2];
 	int			 authed;
+	/* The key is checked once, at the head (auth_verify); a failure
+	 * is answered when the request is complete (auth_check). */
+	int			 auth_done, auth_fail;
+	enum ov_rc		 auth_rc;
+	char			 auth_key_id[VAULT_APIKEY_ID_LEN + 1];
 	struct vault_apikey	 key;
 	struct vault		*v;		/* from the pool, while handled */
 	/* Token broker waits (broker.c). */
@@ -159,8 +173,14 @@ unsigned	 http_status_of_index(int);
 /* auth.c */
 struct auth	*auth_new(void);
 void		 auth_free(struct auth *);
-/* Checks the Bearer key: 0 and req->key on success; otherwise answers
- * 401 or 429 itself and returns -1 with *answered set. */
+/* Verifies the Bearer key once, answering nothing: 0 and req->key (and
+ * req->authed) on success, -1 with the failure kept in req for
+ * auth_check.  (-1 with req->status set: it answered 500 itself, no
+ * vault connection.) */
+int		 auth_verify(struct req *);
+/* Checks the Bearer key (auth_verify unless done): 0 and req->key on
+ * success; otherwise answers 401 or 429 itself and returns -1 with
+ * *answered set. */
 int		 auth_check(struct req *, enum MHD_Result *answered);
 /* Drops cached keys (after a change through the API). */
 void		 auth_forget(struct auth *);
@@ -185,8 +205,63 @@ void		 broker_forget(struct broker *, const char *org,
 void		 metrics_refresh(struct metrics *, const struct rot_result *);
 enum MHD_Result	 metrics_answer(struct req *);
 
+/* conn.c: connections apart from their requests — counts per client
+ * address, and deadlines that bytes do not push back, kept by a reaper
+ * thread.  A connection's clock: */
+enum conn_phase { CONN_NEW, CONN_RECEIVING, CONN_ANSWERING, CONN_IDLE };
+struct conn_clock {
+	enum conn_phase	 phase;
+	int64_t		 since_ms;	/* monotonic: when its time began */
+};
+void		 conn_clock_start(struct conn_clock *, int64_t now_ms);
+void		 conn_clock_request(struct conn_clock *, int64_t now_ms);
+void		 conn_clock_answer(struct conn_clock *);
+void		 conn_clock_done(struct conn_clock *, int64_t now_ms);
+/* When the connection is to be cut (monotonic ms); INT64_MAX: never. */
+int64_t		 conn_clock_deadline(const struct conn_clock *, int request_s,
+		    int idle_s);
+/* Open connections by address (16 bytes, cidr.h), no lock of its own.
+ * take: 1 counted, 0 at limit (0: none), -1 no memory.  warn: 1 when a
+ * line of that kind about addr is due (none in the last 10 s), which it
+ * records. */
+enum { CONN_WARN_REFUSED, CONN_WARN_CUT, CONN_WARN_KINDS };
+struct conn_table;
+struct conn_table *conn_table_new(void);
+void		 conn_table_free(struct conn_table *);	/* NULL ok */
+int		 conn_table_take(struct conn_table *, const unsigned char [16],
+		    int limit, int64_t now_ms);
+void		 conn_table_give(struct conn_table *, const unsigned char [16],
+		    int64_t now_ms);
+int		 conn_table_open(const struct conn_table *,
+		    const unsigned char [16]);
+int		 conn_table_warn(struct conn_table *, const unsigned char [16],
+		    int kind, int64_t now_ms);
+/* The daemon's side: cfg and m outlive the conns. */
+struct conns	*conns_new(const struct admin_config *cfg, struct metrics *m);
+enum ov_rc	 conns_start(struct conns *);	/* the reaper */
+void		 conns_stop(struct conns *);	/* after the daemons; NULL ok */
+void		 conns_free(struct conns *);	/* NULL ok */
+/* libmicrohttpd's accept policy and connection notification (cls: the
+ * conns). */
+enum MHD_Result	 conn_admit(void *, const struct sockaddr *, socklen_t);
+void		 conn_notify(void *, struct MHD_Connection *, void **,
+		    enum MHD_ConnectionNotificationCode);
+/* A request line arrived; the request is dispatched (never cut from now
+ * on); it was answered (1 when conn.c had cut the connection). */
+void		 conn_request_begins(struct conns *, struct MHD_Connection *);
+void		 conn_answering(struct conns *, struct MHD_Connection *);
+int		 conn_request_done(struct conns *, struct MHD_Connection *);
+
+/* request.c: the access handler's first call (the head is in: framing,
+ * Content-Length, Content-Type, the key; answers only 400 and 413) and
+ * its calls with body data. */
+enum MHD_Result	 req_head(struct req *);
+enum MHD_Result	 req_body(struct req *, const char *data, size_t *size);
+
 /* routes.c */
 enum MHD_Result	 routes_dispatch(struct req *);
+/* 1 when r's method and path name a route that needs an API key. */
+int		 routes_need_key(struct req *);
 const char	*routes_label(int route, char *buf, size_t len);
 const char	*routes_method(int route);
 

@@ -7,6 +7,10 @@
  * itself): a key revoked through the API stops at once, one revoked by
  * the CLI within a second.
  *
+ * The key is verified once the head of a request is in (auth_verify,
+ * before any body is kept) and a failure answered once the request is
+ * complete (auth_check, in the route table's order).
+ *
  * A key that verifies is never refused: the key is checked first, and
  * only a failure consults the throttle (throttle.h), which counts per
  * (client address, key id) — per address for unknown key ids — and
@@ -120,71 +124,88 @@ unauthorized(struct req *r, const char *key_id, const char *why)
 	return http_problem(r, 401, "unauthorized", NULL, "%s", why);
 }
 
+/* Why a key did not verify (req->auth_fail). */
+enum { AUTH_NO_HEADER = 1, AUTH_NOT_BEARER, AUTH_UNKNOWN, AUTH_ERROR };
+
+/* A verified key, remembered under its digest; 0 when r is now authed. */
+static int
+cache_lookup(struct auth *au, struct req *r, const unsigned char digest[32],
+    int64_t now)
+{
+	struct cached_key *slot;
+
+	pthread_mutex_lock(&au->lock);
+	slot = &au->cache[(digest[0] | digest[1] << 8) % AUTH_CACHE_SLOTS];
+	if (slot->checked_ms && now - slot->checked_ms < AUTH_CACHE_MS &&
+	    sodium_memcmp(slot->digest, digest, 32) == 0) {
+		r->key = slot->key;
+		r->authed = 1;
+	}
+	pthread_mutex_unlock(&au->lock);
+	return r->authed ? 0 : -1;
+}
+
+static void
+cache_store(struct auth *au, const struct req *r,
+    const unsigned char digest[32], int64_t now)
+{
+	struct cached_key *slot;
+
+	pthread_mutex_lock(&au->lock);
+	slot = &au->cache[(digest[0] | digest[1] << 8) % AUTH_CACHE_SLOTS];
+	memcpy(slot->digest, digest, 32);
+	slot->key = r->key;
+	slot->checked_ms = now;
+	pthread_mutex_unlock(&au->lock);
+}
+
+static int
+verify_fail(struct req *r, int why, enum ov_rc rc)
+{
+	r->auth_fail = why;
+	r->auth_rc = rc;
+	return -1;
+}
+
 int
-auth_check(struct req *r, enum MHD_Result *answered)
+auth_verify(struct req *r)
 {
 	struct auth *au = r->a->auth;
 	const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_AUTHORIZATION);
 	unsigned char digest[32];
-	struct cached_key *slot;
 	struct vault *v;
 	int64_t now = timefmt_mono_ms();
-	char key_id[VAULT_APIKEY_ID_LEN + 1];
 	size_t len;
 	int id_known = 0;
 	enum ov_rc rc;
 
-	if (h == NULL) {
-		*answered = http_problem(r, 401, "unauthorized", NULL, "send an "
-		    "API key as 'Authorization: Bearer ov_...' (orgvault apikey "
-		    "create)");
-		return -1;
-	}
-	if (strncasecmp(h, "Bearer ", 7) != 0) {
-		*answered = unauthorized(r, NULL, "the Authorization header "
-		    "must be 'Bearer <API key>'");
-		return -1;
-	}
+	r->auth_done = 1;
+	if (h == NULL)
+		return verify_fail(r, AUTH_NO_HEADER, OV_OK);
+	if (strncasecmp(h, "Bearer ", 7) != 0)
+		return verify_fail(r, AUTH_NOT_BEARER, OV_OK);
 	h += 7;
 	while (*h == ' ')
 		h++;
 	len = strlen(h);
 	crypto_generichash(digest, sizeof(digest), (const unsigned char *)h,
 	    len, au->digest_key, sizeof(au->digest_key));
-	pthread_mutex_lock(&au->lock);
-	slot = &au->cache[(digest[0] | digest[1] << 8) % AUTH_CACHE_SLOTS];
-	if (slot->checked_ms && now - slot->checked_ms < AUTH_CACHE_MS &&
-	    sodium_memcmp(slot->digest, digest, sizeof(digest)) == 0) {
-		r->key = slot->key;
-		r->authed = 1;
-	}
-	pthread_mutex_unlock(&au->lock);
-	if (r->authed)
+	if (cache_lookup(au, r, digest, now) == 0)
 		return 0;
-	if ((v = admin_vault(r)) == NULL) {
-		*answered = MHD_YES;	/* answered */
-		return -1;
-	}
+	if ((v = admin_vault(r)) == NULL)
+		return verify_fail(r, AUTH_ERROR, OV_EINTERNAL);  /* answered */
 	rc = vault_apikey_verify(v, h, len, &r->key, &id_known);
 	if (rc == OV_ENOTFOUND) {
 		/* A known id is 16 hex digits after "ov_" (key_parse). */
-		snprintf(key_id, sizeof(key_id), "%.*s", VAULT_APIKEY_ID_LEN,
-		    id_known ? h + 3 : "");
-		*answered = unauthorized(r, id_known ? key_id : NULL,
-		    "invalid API key (unknown, revoked or mistyped)");
-		return -1;
+		snprintf(r->auth_key_id, sizeof(r->auth_key_id), "%.*s",
+		    VAULT_APIKEY_ID_LEN, id_known ? h + 3 : "");
+		return verify_fail(r, AUTH_UNKNOWN, rc);
 	}
-	if (rc != OV_OK) {
-		*answered = http_rc(r, rc);
-		return -1;
-	}
+	if (rc != OV_OK)
+		return verify_fail(r, AUTH_ERROR, rc);
 	r->authed = 1;
-	pthread_mutex_lock(&au->lock);
-	memcpy(slot->digest, digest, sizeof(digest));
-	slot->key = r->key;
-	slot->checked_ms = now;
-	pthread_mutex_unlock(&au->lock);
+	cache_store(au, r, digest, now);
 	{	/* events from now on name the key */
 		char actor[OV_ACTOR_MAX + 1];
 
@@ -192,4 +213,37 @@ auth_check(struct req *r, enum MHD_Result *answered)
 		vault_set_actor(v, actor);
 	}
 	return 0;
+}
+
+int
+auth_check(struct req *r, enum MHD_Result *answered)
+{
+	if (!r->auth_done)
+		auth_verify(r);
+	if (r->authed)
+		return 0;
+	if (r->status) {	/* auth_verify answered (no vault) */
+		*answered = MHD_YES;
+		return -1;
+	}
+	switch (r->auth_fail) {
+	case AUTH_NO_HEADER:
+		*answered = http_problem(r, 401, "unauthorized", NULL, "send "
+		    "an API key as 'Authorization: Bearer ov_...' (orgvault "
+		    "apikey create)");
+		break;
+	case AUTH_NOT_BEARER:
+		*answered = unauthorized(r, NULL, "the Authorization header "
+		    "must be 'Bearer <API key>'");
+		break;
+	case AUTH_UNKNOWN:
+		*answered = unauthorized(r, r->auth_key_id[0] ?
+		    r->auth_key_id : NULL, "invalid API key (unknown, revoked "
+		    "or mistyped)");
+		break;
+	default:
+		*answered = http_rc(r, r->auth_rc);
+		break;
+	}
+	return -1;
 }

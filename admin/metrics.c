@@ -2,9 +2,10 @@
  * metrics.c — GET /metrics in the Prometheus text format (0.0.4).
  *
  * Counters (refreshes by outcome, refresh latency, token answers, HTTP
- * answers by route and status, authentication failures) are atomics
- * bumped where things happen.  Gauges (credentials by status, seconds
- * to the earliest expiry, credentials in scope drift) are read from the
+ * answers by route and status, authentication failures, connections
+ * refused and cut at the front door) are atomics bumped where things
+ * happen.  Gauges (credentials by status, seconds to the earliest
+ * expiry, credentials in scope drift) are read from the
  * vault at scrape time: one pass over the credentials a scrape.  The
  * process gauges (resident memory, open descriptors, SQLite's memory)
  * come from /proc/self and SQLite at scrape time too.
@@ -155,6 +156,16 @@ counters(FILE *f, struct metrics *m)
 	    "Requests refused (429) after repeated authentication failures.");
 	fprintf(f, "orgvault_auth_throttled_total %llu\n",
 	    atomic_load(&m->auth_throttled));
+	HEAD(f, "orgvault_http_connections_refused_total", "counter",
+	    "Connections refused at accept: their address held "
+	    "--max-connections-per-ip.");
+	fprintf(f, "orgvault_http_connections_refused_total %llu\n",
+	    atomic_load(&m->conn_refused));
+	HEAD(f, "orgvault_http_requests_cut_total", "counter",
+	    "Connections closed because no whole request arrived within "
+	    "--request-timeout.");
+	fprintf(f, "orgvault_http_requests_cut_total %llu\n",
+	    atomic_load(&m->requests_cut));
 }
 
 /* 429 pauses: one sample per token host that had one. */

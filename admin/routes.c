@@ -2,7 +2,9 @@
  * routes.c — the route table: method, path pattern, the role it needs,
  * the handler.  Dispatch order: path (404), method (405), API key (401,
  * 429), the key's orgs (404, as if the org did not exist), role (403),
- * then the handler.
+ * then the handler.  The key is verified once the head is in
+ * (routes_need_key), so that a request without a good key keeps no
+ * body; its 401 or 429 still comes in this order.
  */
 #include <stdio.h>
 #include <string.h>
@@ -150,24 +152,44 @@ need_str(enum need need)
 	}
 }
 
-enum MHD_Result
-routes_dispatch(struct req *r)
+/* r's route (r->route, r->params set), or NULL; allow gets the methods
+ * of the path's other routes. */
+static const struct route *
+find(struct req *r, char *allow, size_t len)
 {
-	const struct route *rt = NULL;
-	char allow[64] = "";
-	enum MHD_Result ret;
-
+	allow[0] = '\0';
 	for (size_t i = 0; i < NROUTES; i++) {
 		if (!match(r, routes[i].pattern, r->path))
 			continue;
 		if (strcmp(routes[i].method, r->method) == 0) {
-			rt = &routes[i];
 			r->route = (int)i;
-			break;
+			return &routes[i];
 		}
-		snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow),
-		    "%s%s", allow[0] ? ", " : "", routes[i].method);
+		snprintf(allow + strlen(allow), len - strlen(allow), "%s%s",
+		    allow[0] ? ", " : "", routes[i].method);
 	}
+	return NULL;
+}
+
+int
+routes_need_key(struct req *r)
+{
+	const struct route *rt;
+	char allow[64];
+
+	rt = find(r, allow, sizeof(allow));
+	r->route = -1;		/* set by the dispatch */
+	return rt != NULL && rt->need != NEED_NONE;
+}
+
+enum MHD_Result
+routes_dispatch(struct req *r)
+{
+	const struct route *rt;
+	char allow[64];
+	enum MHD_Result ret;
+
+	rt = find(r, allow, sizeof(allow));
 	if (rt == NULL && allow[0]) {
 		http_header(r, MHD_HTTP_HEADER_ALLOW, allow);
 		return http_problem(r, 405, "method-not-allowed", NULL,

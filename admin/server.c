@@ -1,12 +1,12 @@
 /*
  * server.c — the libmicrohttpd daemon of the admin API: a thread pool
  * (one thread per core, epoll), limits on connections, per-connection
- * memory and idle time; the request lifecycle (id, body, dispatch,
+ * memory and idle time; the request lifecycle (id, calls, dispatch,
  * access log, metrics); the pool of vault connections.
  *
- * Bodies are read into secure memory (a PUT carries client secrets) and
- * capped at 64 KiB: a Content-Length over the cap is refused before
- * the body is read, a chunked body when it crosses the cap.
+ * What a request's head says and where its body goes: request.c;
+ * connections apart from their requests (limits per address,
+ * deadlines): conn.c.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,9 +28,14 @@
 #include "util/secmem.h"
 #include "util/timefmt.h"
 
-#define CONN_MEMORY_LIMIT	(32 * 1024)	/* headers + MHD buffers */
+/* Headers and libmicrohttpd's buffers, per connection: a head of up to
+ * about 14 KiB; the read buffer is half of it, and a client that sends
+ * a body nobody keeps still fills that much of it. */
+#define CONN_MEMORY_LIMIT	(16 * 1024)
 #define DEFAULT_MAX_CONNECTIONS	4096
 #define DEFAULT_IDLE_TIMEOUT_S	30
+#define DEFAULT_MAX_PER_IP	256
+#define DEFAULT_REQUEST_TIMEOUT_S 10
 
 void
 admin_config_defaults(struct admin_config *c)
@@ -39,7 +44,9 @@ admin_config_defaults(struct admin_config *c)
 	snprintf(c->host, sizeof(c->host), "127.0.0.1");
 	c->port = ADMIN_DEFAULT_PORT;
 	c->max_connections = DEFAULT_MAX_CONNECTIONS;
+	c->max_per_ip = DEFAULT_MAX_PER_IP;
 	c->idle_timeout_s = DEFAULT_IDLE_TIMEOUT_S;
+	c->request_timeout_s = DEFAULT_REQUEST_TIMEOUT_S;
 	c->token_cache = 1;
 }
 
@@ -223,13 +230,13 @@ client_ip(struct admin *a, struct MHD_Connection *c, char *out, size_t len,
  * a counter (no system call per request). */
 static _Atomic uint64_t next_id;
 
+/* The first call of the access handler fills r (blank from on_uri;
+ * NULL: made here). */
 static struct req *
-req_new(struct admin *a, struct MHD_Connection *c, const char *method,
-    const char *url)
+req_open(struct admin *a, struct MHD_Connection *c, struct req *r,
+    const char *method, const char *url)
 {
-	struct req *r = calloc(1, sizeof(*r));
-
-	if (r == NULL)
+	if (r == NULL && (r = calloc(1, sizeof(*r))) == NULL)
 		return NULL;
 	r->a = a;
 	r->conn = c;
@@ -243,131 +250,20 @@ req_new(struct admin *a, struct MHD_Connection *c, const char *method,
 	return r;
 }
 
-static int
-has_body_method(const char *m)
-{
-	return strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 ||
-	    strcmp(m, "PATCH") == 0;
-}
-
-/* application/json, with parameters (charset=utf-8) allowed. */
-static int
-is_json_type(const char *ct)
-{
-	size_t n = strlen("application/json");
-
-	if (ct == NULL)
-		return 0;
-	while (*ct == ' ')
-		ct++;
-	return strncasecmp(ct, "application/json", n) == 0 &&
-	    (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
-}
-
 /*
- * What libmicrohttpd 0.9.75 lets through and a strict server refuses:
- * framing that two parsers could read two ways (two Content-Length
- * headers, Content-Length with Transfer-Encoding), a header value with
- * a control character or a NUL inside (value_size counts past it), two
- * Authorization headers (which key is it?).
+ * A request line is in (libmicrohttpd's URI log callback): the request's
+ * time starts.  The blank req returned is the access handler's first
+ * *con_cls, filled by its first call (req_open); on_completed frees it
+ * also when the request never got that far.
  */
-struct head_scan {
-	int		 content_length, transfer_encoding, authorization;
-	const char	*bad;		/* the first bad header's name */
-};
-
-static enum MHD_Result
-head_scan_one(void *cls, enum MHD_ValueKind kind, const char *key,
-    size_t key_size, const char *value, size_t value_size)
+static void *
+on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
-	struct head_scan *h = cls;
-	size_t i;
+	struct admin *a = cls;
 
-	(void)kind;
-	(void)key_size;
-	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
-		h->content_length++;
-	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
-		h->transfer_encoding++;
-	else if (strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0)
-		h->authorization++;
-	for (i = 0; value && i < value_size && h->bad == NULL; i++)
-		if (((unsigned char)value[i] < 0x20 && value[i] != '\t') ||
-		    value[i] == 0x7f)
-			h->bad = key;
-	return MHD_YES;
-}
-
-/* NULL, or why the head is refused (400). */
-static const char *
-head_refusal(struct req *r, char *buf, size_t len)
-{
-	struct head_scan h = { 0 };
-
-	MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, head_scan_one,
-	    &h);
-	if (h.content_length > 1)
-		return "more than one Content-Length header";
-	if (h.content_length && h.transfer_encoding)
-		return "Content-Length and Transfer-Encoding together";
-	if (h.transfer_encoding > 1)
-		return "more than one Transfer-Encoding header";
-	if (h.authorization > 1)
-		return "more than one Authorization header";
-	if (h.bad) {
-		char name[64];
-
-		log_escape(h.bad, name, sizeof(name));
-		snprintf(buf, len, "a control character in the value of "
-		    "header '%s'", name);
-		return buf;
-	}
-	return NULL;
-}
-
-/* First call: checks what the headers say about the body. */
-static enum MHD_Result
-req_begin(struct req *r, int *answered)
-{
-	const char *cl = MHD_lookup_connection_value(r->conn,
-	    MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	const char *ct = MHD_lookup_connection_value(r->conn,
-	    MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-
-	char why[160];
-	const char *bad;
-
-	*answered = 0;
-	if ((bad = head_refusal(r, why, sizeof(why))) != NULL) {
-		*answered = 1;
-		return http_problem(r, 400, "bad-request", NULL, "%s", bad);
-	}
-	if (cl && strtoull(cl, NULL, 10) > ADMIN_BODY_MAX) {
-		*answered = 1;
-		return http_problem(r, 413, "payload-too-large", NULL,
-		    "request bodies are at most %d bytes", ADMIN_BODY_MAX);
-	}
-	if (has_body_method(r->method) && !is_json_type(ct) && (cl == NULL ||
-	    strcmp(cl, "0") != 0))
-		r->bad_type = 1;
-	return MHD_YES;
-}
-
-static enum MHD_Result
-req_upload(struct req *r, const char *data, size_t *size)
-{
-	if (r->too_big || r->bad_type || r->len + *size > ADMIN_BODY_MAX) {
-		r->too_big = !r->bad_type;
-		*size = 0;	/* read and drop */
-		return MHD_YES;
-	}
-	if (r->body == NULL && (r->body = secmem_alloc(ADMIN_BODY_MAX + 1)) ==
-	    NULL)
-		return MHD_NO;
-	memcpy(r->body + r->len, data, *size);
-	r->len += *size;
-	*size = 0;
-	return MHD_YES;
+	(void)uri;
+	conn_request_begins(a->conns, c);
+	return calloc(1, sizeof(struct req));
 }
 
 static enum MHD_Result
@@ -377,23 +273,24 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 {
 	struct admin *a = cls;
 	struct req *r = *con_cls;
-	int answered;
 	enum MHD_Result ret;
 
-	if (r == NULL) {
-		if ((r = req_new(a, c, method, url)) == NULL)
+	if (r == NULL || r->a == NULL) {	/* the first call */
+		if ((r = req_open(a, c, r, method, url)) == NULL)
 			return MHD_NO;
 		*con_cls = r;
-		/* Answering in this first call would cost keep-alive
-		 * (libmicrohttpd closes a connection answered before the
-		 * request is complete): the answer comes in the next. */
-		ret = req_begin(r, &answered);
+		ret = req_head(r);
+		admin_vault_put(a, r->v);
+		r->v = NULL;
+		if (r->status)
+			conn_answering(a->conns, c);
 		return ret;
 	}
 	if (r->status)
-		return MHD_YES;		/* answered early (413) */
+		return MHD_YES;		/* answered early (400, 413) */
 	if (*size)
-		return req_upload(r, data, size);
+		return req_body(r, data, size);
+	conn_answering(a->conns, c);	/* complete: never cut from now */
 	if (r->too_big)
 		return http_problem(r, 413, "payload-too-large", NULL,
 		    "request bodies are at most %d bytes", ADMIN_BODY_MAX);
@@ -411,9 +308,15 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	struct admin *a = cls;
 	struct req *r = *con_cls;
 	int64_t ms;
+	int cut = conn_request_done(a->conns, c);
 
 	if (r == NULL)
 		return;
+	*con_cls = NULL;
+	if (r->a == NULL) {	/* a request line, then nothing we saw */
+		free(r);
+		return;
+	}
 	ms = timefmt_mono_ms() - r->start_ms;
 	if (r->route >= 0 || r->status)
 		atomic_fetch_add(&a->metrics.http[r->route >= 0 ? r->route :
@@ -426,12 +329,12 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	    "status=%d ms=%lld key=%s%s", r->id, r->ip, r->method, r->path,
 	    r->status,
 	    (long long)ms, r->authed ? r->key.name : "-",
-	    why == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" :
+	    why == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : cut ?
+	    " (cut: no whole request within --request-timeout)" :
 	    " (connection closed early)");
 	admin_vault_put(a, r->v);
 	secmem_free(r->body);
 	free(r);
-	*con_cls = NULL;
 }
 
 /* ------------------------------------------------------------ lifecycle */
@@ -483,7 +386,8 @@ admin_new(struct vault *v, const struct admin_config *cfg, struct admin **out)
 		return rc;
 	}
 	if ((a->auth = auth_new()) == NULL ||
-	    (a->broker = broker_new(a)) == NULL) {
+	    (a->broker = broker_new(a)) == NULL ||
+	    (a->conns = conns_new(&a->cfg, &a->metrics)) == NULL) {
 		admin_free(a);
 		return ov_seterr(OV_ENOMEM, "out of memory");
 	}
@@ -631,7 +535,9 @@ daemon_start(struct admin *a, int listen_fd, const char *cert,
 	    MHD_USE_EPOLL : MHD_USE_POLL;
 	if (cert)
 		flags |= MHD_USE_TLS;
-	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, a,
+	/* Not MHD_OPTION_PER_IP_CONNECTION_LIMIT: it cannot exempt the
+	 * trusted proxies (conn.c counts). */
+	return MHD_start_daemon(flags, 0, conn_admit, a->conns, on_request, a,
 	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, a,	/* first */
 	    listen_fd >= 0 ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR,
 	    listen_fd >= 0 ? (void *)(intptr_t)listen_fd : (void *)&ss,
@@ -640,6 +546,8 @@ daemon_start(struct admin *a, int listen_fd, const char *cert,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY_LIMIT,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)a->cfg.idle_timeout_s,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
+	    MHD_OPTION_NOTIFY_CONNECTION, conn_notify, a->conns,
+	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, a,
 	    MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
 	    cert ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END,
 	    TLS_PRIORITIES, MHD_OPTION_HTTPS_MEM_CERT, cert,
@@ -650,6 +558,7 @@ enum ov_rc
 admin_start(struct admin *a, struct rot_scheduler *sched)
 {
 	const union MHD_DaemonInfo *di;
+	enum ov_rc rc;
 
 	a->sched = sched;
 	if (a->tls_cert && MHD_is_feature_supported(MHD_FEATURE_TLS) !=
@@ -657,6 +566,8 @@ admin_start(struct admin *a, struct rot_scheduler *sched)
 		return ov_seterr(OV_EUSAGE, "this libmicrohttpd has no TLS "
 		    "support: drop --tls-cert/--tls-key");
 	raise_nofile(a->cfg.max_connections);
+	if ((rc = conns_start(a->conns)) != OV_OK)
+		return rc;
 	a->mhd_error[0] = '\0';
 	a->daemon = daemon_start(a, -1, a->tls_cert, a->tls_key);
 	if (a->daemon == NULL)
@@ -669,9 +580,12 @@ admin_start(struct admin *a, struct rot_scheduler *sched)
 	di = MHD_get_daemon_info(a->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	a->port = di ? di->port : a->cfg.port;
 	log_info("listening on %s%s%s:%d (%s, %u threads, at most %d "
-	    "connections)", strchr(a->cfg.host, ':') ? "[" : "", a->cfg.host,
+	    "connections, %d per address; %d s per request, %d s idle)",
+	    strchr(a->cfg.host, ':') ? "[" : "", a->cfg.host,
 	    strchr(a->cfg.host, ':') ? "]" : "", a->port, a->tls_cert ?
-	    "https" : "http", pool_threads(a), a->cfg.max_connections);
+	    "https" : "http", pool_threads(a), a->cfg.max_connections,
+	    a->cfg.max_per_ip, a->cfg.request_timeout_s,
+	    a->cfg.idle_timeout_s);
 	if (!admin_listen_is_loopback(a->cfg.host) && !a->tls_cert)
 		log_warnx("the admin API listens on %s without TLS: API keys "
 		    "and tokens cross the network in the clear (give "
@@ -827,6 +741,7 @@ admin_stop(struct admin *a)
 	if (a->daemon)
 		MHD_stop_daemon(a->daemon);
 	a->daemon = NULL;
+	conns_stop(a->conns);	/* every connection is closed */
 }
 
 void
@@ -837,6 +752,7 @@ admin_free(struct admin *a)
 	admin_stop(a);
 	broker_free(a->broker);
 	auth_free(a->auth);
+	conns_free(a->conns);
 	for (size_t i = 0; i < a->npool; i++)
 		vault_close(a->pool[i]);
 	free(a->pool);

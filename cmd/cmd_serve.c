@@ -17,6 +17,7 @@
 static const char serve_usage[] =
 "usage: orgvault serve [--listen HOST:PORT|none] [--tls-cert PEM --tls-key PEM]\n"
 "                      [--threads N] [--max-connections N] [--idle-timeout S]\n"
+"                      [--max-connections-per-ip N] [--request-timeout S]\n"
 "                      [--token-cache on|off]\n"
 "                      [--host-concurrency N] [--host-rate N[/SECONDS]]\n"
 "                      [--host-pause-clients N]\n"
@@ -38,7 +39,15 @@ static const char serve_usage[] =
 "                         serve HTTPS with this certificate and key\n"
 "  --threads N            worker threads (the number of cores)\n"
 "  --max-connections N    open connections at most (4096)\n"
-"  --idle-timeout S       close a connection idle this long (30)\n"
+"  --max-connections-per-ip N\n"
+"                         open connections per client address (256); more\n"
+"                         are refused at accept (--trusted-proxy: exempt)\n"
+"  --idle-timeout S       close a connection this long after its last\n"
+"                         answer if no new request line came (30)\n"
+"  --request-timeout S    a request's head and body must arrive within S\n"
+"                         seconds (a new connection's: of the accept), or\n"
+"                         the connection is closed (10); answering (token\n"
+"                         waits too) is never cut\n"
 "  --token-cache on|off   serve tokens from memory (on); off decrypts\n"
 "                         from the vault on every request (benchmarks)\n"
 "  --trusted-proxy CIDRS  peers (e.g. 10.0.0.5/32,::1) whose X-Forwarded-For\n"
@@ -90,6 +99,8 @@ serve_parse(int argc, char **argv, struct rot_config *cfg,
 		{ "threads",		required_argument, NULL, 'n' },
 		{ "max-connections",	required_argument, NULL, 'm' },
 		{ "idle-timeout",	required_argument, NULL, 'i' },
+		{ "max-connections-per-ip", required_argument, NULL, 'p' },
+		{ "request-timeout",	required_argument, NULL, 'q' },
 		{ "token-cache",	required_argument, NULL, 'x' },
 		{ "host-concurrency",	required_argument, NULL, 'c' },
 		{ "host-rate",		required_argument, NULL, 'r' },
@@ -131,6 +142,16 @@ serve_parse(int argc, char **argv, struct rot_config *cfg,
 			if (positive(optarg, 3600, &v))
 				goto bad;
 			ac->idle_timeout_s = (int)v;
+			break;
+		case 'p':
+			if (positive(optarg, 1000000, &v))
+				goto bad;
+			ac->max_per_ip = (int)v;
+			break;
+		case 'q':
+			if (positive(optarg, 3600, &v))
+				goto bad;
+			ac->request_timeout_s = (int)v;
 			break;
 		case 'x':
 			if (strcmp(optarg, "on") != 0 &&

@@ -70,6 +70,23 @@ carve(size_t cls)
 }
 
 void *
+secmem_alloc_own(size_t n)
+{
+	struct chunk_hdr *h;
+
+	/* sodium puts the block against its guard page: keep the size a
+	 * multiple of 16 so the header stays aligned. */
+	if (n > SIZE_MAX - 64 ||
+	    (h = sodium_malloc((sizeof(*h) + n + 15) & ~(size_t)15)) == NULL)
+		return NULL;
+	h->magic = CHUNK_MAGIC;
+	h->cls = BIG_CLASS;
+	h->in_use = 1;
+	memset(h + 1, 0, n);
+	return h + 1;
+}
+
+void *
 secmem_alloc(size_t n)
 {
 	struct chunk_hdr *h = NULL;
@@ -77,20 +94,8 @@ secmem_alloc(size_t n)
 
 	for (cls = 0; cls < NCLASSES && class_size[cls] < n; cls++)
 		;
-	if (cls == NCLASSES) {
-		/* Rare and large: a guarded allocation of its own.  sodium
-		 * puts the block against its guard page: keep the size a
-		 * multiple of 16 so the header stays aligned. */
-		if (n > SIZE_MAX - 64 ||
-		    (h = sodium_malloc((sizeof(*h) + n + 15) & ~(size_t)15)) ==
-		    NULL)
-			return NULL;
-		h->magic = CHUNK_MAGIC;
-		h->cls = BIG_CLASS;
-		h->in_use = 1;
-		memset(h + 1, 0, n);
-		return h + 1;
-	}
+	if (cls == NCLASSES)	/* rare and large: a block of its own */
+		return secmem_alloc_own(n);
 	pthread_mutex_lock(&lock);
 	if (free_list[cls]) {
 		h = &free_list[cls]->hdr;

@@ -14,6 +14,13 @@
 #include <stddef.h>
 
 void	*secmem_alloc(size_t);		/* zeroed; NULL when out of memory */
+/*
+ * A guarded block of its own (sodium_malloc: a few system calls), never
+ * carved from the shared regions: for buffers whose size a client
+ * chooses (request bodies), which must not use up the pool that tokens
+ * and keys live in.  Zeroed; freed by secmem_free.
+ */
+void	*secmem_alloc_own(size_t);
 void	 secmem_free(void *);		/* wipes; NULL ok; aborts on overflow */
 
 /*

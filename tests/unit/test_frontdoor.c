@@ -2,11 +2,14 @@
  * test_frontdoor.c — the pure decisions of the admin API's front door:
  * the failed-key throttle (admin/throttle.c) and the address lists of
  * --trusted-proxy and the endpoint policy (util/cidr.c), the outbound
- * policy's address classes (util/netpolicy.c).  No sockets;
- * the server is tried from outside by tests/integration/t_auth_throttle.sh.
+ * policy's address classes (util/netpolicy.c), a connection's deadline
+ * and the counts per address (admin/conn.c).  No sockets; the server is
+ * tried from outside by tests/integration/t_auth_throttle.sh and
+ * t_slowclients.sh.
  */
 #include "unit.h"
 
+#include "admin/admin_int.h"
 #include "admin/throttle.h"
 #include "util/cidr.h"
 #include "util/netpolicy.h"
@@ -228,6 +231,124 @@ test_netpolicy(void **state)
 	assert_non_null(strstr(ov_errmsg(), "--endpoint-allow"));
 }
 
+/* A connection's deadline through its phases: bytes never move it. */
+static void
+test_conn_clock(void **state)
+{
+	struct conn_clock k;
+	const int rq = 3, idle = 30;
+	int64_t t0 = 5000000;
+
+	(void)state;
+	/* A new connection: its first request, head and body, within rq s
+	 * of the accept; its request line does not restart the clock. */
+	conn_clock_start(&k, t0);
+	assert_int_equal(k.phase, CONN_NEW);
+	assert_true(conn_clock_deadline(&k, rq, idle) == t0 + 3000);
+	conn_clock_request(&k, t0 + 2900);
+	assert_int_equal(k.phase, CONN_RECEIVING);
+	assert_true(conn_clock_deadline(&k, rq, idle) == t0 + 3000);
+	/* Dispatched (a token wait, a secret test): never cut. */
+	conn_clock_answer(&k);
+	assert_true(conn_clock_deadline(&k, rq, idle) == INT64_MAX);
+	/* Answered: idle s in all for the next request line ... */
+	conn_clock_done(&k, t0 + 60000);
+	assert_int_equal(k.phase, CONN_IDLE);
+	assert_true(conn_clock_deadline(&k, rq, idle) == t0 + 90000);
+	/* ... then rq s from that line, however late in the idle time. */
+	conn_clock_request(&k, t0 + 89000);
+	assert_true(conn_clock_deadline(&k, rq, idle) == t0 + 92000);
+	/* A second request line (none comes before the answer) keeps the
+	 * clock. */
+	conn_clock_request(&k, t0 + 91000);
+	assert_true(conn_clock_deadline(&k, rq, idle) == t0 + 92000);
+	/* A keep-alive client a second apart is never near a deadline. */
+	for (int i = 0; i < 8; i++) {
+		int64_t at = t0 + 100000 + i * 1000;
+
+		conn_clock_done(&k, at);
+		conn_clock_request(&k, at + 999);
+		assert_true(conn_clock_deadline(&k, rq, idle) > at + 999);
+		conn_clock_answer(&k);
+	}
+}
+
+/* Counts per address: the limit, giving back, a line per 10 s. */
+static void
+test_conn_table(void **state)
+{
+	struct conn_table *t = conn_table_new();
+	unsigned char a[16], b[16], c[16];
+	int64_t now = 7000000;
+
+	(void)state;
+	assert_non_null(t);
+	addr("127.0.0.2", a);
+	addr("127.0.0.1", b);
+	addr("2001:db8::7", c);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(conn_table_take(t, a, 20, now), 1);
+	assert_int_equal(conn_table_take(t, a, 20, now), 0);
+	assert_int_equal(conn_table_open(t, a), 20);
+	/* Other addresses are not affected; limit 0: none. */
+	assert_int_equal(conn_table_take(t, b, 20, now), 1);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(conn_table_take(t, c, 0, now), 1);
+	assert_int_equal(conn_table_open(t, c), 100);
+	/* One given back: one more may come. */
+	conn_table_give(t, a, now);
+	assert_int_equal(conn_table_open(t, a), 19);
+	assert_int_equal(conn_table_take(t, a, 20, now), 1);
+	assert_int_equal(conn_table_take(t, a, 20, now), 0);
+	/* A line per address and kind per 10 s. */
+	assert_true(conn_table_warn(t, a, CONN_WARN_REFUSED, now));
+	assert_false(conn_table_warn(t, a, CONN_WARN_REFUSED, now + 9999));
+	assert_true(conn_table_warn(t, a, CONN_WARN_CUT, now + 5000));
+	assert_true(conn_table_warn(t, b, CONN_WARN_REFUSED, now + 1));
+	assert_true(conn_table_warn(t, a, CONN_WARN_REFUSED, now + 10000));
+	/* All closed: the count is gone, the recent line is not
+	 * (reconnecting buys no new line) ... */
+	for (int i = 0; i < 20; i++)
+		conn_table_give(t, a, now + 10001);
+	assert_int_equal(conn_table_open(t, a), 0);
+	assert_false(conn_table_warn(t, a, CONN_WARN_REFUSED, now + 10002));
+	/* ... until 10 s passed; giving back more than was taken is
+	 * harmless. */
+	conn_table_give(t, a, now + 30000);
+	assert_true(conn_table_warn(t, a, CONN_WARN_REFUSED, now + 30001));
+	conn_table_give(t, c, now);
+	assert_int_equal(conn_table_open(t, c), 99);
+	conn_table_free(t);
+	conn_table_free(NULL);
+}
+
+/* Many addresses come and go, each counted on its own. */
+static void
+test_conn_table_many(void **state)
+{
+	struct conn_table *t = conn_table_new();
+	unsigned char a[16];
+	char s[32];
+
+	(void)state;
+	for (int i = 0; i < 20000; i++) {
+		snprintf(s, sizeof(s), "10.%d.%d.%d", i >> 16 & 255,
+		    i >> 8 & 255, i & 255);
+		addr(s, a);
+		assert_int_equal(conn_table_take(t, a, 1, 1000), 1);
+		assert_int_equal(conn_table_take(t, a, 1, 1000), 0);
+	}
+	for (int i = 0; i < 20000; i++) {
+		snprintf(s, sizeof(s), "10.%d.%d.%d", i >> 16 & 255,
+		    i >> 8 & 255, i & 255);
+		addr(s, a);
+		assert_int_equal(conn_table_open(t, a), 1);
+		conn_table_give(t, a, 2000);
+		assert_int_equal(conn_table_open(t, a), 0);
+	}
+	conn_table_free(t);
+}
+
 int
 main(void)
 {
@@ -236,6 +357,9 @@ main(void)
 		cmocka_unit_test(test_throttle_many_addresses),
 		cmocka_unit_test(test_cidr),
 		cmocka_unit_test(test_netpolicy),
+		cmocka_unit_test(test_conn_clock),
+		cmocka_unit_test(test_conn_table),
+		cmocka_unit_test(test_conn_table_many),
 	};
 
 	unit_init();
