@@ -661,6 +661,11 @@ broker_token(struct req *r, const char *org, const char *name)
 		    "429; the next is scheduled", status, r->resumed ?
 		    BROKER_RETRY_AFTER_S : (long)(next - now));
 	}
+	if (b->stop) {		/* no wait may begin: nobody would end it */
+		pthread_mutex_unlock(&b->lock);
+		return unavailable(r, "serve is stopping", "-",
+		    BROKER_RETRY_AFTER_S);
+	}
 	if (!e->refreshing)
 		e->refreshing = ask = 1;
 	wait_on(b, e, r, WAIT_TOKEN, BROKER_WAIT_MS);
@@ -726,6 +731,11 @@ broker_refresh(struct req *r, const char *org, const char *name)
 		pthread_mutex_unlock(&b->lock);
 		return http_problem(r, 404, "not-found", NULL, "no credential "
 		    "%s/%s", org, name);
+	}
+	if (b->stop) {
+		pthread_mutex_unlock(&b->lock);
+		return http_problem(r, 503, "unavailable", NULL, "serve is "
+		    "stopping");
 	}
 	e->refreshing = 1;
 	id = e->cred_id;

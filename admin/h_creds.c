@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "admin/admin_int.h"
 #include "rotation/provider.h"
 #include "util/timefmt.h"
@@ -99,7 +101,8 @@ cred_list(struct req *r, const struct vault_cred_filter *f,
 {
 	struct cred_list l = { r->a, &r->key, health, NULL, limit, 0, "",
 	    "" };
-	char next[128];
+	char next[sodium_base64_ENCODED_LEN(2 * OV_SLUG_MAX + 1,
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
 	enum ov_rc rc;
 
 	if (admin_vault(r) == NULL)
@@ -111,7 +114,8 @@ cred_list(struct req *r, const struct vault_cred_filter *f,
 	}
 	if (!limit)
 		return http_json(r, 200, l.list);
-	http_cursor_make(l.last_org, l.last_name, next, sizeof(next));
+	if (l.more)
+		http_cursor_make(l.last_org, l.last_name, next, sizeof(next));
 	return http_json(r, 200, json_pack("{s:o, s:o}", "credentials",
 	    l.list, "next_cursor", l.more ? json_string(next) : json_null()));
 }

@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "admin/admin_int.h"
 #include "util/validate.h"
 #include "vault/render.h"
@@ -36,7 +38,9 @@ h_orgs_list(struct req *r)
 	static const char *const args[] = { "name", "limit", "cursor", NULL };
 	struct org_list l = { &r->key, NULL, OV_LIST_PAGE_DEFAULT, 0, "" };
 	struct vault_org_filter f = { http_arg(r, "name"), NULL };
-	char after[OV_SLUG_MAX + 1], unused[OV_SLUG_MAX + 1], next[96];
+	char after[OV_SLUG_MAX + 1], unused[OV_SLUG_MAX + 1];
+	char next[sodium_base64_ENCODED_LEN(OV_SLUG_MAX,
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
 	enum MHD_Result ret;
 	enum ov_rc rc;
 
@@ -52,7 +56,8 @@ h_orgs_list(struct req *r)
 		json_decref(l.list);
 		return http_rc(r, rc);
 	}
-	http_cursor_make(l.last, NULL, next, sizeof(next));
+	if (l.more)
+		http_cursor_make(l.last, NULL, next, sizeof(next));
 	return http_json(r, 200, json_pack("{s:o, s:o}", "orgs", l.list,
 	    "next_cursor", l.more ? json_string(next) : json_null()));
 }

@@ -313,7 +313,9 @@ http_int_arg(struct req *r, const char *name, long min, long max,
 	return 0;
 }
 
-/* Cursors: base64url (no padding) of up to two slugs joined by '/'. */
+/* Cursors: base64url (no padding) of up to two slugs joined by '/'; out
+ * must hold sodium_base64_ENCODED_LEN of them (libsodium aborts on a
+ * short buffer). */
 void
 http_cursor_make(const char *a, const char *b, char *out, size_t len)
 {

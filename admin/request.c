@@ -58,6 +58,7 @@ is_json_type(const char *ct)
  */
 struct head_scan {
 	int		 content_length, transfer_encoding, authorization;
+	int		 forwarded_for;
 	const char	*bad;		/* the first bad header's name */
 };
 
@@ -76,6 +77,8 @@ head_scan_one(void *cls, enum MHD_ValueKind kind, const char *key,
 		h->transfer_encoding++;
 	else if (strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0)
 		h->authorization++;
+	else if (strcasecmp(key, "X-Forwarded-For") == 0)
+		h->forwarded_for++;
 	for (i = 0; value && i < value_size && h->bad == NULL; i++)
 		if (((unsigned char)value[i] < 0x20 && value[i] != '\t') ||
 		    value[i] == 0x7f)
@@ -99,6 +102,10 @@ head_refusal(struct req *r, char *buf, size_t len)
 		return "more than one Transfer-Encoding header";
 	if (h.authorization > 1)
 		return "more than one Authorization header";
+	/* server.c reads one (a proxy that appends a line would let the
+	 * client's own first one be believed). */
+	if (h.forwarded_for > 1)
+		return "more than one X-Forwarded-For header";
 	if (h.bad) {
 		char name[64];
 

@@ -282,8 +282,10 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		ret = req_head(r);
 		admin_vault_put(a, r->v);
 		r->v = NULL;
-		if (r->status)
-			conn_answering(a->conns, c);
+		/* An early answer (400, 413) goes out once libmicrohttpd has
+		 * read the announced body: until then the request's deadline
+		 * runs, or a client trickling that body would hold the
+		 * connection for ever. */
 		return ret;
 	}
 	if (r->status)
@@ -623,14 +625,16 @@ retire_run(void *arg)
 {
 	struct retired *r = arg;
 	const union MHD_DaemonInfo *di;
-	int64_t until = timefmt_mono_ms() + (int64_t)(r->a->cfg.idle_timeout_s
-	    + 60) * 1000;
 
+	/* No deadline: stopping a daemon that holds a suspended connection
+	 * (a token wait) makes libmicrohttpd abort.  Its connections end by
+	 * themselves (request and idle timeouts); admin_stop ends the rest
+	 * after the broker resumed every wait. */
 	for (;;) {
 		di = MHD_get_daemon_info(r->d,
 		    MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
 		if (di == NULL || di->num_connections == 0 ||
-		    timefmt_mono_ms() > until || atomic_load(&r->a->retiring_stop))
+		    atomic_load(&r->a->retiring_stop))
 			break;
 		usleep(100 * 1000);
 	}
@@ -677,7 +681,9 @@ admin_reload(struct admin *a)
 	fresh = daemon_start(a, fd, cert, key);
 	atomic_store(&a->mhd_started, 1);
 	if (fresh == NULL) {
-		close(fd);
+		/* Not closed here: libmicrohttpd closes a listen socket it was
+		 * given when TLS fails to start, and a second close could hit
+		 * a descriptor another thread just got (at worst one leaks). */
 		free(cert);
 		secmem_free(key);
 		return ov_seterr(OV_EINVAL, "the new TLS certificate and key "
@@ -685,8 +691,7 @@ admin_reload(struct admin *a)
 		    a->mhd_error[0] ? a->mhd_error : "not a matching pair");
 	}
 	if ((old = calloc(1, sizeof(*old))) == NULL) {
-		MHD_stop_daemon(fresh);
-		close(fd);
+		MHD_stop_daemon(fresh);		/* closes fd */
 		free(cert);
 		secmem_free(key);
 		return ov_seterr(OV_ENOMEM, "out of memory");

@@ -94,12 +94,12 @@ rot_genesys_new_secret(const char *api_base, const char *client_id,
 		    OAUTH_UNKNOWN : OAUTH_TRANSIENT;
 		res->http_status = status;
 		snprintf(res->error, sizeof(res->error), "%s", answer.overflow ?
-		    "protocol" : guard.refused ? "policy" : code ==
+		    "protocol" : http_refused(code, &guard) ? "policy" : code ==
 		    CURLE_OPERATION_TIMEDOUT ? "timeout" : "network");
 		snprintf(res->description, sizeof(res->description), "%s",
 		    answer.overflow ? "answer too large" :
 		    http_error_text(code, &guard));
-		if (guard.refused)
+		if (http_refused(code, &guard))
 			res->outcome = OAUTH_FAILING;
 	}
 	res->duration_ms = timefmt_now_ms() - t0;

@@ -77,10 +77,18 @@ open_guarded(void *arg, curlsocktype purpose, struct curl_sockaddr *sa)
 	return socket(sa->family, sa->socktype, sa->protocol);
 }
 
+int
+http_refused(CURLcode code, const struct http_guard *g)
+{
+	/* Refused addresses and then an allowed one: the transfer went on
+	 * and its outcome (maybe unknown) is what counts. */
+	return g && g->refused && code == CURLE_COULDNT_CONNECT;
+}
+
 const char *
 http_error_text(CURLcode code, const struct http_guard *g)
 {
-	return g && g->refused ? g->why : curl_easy_strerror(code);
+	return http_refused(code, g) ? g->why : curl_easy_strerror(code);
 }
 
 void
@@ -98,8 +106,10 @@ http_hygiene(CURL *e, const char *url, long connect_timeout_ms,
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "orgvault/" ORGVAULT_VERSION);
-	/* "" turns off the environment's proxies as well. */
+	/* "" turns off the environment's proxies as well; no NO_PROXY from
+	 * it either (it would send chosen hosts around --proxy). */
 	curl_easy_setopt(e, CURLOPT_PROXY, proxy);
+	curl_easy_setopt(e, CURLOPT_NOPROXY, "");
 	g->refused = 0;
 	g->why[0] = '\0';
 	/* Through a proxy the operator named, libcurl connects to the proxy

@@ -45,6 +45,9 @@ struct http_guard {
  */
 void	http_hygiene(CURL *, const char *url, long connect_timeout_ms,
 	    long timeout_ms, struct http_guard *g);
+/* Whether a transfer failed because the policy refused every address
+ * (nothing was sent). */
+int	http_refused(CURLcode, const struct http_guard *);
 /* What to say about a failed transfer: the policy's refusal, or
  * libcurl's generic text for code (never the peer's words). */
 const char *http_error_text(CURLcode, const struct http_guard *);

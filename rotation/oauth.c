@@ -282,7 +282,7 @@ transfer_finish(struct oauth_pool *p, struct transfer *t, CURLcode code)
 		    t->retry_after[0] ? t->retry_after : NULL, t->scope,
 		    t->default_lifetime, p->retry_after_cap, &r);
 		oauth_refine_for_grant(&r, t->refresh_grant);
-	} else if (t->guard.refused) {
+	} else if (http_refused(code, &t->guard)) {
 		/* An operator's fix, not a network fault: no backoff storm. */
 		r.outcome = OAUTH_FAILING;
 		snprintf(r.error, sizeof(r.error), "policy");

@@ -111,6 +111,9 @@ expect_true "proxy: from an untrusted peer X-Forwarded-For is ignored (ip=127.0.
     bash -c "grep -a 'status=401' '$(serve_log proxy)' | tail -n 1 | grep -q 'ip=127.0.0.1 '"
 expect_false "proxy: ... and its forged address appears nowhere" -- \
     grep -aq '203.0.113.1' "$(serve_log proxy)"
+from2 GET /v1/orgs "$BAD" -H "$(XFF "198.51.100.9")" -H "$(XFF "198.51.100.7")"
+expect_problem "proxy: two X-Forwarded-For headers (which one is the proxy's?): 400" \
+    400 bad-request
 serve_stop "$SERVE_PID"
 for bad in "localhost" "10.0.0.1/8" "10.0.0.0/33" "" "10.0.0.0/8,"; do
 	expect_fail 1 "--trusted-proxy '$bad': a usage error" "trusted-proxy" -- \

@@ -122,19 +122,27 @@ PT=$SC_PID
 sc body trickle 1 --prefix "POST /v1/orgs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $ADM\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n" \
     --trickle '{"slug":"trickled","name":"abcdefghijk"}' --max 12
 PB=$SC_PID
+# Answered at the head (413: a Content-Length over the cap), then the
+# announced body trickled: the answer waits for the body, the deadline
+# must not.
+sc early trickle 1 --prefix "GET /v1/health HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n" \
+    --trickle 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' --max 12
+PE=$SC_PID
 nap 1.5
 prompt "deadline: a request during the trickle is answered promptly" \
     "$(timed_get /v1/health)"
-wait "$PT" "$PB"
+wait "$PT" "$PB" "$PE"
 echo "# trickling header sockets: $(sc_json trickle)"
 echo "# trickling body: $(sc_json body)"
 sc_check "deadline: all 50 header tricklers closed, none before 2.5 s, all by 5 s" \
     trickle '.closed == 50 and .min >= 2.5 and .max <= 5'
 sc_check "deadline: a body trickled a byte a second is cut at ~3 s" body \
     '.closed == 1 and .min >= 2.5 and .max <= 5'
+sc_check "deadline: a head answered early (413) whose body trickles is cut too" early \
+    '.closed == 1 and .max <= 5'
 run ov org list --json
 expect_json "deadline: ... and no org was made of it" 'map(.slug) == ["acme"]'
-expect_eq "deadline: one warning line for the 51 cuts of 127.0.0.1" 1 \
+expect_eq "deadline: one warning line for the 52 cuts of 127.0.0.1" 1 \
     "$(grep -ac 'closed a connection from 127.0.0.1 that sent no whole request in 3 s' "$LOG_B")"
 expect_true "deadline: the body's access-log line says it was cut" -- \
     grep -aq 'path=/v1/orgs status=0 .*cut: no whole request within --request-timeout' "$LOG_B"

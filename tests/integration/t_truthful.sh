@@ -162,5 +162,20 @@ expect_body "page: no limit: 500 a page, here all and next_cursor null" \
     '(.credentials | length) == 4 and .next_cursor == null'
 run ov cred list --json
 expect_json "cli: cred list --json is still a bare array of every row" 'type == "array" and length == 4'
+# The longest names make the longest cursor (63 + 1 + 63 bytes).
+LONG_ORG=zz$(printf 'o%.0s' $(seq 61))
+LONG_NAME=$(printf 'n%.0s' $(seq 63))
+expect_ok "page: an org and a credential of 63-character names" -- \
+    ov org add "$LONG_ORG"
+put "$LONG_ORG" "$LONG_NAME" good
+put "$LONG_ORG" "$(printf 'p%.0s' $(seq 63))" good
+api GET '/v1/credentials?limit=4' "$RDR"
+expect_body "page: a page ending before them has a cursor" '(.next_cursor | type) == "string"'
+api GET "/v1/credentials?limit=1&cursor=$(jq -r .next_cursor "$API_BODY")" "$RDR"
+expect_body "page: a page ending at the longest names has the longest cursor" \
+    '(.credentials | length) == 1 and (.credentials[0].name | length) == 63 and (.next_cursor | length) > 160'
+api GET "/v1/credentials?limit=1&cursor=$(jq -r .next_cursor "$API_BODY")" "$RDR"
+expect_body "page: ... which leads on to the last" \
+    '(.credentials | length) == 1 and (.credentials[0].name | startswith("ppp")) and .next_cursor == null'
 serve_stop "$SERVE_PID"
 expect_clean_log "serve log: no crash or sanitizer report" "$(serve_log main)"
