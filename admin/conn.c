@@ -251,11 +251,16 @@ conn_table_warn(struct conn_table *t, const unsigned char addr[16],
 
 /* ----------------------------------------------------------- connections */
 
+/* The list (prev, next) and counts are the conns' lock's; the clock and
+ * cut are the connection's own lock's, so that the request path of one
+ * worker thread never waits for another's (the reaper takes both, list
+ * first). */
 struct conn {
 	struct conn		*prev, *next;
 	int			 fd;
 	unsigned char		 addr[16];
 	int			 counted;	/* holds one of addr's slots */
+	pthread_mutex_t		 lock;
 	int			 cut;		/* shut down by this file */
 	struct conn_clock	 clock;
 };
@@ -350,6 +355,7 @@ conn_started(struct conns *cs, struct MHD_Connection *c)
 		return NULL;
 	}
 	k->fd = fd->connect_fd;
+	pthread_mutex_init(&k->lock, NULL);
 	if (ci == NULL || cidr_addr_of(ci->client_addr, k->addr) != 0)
 		memset(k->addr, 0, sizeof(k->addr));	/* "::": one bucket */
 	conn_clock_start(&k->clock, now);
@@ -386,6 +392,7 @@ conn_closed(struct conns *cs, struct conn *k)
 	if (k->counted)
 		conn_table_give(cs->table, k->addr, timefmt_mono_ms());
 	pthread_mutex_unlock(&cs->lock);
+	pthread_mutex_destroy(&k->lock);
 	free(k);
 }
 
@@ -419,9 +426,10 @@ conn_request_begins(struct conns *cs, struct MHD_Connection *c)
 
 	if (k == NULL)
 		return;
-	pthread_mutex_lock(&cs->lock);
+	(void)cs;
+	pthread_mutex_lock(&k->lock);
 	conn_clock_request(&k->clock, timefmt_mono_ms());
-	pthread_mutex_unlock(&cs->lock);
+	pthread_mutex_unlock(&k->lock);
 }
 
 void
@@ -431,10 +439,11 @@ conn_answering(struct conns *cs, struct MHD_Connection *c)
 
 	if (k == NULL)
 		return;
-	/* Under the lock: the reaper either cut it before, or never. */
-	pthread_mutex_lock(&cs->lock);
+	/* Under its lock: the reaper either cut it before, or never. */
+	(void)cs;
+	pthread_mutex_lock(&k->lock);
 	conn_clock_answer(&k->clock);
-	pthread_mutex_unlock(&cs->lock);
+	pthread_mutex_unlock(&k->lock);
 }
 
 int
@@ -445,10 +454,11 @@ conn_request_done(struct conns *cs, struct MHD_Connection *c)
 
 	if (k == NULL)
 		return 0;
-	pthread_mutex_lock(&cs->lock);
+	(void)cs;
+	pthread_mutex_lock(&k->lock);
 	conn_clock_done(&k->clock, timefmt_mono_ms());
 	cut = k->cut;
-	pthread_mutex_unlock(&cs->lock);
+	pthread_mutex_unlock(&k->lock);
 	return cut;
 }
 
@@ -467,12 +477,19 @@ reap(struct conns *cs, int64_t now, struct cut_report *rep)
 
 	rep->nlines = 0;
 	for (k = cs->head; k; k = k->next) {
+		int idle;
+
+		pthread_mutex_lock(&k->lock);
 		if (k->cut || now < conn_clock_deadline(&k->clock,
-		    cs->request_s, cs->idle_s))
+		    cs->request_s, cs->idle_s)) {
+			pthread_mutex_unlock(&k->lock);
 			continue;
+		}
 		shutdown(k->fd, SHUT_RDWR);
 		k->cut = 1;
-		if (k->clock.phase == CONN_IDLE)
+		idle = k->clock.phase == CONN_IDLE;
+		pthread_mutex_unlock(&k->lock);
+		if (idle)
 			continue;	/* keep-alive ending: not news */
 		atomic_fetch_add(&cs->metrics->requests_cut, 1);
 		if (rep->nlines < CUT_LINES_MAX &&
