@@ -64,11 +64,13 @@ broker_during() {
 			        ($l | sub(" [0-9]+$"; "") | try fromjson catch {}) as $b |
 			        "\($c) \($n) \($b.access_token // "-")"' >>"$TMP/misc/during"
 		done
+		# Right after the round, not after the sleep: a refresh in
+		# between would make the last token served look stale.
+		for n in $NAMES; do
+			echo "$n $(issued "$n")"
+		done >"$TMP/misc/issued"
 		sleep 0.2
 	done
-	for n in $NAMES; do
-		echo "$n $(issued "$n")"
-	done >"$TMP/misc/issued"
 }
 # settle_checks TAG LOGNAME: after the fault is gone.
 settle_checks() {
