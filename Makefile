@@ -6,7 +6,7 @@ CC        ?= cc
 PKGS      := sqlite3 libsodium libcurl jansson libmicrohttpd
 DEB_PKGS  := build-essential pkg-config libsqlite3-dev libsodium-dev \
              libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev
-TEST_DEBS := libcmocka-dev jq sqlite3 util-linux curl bc openssl faketime
+TEST_DEBS := libcmocka-dev jq sqlite3 util-linux curl bc openssl faketime python3
 BENCH_DEBS := wrk
 # libFuzzer is in libclang-rt-N-dev, which clang only recommends; N is
 # clang's major version (14 on Debian 12, 19 on Debian 13), read once
