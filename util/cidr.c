@@ -14,6 +14,19 @@ static const unsigned char v4_mapped[12] = {
 	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
 };
 
+void
+cidr_addr_v4(const void *v4, unsigned char out[16])
+{
+	memcpy(out, v4_mapped, 12);
+	memcpy(out + 12, v4, 4);
+}
+
+int
+cidr_addr_is_v4(const unsigned char addr[16])
+{
+	return memcmp(addr, v4_mapped, 12) == 0;
+}
+
 int
 cidr_addr_parse(const char *s, unsigned char out[16])
 {
@@ -22,8 +35,7 @@ cidr_addr_parse(const char *s, unsigned char out[16])
 	/* inet_pton takes the dotted quad only: no "0x7f.1", no
 	 * "2130706433", no octal "0177.0.0.1". */
 	if (inet_pton(AF_INET, s, &a4) == 1) {
-		memcpy(out, v4_mapped, 12);
-		memcpy(out + 12, &a4, 4);
+		cidr_addr_v4(&a4, out);
 		return 0;
 	}
 	return inet_pton(AF_INET6, s, out) == 1 ? 0 : -1;
@@ -35,9 +47,8 @@ cidr_addr_of(const struct sockaddr *sa, unsigned char out[16])
 	if (sa == NULL)
 		return -1;
 	if (sa->sa_family == AF_INET) {
-		memcpy(out, v4_mapped, 12);
-		memcpy(out + 12, &((const struct sockaddr_in *)(const void *)
-		    sa)->sin_addr, 4);
+		cidr_addr_v4(&((const struct sockaddr_in *)(const void *)
+		    sa)->sin_addr, out);
 		return 0;
 	}
 	if (sa->sa_family == AF_INET6) {
@@ -51,7 +62,7 @@ cidr_addr_of(const struct sockaddr *sa, unsigned char out[16])
 const char *
 cidr_addr_str(const unsigned char addr[16], char *buf, size_t len)
 {
-	if (memcmp(addr, v4_mapped, 12) == 0)
+	if (cidr_addr_is_v4(addr))
 		inet_ntop(AF_INET, addr + 12, buf, (socklen_t)len);
 	else
 		inet_ntop(AF_INET6, addr, buf, (socklen_t)len);
@@ -72,7 +83,7 @@ one_parse(const char *item, struct cidr *c)
 		*slash++ = '\0';
 	if (cidr_addr_parse(buf, c->addr) != 0)
 		return -1;
-	is4 = memcmp(c->addr, v4_mapped, 12) == 0 && strchr(buf, ':') == NULL;
+	is4 = cidr_addr_is_v4(c->addr) && strchr(buf, ':') == NULL;
 	bits = is4 ? 32 : 128;
 	if (slash) {
 		bits = strtol(slash, &end, 10);
@@ -125,18 +136,21 @@ cidr_list_parse(const char *s, const char *what, struct cidr_list *l)
 }
 
 int
+cidr_has(const struct cidr *c, const unsigned char addr[16])
+{
+	int full = c->bits / 8, rest = c->bits % 8;
+
+	if (memcmp(c->addr, addr, (size_t)full) != 0)
+		return 0;
+	return rest == 0 || ((c->addr[full] ^ addr[full]) &
+	    (0xff << (8 - rest)) & 0xff) == 0;
+}
+
+int
 cidr_list_has(const struct cidr_list *l, const unsigned char addr[16])
 {
-	for (size_t i = 0; l && i < l->n; i++) {
-		const struct cidr *c = &l->v[i];
-		int full = c->bits / 8, rest = c->bits % 8;
-
-		if (memcmp(c->addr, addr, (size_t)full) != 0)
-			continue;
-		if (rest && ((c->addr[full] ^ addr[full]) &
-		    (0xff << (8 - rest)) & 0xff))
-			continue;
-		return 1;
-	}
+	for (size_t i = 0; l && i < l->n; i++)
+		if (cidr_has(&l->v[i], addr))
+			return 1;
 	return 0;
 }

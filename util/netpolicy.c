@@ -94,13 +94,11 @@ netpolicy_proxy(void)
 static int
 embedded_v4(const unsigned char a[16], unsigned char v4[4])
 {
-	static const unsigned char mapped[12] = {
-		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 	static const unsigned char nat64[12] = {
 		0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0 };
 	static const unsigned char zero[12];
 
-	if (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0 ||
+	if (cidr_addr_is_v4(a) || memcmp(a, nat64, 12) == 0 ||
 	    (memcmp(a, zero, 12) == 0 && (a[12] | a[13]) != 0)) {
 		memcpy(v4, a + 12, 4);	/* also ::a.b.c.d (compatible) */
 		return 1;
@@ -119,20 +117,11 @@ netpolicy_internal(const unsigned char addr[16])
 
 	refused_init();
 	memcpy(a, addr, 16);
-	if (embedded_v4(addr, v4)) {
-		static const unsigned char mapped[12] = {
-			0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
-		memcpy(a, mapped, 12);
-		memcpy(a + 12, v4, 4);
-	}
-	for (size_t i = 0; i < refused_list.n; i++) {
-		struct cidr_list one = { .n = 1 };
-
-		one.v[0] = refused_list.v[i];
-		if (cidr_list_has(&one, a))
+	if (embedded_v4(addr, v4))
+		cidr_addr_v4(v4, a);
+	for (size_t i = 0; i < refused_list.n; i++)
+		if (cidr_has(&refused_list.v[i], a))
 			return refused[i].what;
-	}
 	return NULL;
 }
 
@@ -166,9 +155,7 @@ literal_addr(const char *host, unsigned char out[16])
 	if (cidr_addr_parse(host, out) == 0)
 		return 1;
 	if (inet_aton(host, &a4) != 0) {	/* decimal, octal, hex, a.b */
-		memset(out, 0, 10);
-		out[10] = out[11] = 0xff;
-		memcpy(out + 12, &a4, 4);
+		cidr_addr_v4(&a4, out);
 		return 1;
 	}
 	return 0;
