@@ -177,6 +177,20 @@ pause_until(struct pause_reg *r, const char *host, const char *client_id,
 	return until;
 }
 
+int
+pause_any(struct pause_reg *r, int64_t now)
+{
+	int any = 0;
+
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; !any && i < r->nc; i++)
+		any = r->c[i].until_ms > now;
+	for (size_t i = 0; !any && i < r->nh; i++)
+		any = r->h[i].until_ms > now;
+	pthread_mutex_unlock(&r->lock);
+	return any;
+}
+
 void
 pause_each_host(struct pause_reg *r, int64_t now, pause_host_cb cb,
     void *arg)

@@ -29,6 +29,9 @@ int	 pause_record(struct pause_reg *, const char *host,
  * its host's. */
 int64_t	 pause_until(struct pause_reg *, const char *host,
 	    const char *client_id, int64_t now_ms, const char **reason);
+/* Whether any client or host is paused at now_ms (a cheap test before
+ * a lookup: most of the time nothing is). */
+int	 pause_any(struct pause_reg *, int64_t now_ms);
 /* Every host that had a pause: paused (1/0) and its paused clients. */
 typedef void (*pause_host_cb)(void *, const char *host, int host_paused,
 	    int clients_paused);

@@ -935,13 +935,16 @@ rot_scheduler_paused(struct rot_scheduler *s, const char *token_url,
 {
 	char host[256];
 
+	int64_t now = timefmt_now_ms();
+
 	if (reason)
 		*reason = NULL;
-	if (s == NULL)
+	/* Lists and /metrics ask for every credential: no URL parse while
+	 * nothing is paused. */
+	if (s == NULL || !pause_any(s->pauses, now))
 		return 0;
 	host_name(token_url, host, sizeof(host));
-	return pause_until(s->pauses, host, client_id, timefmt_now_ms(),
-	    reason);
+	return pause_until(s->pauses, host, client_id, now, reason);
 }
 
 void
