@@ -93,6 +93,7 @@ struct req {
 	int			 auth_done, auth_fail;
 	enum ov_rc		 auth_rc;
 	char			 auth_key_id[VAULT_APIKEY_ID_LEN + 1];
+	char			 auth_error[192];	/* key-expired's */
 	struct vault_apikey	 key;
 	struct vault		*v;		/* from the pool, while handled */
 	/* Token broker waits (broker.c). */

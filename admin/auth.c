@@ -102,9 +102,11 @@ record_block(struct req *r, const char *key_id, int event)
 	json_decref(d);
 }
 
-/* A failed check: 401, or 429 when this (address, key id) is blocked. */
+/* A failed check: 401 (problem type `type`), or 429 when this
+ * (address, key id) is blocked. */
 static enum MHD_Result
-unauthorized(struct req *r, const char *key_id, const char *why)
+unauthorized(struct req *r, const char *key_id, const char *type,
+    const char *why)
 {
 	struct throttle_verdict t = throttle_failure(r->a->auth->throttle,
 	    r->ip, key_id, timefmt_mono_ms());
@@ -121,11 +123,12 @@ unauthorized(struct req *r, const char *key_id, const char *why)
 	}
 	if (t.block_started)
 		record_block(r, key_id, t.event_due);
-	return http_problem(r, 401, "unauthorized", NULL, "%s", why);
+	return http_problem(r, 401, type, NULL, "%s", why);
 }
 
 /* Why a key did not verify (req->auth_fail). */
-enum { AUTH_NO_HEADER = 1, AUTH_NOT_BEARER, AUTH_UNKNOWN, AUTH_ERROR };
+enum { AUTH_NO_HEADER = 1, AUTH_NOT_BEARER, AUTH_UNKNOWN, AUTH_EXPIRED,
+	AUTH_ERROR };
 
 /* A verified key, remembered under its digest; 0 when r is now authed. */
 static int
@@ -136,8 +139,10 @@ cache_lookup(struct auth *au, struct req *r, const unsigned char digest[32],
 
 	pthread_mutex_lock(&au->lock);
 	slot = &au->cache[(digest[0] | digest[1] << 8) % AUTH_CACHE_SLOTS];
+	/* An expired key is verified again, to be answered key-expired. */
 	if (slot->checked_ms && now - slot->checked_ms < AUTH_CACHE_MS &&
-	    sodium_memcmp(slot->digest, digest, 32) == 0) {
+	    sodium_memcmp(slot->digest, digest, 32) == 0 &&
+	    !vault_apikey_expired(&slot->key, timefmt_now())) {
 		r->key = slot->key;
 		r->authed = 1;
 	}
@@ -177,7 +182,7 @@ auth_verify(struct req *r)
 	struct vault *v;
 	int64_t now = timefmt_mono_ms();
 	size_t len;
-	int id_known = 0;
+	enum vault_apikey_why why = VAULT_APIKEY_NO_ID;
 	enum ov_rc rc;
 
 	r->auth_done = 1;
@@ -195,11 +200,17 @@ auth_verify(struct req *r)
 		return 0;
 	if ((v = admin_vault(r)) == NULL)
 		return verify_fail(r, AUTH_ERROR, OV_EINTERNAL);  /* answered */
-	rc = vault_apikey_verify(v, h, len, &r->key, &id_known);
+	rc = vault_apikey_verify(v, h, len, &r->key, &why);
 	if (rc == OV_ENOTFOUND) {
 		/* A known id is 16 hex digits after "ov_" (key_parse). */
 		snprintf(r->auth_key_id, sizeof(r->auth_key_id), "%.*s",
-		    VAULT_APIKEY_ID_LEN, id_known ? h + 3 : "");
+		    VAULT_APIKEY_ID_LEN, why != VAULT_APIKEY_NO_ID ? h + 3 :
+		    "");
+		if (why == VAULT_APIKEY_EXPIRED) {
+			snprintf(r->auth_error, sizeof(r->auth_error), "%s",
+			    ov_errmsg());
+			return verify_fail(r, AUTH_EXPIRED, rc);
+		}
 		return verify_fail(r, AUTH_UNKNOWN, rc);
 	}
 	if (rc != OV_OK)
@@ -233,13 +244,17 @@ auth_check(struct req *r, enum MHD_Result *answered)
 		    "apikey create)");
 		break;
 	case AUTH_NOT_BEARER:
-		*answered = unauthorized(r, NULL, "the Authorization header "
-		    "must be 'Bearer <API key>'");
+		*answered = unauthorized(r, NULL, "unauthorized", "the "
+		    "Authorization header must be 'Bearer <API key>'");
 		break;
 	case AUTH_UNKNOWN:
 		*answered = unauthorized(r, r->auth_key_id[0] ?
-		    r->auth_key_id : NULL, "invalid API key (unknown, revoked "
-		    "or mistyped)");
+		    r->auth_key_id : NULL, "unauthorized", "invalid API key "
+		    "(unknown, revoked or mistyped)");
+		break;
+	case AUTH_EXPIRED:
+		*answered = unauthorized(r, r->auth_key_id, "key-expired",
+		    r->auth_error);
 		break;
 	default:
 		*answered = http_rc(r, r->auth_rc);

@@ -8,6 +8,7 @@
 
 #include "admin/admin_int.h"
 #include "util/timefmt.h"
+#include "util/validate.h"
 #include "util/version.h"
 #include "vault/render.h"
 
@@ -57,22 +58,26 @@ event_row(const struct vault_event *e, void *arg)
 	return 0;
 }
 
-/* The key's orgs as a JSON array text, NULL for "*". */
+/* A key's list ("3,7" or "a,b") as a JSON array text: of numbers or
+ * of strings; NULL for "*" (no limit) or out of memory (*oom). */
 static char *
-orgs_json(const struct vault_apikey *k)
+list_json(const char *list, int numbers, int *oom)
 {
 	json_t *a;
 	char *s, *save = NULL, buf[OV_APIKEY_ORGS_MAX + 1];
 
-	if (strcmp(k->orgs, "*") == 0)
+	if (strcmp(list, "*") == 0)
 		return NULL;
 	a = json_array();
-	snprintf(buf, sizeof(buf), "%s", k->orgs);
+	snprintf(buf, sizeof(buf), "%s", list);
 	for (char *t = strtok_r(buf, ",", &save); t;
 	    t = strtok_r(NULL, ",", &save))
-		json_array_append_new(a, json_string(t));
+		json_array_append_new(a, numbers ?
+		    json_integer(strtoll(t, NULL, 10)) : json_string(t));
 	s = json_dumps(a, JSON_COMPACT);
 	json_decref(a);
+	if (s == NULL)
+		*oom = 1;
 	return s;
 }
 
@@ -104,7 +109,8 @@ h_audit_events(struct req *r)
 	};
 	struct page p = { 0 };
 	long limit = EVENTS_LIMIT_DEFAULT, cursor = 0;
-	char *oj = NULL, next[24];
+	char *oj, *cj, next[24];
+	int oom = 0;
 	enum MHD_Result ret;
 	enum ov_rc rc;
 
@@ -117,14 +123,21 @@ h_audit_events(struct req *r)
 	f.before_id = cursor;
 	if (admin_vault(r) == NULL)
 		return MHD_YES;
-	/* A key limited to some orgs sees their events only. */
-	if (strcmp(r->key.orgs, "*") != 0 && (oj = orgs_json(&r->key)) ==
-	    NULL)
+	/* A key limited to some orgs (by id) or credentials sees their
+	 * events only (and its orgs' events about no credential). */
+	oj = list_json(r->key.org_ids, 1, &oom);
+	cj = list_json(r->key.credentials, 0, &oom);
+	if (oom) {
+		free(oj);
+		free(cj);
 		return http_problem(r, 500, "internal", NULL, "out of memory");
-	f.orgs_json = oj;
+	}
+	f.org_ids_json = oj;
+	f.creds_json = cj;
 	p.list = json_array();
 	rc = vault_event_list(r->v, &f, event_row, &p);
 	free(oj);
+	free(cj);
 	if (rc != OV_OK) {
 		json_decref(p.list);
 		return http_rc(r, rc);
@@ -134,7 +147,7 @@ h_audit_events(struct req *r)
 	    "next_cursor", p.n == f.limit ? json_string(next) : json_null()));
 }
 
-/* Drops the rows of orgs the key does not see. */
+/* Drops the rows of credentials the key does not see. */
 static json_t *
 only_allowed(struct req *r, json_t *list)
 {
@@ -144,8 +157,10 @@ only_allowed(struct req *r, json_t *list)
 	json_array_foreach(list, i, row) {
 		const char *org = json_string_value(json_object_get(row,
 		    "org"));
+		const char *cred = json_string_value(json_object_get(row,
+		    "credential"));
 
-		if (org && vault_apikey_allows(&r->key, org))
+		if (org && cred && vault_apikey_allows_cred(&r->key, org, cred))
 			json_array_append(out, row);
 	}
 	json_decref(list);
@@ -221,11 +236,28 @@ h_apikeys_list(struct req *r)
 	return http_json(r, 200, list);
 }
 
+/* The field an apikey create error is about (the message names it). */
+static const char *
+apikey_field(const char *msg)
+{
+	static const char *const fields[] = { "expires", "credentials",
+	    "role", "org", NULL };
+	static const char *const names[] = { "expires_in", "credentials",
+	    "role", "orgs" };
+
+	for (int i = 0; fields[i]; i++)
+		if (strstr(msg, fields[i]))
+			return names[i];
+	return "name";
+}
+
 enum MHD_Result
 h_apikey_create(struct req *r)
 {
-	static const char *const allowed[] = { "name", "role", "orgs", NULL };
-	const char *name, *role, *orgs;
+	static const char *const allowed[] = { "name", "role", "orgs",
+	    "credentials", "expires_in", NULL };
+	struct vault_apikey_spec spec = { 0 };
+	const char *expires_in;
 	struct vault_apikey k;
 	struct secret *key = NULL;
 	enum MHD_Result ret;
@@ -234,24 +266,29 @@ h_apikey_create(struct req *r)
 
 	if ((j = http_body(r, &ret)) == NULL)
 		return ret;
-	if (http_fields(r, j, allowed, &ret) || http_str(r, j, "name", &name,
-	    &ret) || http_str(r, j, "role", &role, &ret) ||
-	    http_str(r, j, "orgs", &orgs, &ret))
+	if (http_fields(r, j, allowed, &ret) || http_str(r, j, "name",
+	    &spec.name, &ret) || http_str(r, j, "role", &spec.role, &ret) ||
+	    http_str(r, j, "orgs", &spec.orgs, &ret) || http_str(r, j,
+	    "credentials", &spec.credentials, &ret) || http_str(r, j,
+	    "expires_in", &expires_in, &ret))
 		goto out;
-	if (name == NULL || role == NULL) {
-		ret = http_problem(r, 422, "validation", name ? "role" : "name",
-		    "\"name\" and \"role\" are required");
+	if (spec.name == NULL || spec.role == NULL) {
+		ret = http_problem(r, 422, "validation", spec.name ? "role" :
+		    "name", "\"name\" and \"role\" are required");
+		goto out;
+	}
+	if (expires_in && validate_duration(expires_in, OV_APIKEY_TTL_MAX,
+	    &spec.expires_in_s) != OV_OK) {
+		ret = http_problem(r, 422, "validation", "expires_in",
+		    "expires_in: %s", ov_errmsg());
 		goto out;
 	}
 	if (admin_vault(r) == NULL) {
 		ret = MHD_YES;
 		goto out;
 	}
-	rc = vault_apikey_create(r->v, name, role, orgs ? orgs : "*", &key,
-	    &k);
-	if (rc != OV_OK) {
-		ret = http_invalid(r, rc, strstr(ov_errmsg(), "role") ? "role" :
-		    strstr(ov_errmsg(), "org") ? "orgs" : "name");
+	if ((rc = vault_apikey_create(r->v, &spec, &key, &k)) != OV_OK) {
+		ret = http_invalid(r, rc, apikey_field(ov_errmsg()));
 		goto out;
 	}
 	/* The one answer that carries an API key: made in jansson's wiping

@@ -53,7 +53,7 @@ cred_row(const struct vault_cred *c, void *arg)
 	json_t *j;
 	const char *h;
 
-	if (!vault_apikey_allows(l->key, c->org))
+	if (!vault_apikey_allows_cred(l->key, c->org, c->name))
 		return 0;
 	if (l->limit && (long)json_array_size(l->list) == l->limit) {
 		l->more = 1;

@@ -70,7 +70,7 @@ gauge_cred(const struct vault_cred *c, void *arg)
 	json_t *d;
 	int i;
 
-	if (!vault_apikey_allows(g->key, c->org))
+	if (!vault_apikey_allows_cred(g->key, c->org, c->name))
 		return 0;
 	for (i = 0; statuses[i] && strcmp(statuses[i], c->status) != 0; i++)
 		;

@@ -2,7 +2,7 @@
  * routes.c — the route table: method, path pattern, the role it needs,
  * the handler.  Dispatch order: path (404), method (405), API key (401,
  * 429), the key's orgs (404, as if the org did not exist), role (403),
- * then the handler.  The key is verified once the head is in
+ * the key's credentials (403), then the handler.  The key is verified once the head is in
  * (routes_need_key), so that a request without a good key keeps no
  * body; its 401 or 429 still comes in this order.
  */
@@ -214,5 +214,12 @@ routes_dispatch(struct req *r)
 		return http_problem(r, 403, "forbidden", NULL, "the key '%s' "
 		    "(role %s) cannot do this: it needs %s", r->key.name,
 		    r->key.role, need_str(rt->need));
+	/* A key limited to some credentials of its orgs: 403 for the
+	 * others (the lists leave them out). */
+	if (strncmp(rt->pattern, CRED, sizeof(CRED) - 1) == 0 && r->authed &&
+	    !vault_apikey_allows_cred(&r->key, r->params[0], r->params[1]))
+		return http_problem(r, 403, "forbidden", NULL, "the key '%s' "
+		    "is limited to the credentials %s", r->key.name,
+		    r->key.credentials);
 	return rt->fn(r);
 }

@@ -8,10 +8,13 @@
 #include <string.h>
 
 #include "cmd/cli.h"
+#include "util/validate.h"
 
 static const char apikey_usage[] =
 "usage: orgvault apikey create NAME --role reader|operator|admin|token\n"
-"                              [--orgs SLUG[,SLUG...]|'*'] [--json]\n"
+"                              [--orgs SLUG[,SLUG...]|'*']\n"
+"                              [--credentials NAME[,NAME...]|'*']\n"
+"                              [--expires-in DURATION] [--json]\n"
 "       orgvault apikey list [--json]\n"
 "       orgvault apikey revoke NAME [--json]\n"
 "\n"
@@ -30,13 +33,26 @@ static const char apikey_usage[] =
 "               admin     operator + orgs and (with --orgs '*') API keys\n"
 "               token     only fetch access tokens\n"
 "        --orgs the orgs the key may see: '*' (all; the default; quote it\n"
-"               for the shell) or org slugs separated by ',', at most\n"
-"               1024 bytes.  The orgs need not exist yet.\n"
+"               for the shell) or slugs of existing orgs separated by\n"
+"               ',', at most 1024 bytes.  The key holds the orgs' ids:\n"
+"               it never covers a later org that takes a removed org's\n"
+"               slug, and it is revoked when the last of its orgs is\n"
+"               removed.\n"
+"        --credentials  limits the key to these credentials (by name) of\n"
+"               its orgs: any other answers 403, and lists, audit events\n"
+"               and metrics leave the others out.  '*' (the default): all.\n"
+"               Not for admin keys.\n"
+"        --expires-in  the key stops working after DURATION: a whole\n"
+"               number with s, m, h or d (90d, 12h), at most 3650d; an\n"
+"               expired key answers 401 with problem type key-expired.\n"
+"               Default: never.\n"
 "        --json one object: the fields `list --json` shows (name, role,\n"
-"               orgs, key_id, created_at, ...) plus key.\n"
-"list    every key, revoked ones too: NAME ROLE ORGS KEY_ID CREATED\n"
-"        LAST_USED REVOKED (--json: an array of objects).  Never a key,\n"
-"        a secret or a hash.\n"
+"               orgs, credentials, key_id, created_at, expires_at, ...)\n"
+"               plus key.\n"
+"list    every key, revoked ones too: NAME ROLE ORGS CREDENTIALS KEY_ID\n"
+"        CREATED EXPIRES LAST_USED REVOKED (--json: an array of objects,\n"
+"        with expires_at and expired).  ORGS shows the orgs that exist\n"
+"        ('-' when none is left).  Never a key, a secret or a hash.\n"
 "revoke  revokes the live key NAME at once (--json: the revoked key).\n"
 "\n"
 "Every create and revoke is an audit event (apikey.created,\n"
@@ -46,7 +62,7 @@ static const char apikey_usage[] =
 
 struct apikey_args {
 	int		 json;
-	const char	*role, *orgs;
+	const char	*role, *orgs, *credentials, *expires_in;
 	const char	*name;
 	int		 npos;
 };
@@ -58,6 +74,8 @@ apikey_parse(int argc, char **argv, struct apikey_args *a)
 		{ "json",	no_argument,	   NULL, 'j' },
 		{ "role",	required_argument, NULL, 'r' },
 		{ "orgs",	required_argument, NULL, 'o' },
+		{ "credentials", required_argument, NULL, 'c' },
+		{ "expires-in",	required_argument, NULL, 'e' },
 		{ "help",	no_argument,	   NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -69,6 +87,8 @@ apikey_parse(int argc, char **argv, struct apikey_args *a)
 		case 'j': a->json = 1; break;
 		case 'r': a->role = optarg; break;
 		case 'o': a->orgs = optarg; break;
+		case 'c': a->credentials = optarg; break;
+		case 'e': a->expires_in = optarg; break;
 		case 'h': fputs(apikey_usage, stdout); return -1;
 		default: return cli_usage_error(apikey_usage, "%s",
 		    cli_opt_error());
@@ -114,6 +134,7 @@ static int
 apikey_create(struct cli *cli, int argc, char **argv)
 {
 	struct apikey_args a;
+	struct vault_apikey_spec spec = { 0 };
 	struct vault_apikey k;
 	struct secret *key = NULL;
 	struct vault *v;
@@ -128,10 +149,17 @@ apikey_create(struct cli *cli, int argc, char **argv)
 	if (a.role == NULL)
 		return cli_usage_error(apikey_usage, "apikey create needs "
 		    "--role reader|operator|admin|token");
+	if (a.expires_in && validate_duration(a.expires_in, OV_APIKEY_TTL_MAX,
+	    &spec.expires_in_s) != OV_OK)
+		return cli_usage_error(apikey_usage, "--expires-in: %s",
+		    ov_errmsg());
+	spec.name = a.name;
+	spec.role = a.role;
+	spec.orgs = a.orgs;
+	spec.credentials = a.credentials;
 	if ((ec = cli_open(cli, 0, &v)) != 0)
 		return ec;
-	rc = vault_apikey_create(v, a.name, a.role, a.orgs ? a.orgs : "*",
-	    &key, &k);
+	rc = vault_apikey_create(v, &spec, &key, &k);
 	vault_close(v);
 	if (rc != OV_OK)
 		return cli_fail(rc);
@@ -140,19 +168,22 @@ apikey_create(struct cli *cli, int argc, char **argv)
 	return ec;
 }
 
+#define APIKEY_ROW "%-24s %-8s %-20s %-20s %-16s %-20s %-20s %-20s %s\n"
+
 static int
 apikey_row(const struct vault_apikey *k, void *arg)
 {
 	json_t *list = arg;
-	char c[32], u[32], r[32];
+	char c[32], e[32], u[32], r[32];
 
 	if (list)
 		return json_array_append_new(list, render_apikey(k));
-	printf("%-24s %-8s %-20s %-16s %-20s %-20s %s\n", k->name, k->role,
-	    k->orgs, k->key_id, render_time(k->created_at, c, sizeof(c)),
-	    k->last_used_at ? render_time(k->last_used_at, u, sizeof(u)) :
-	    "-", k->revoked_at ? render_time(k->revoked_at, r, sizeof(r)) :
-	    "-");
+	printf(APIKEY_ROW, k->name, k->role, k->orgs[0] ? k->orgs : "-",
+	    k->credentials, k->key_id, render_time(k->created_at, c,
+	    sizeof(c)), k->expires_at ? render_time(k->expires_at, e,
+	    sizeof(e)) : "-", k->last_used_at ? render_time(k->last_used_at,
+	    u, sizeof(u)) : "-", k->revoked_at ? render_time(k->revoked_at, r,
+	    sizeof(r)) : "-");
 	return 0;
 }
 
@@ -167,16 +198,15 @@ apikey_list(struct cli *cli, int argc, char **argv)
 
 	if ((ec = apikey_parse(argc, argv, &a)) != 0)
 		return ec < 0 ? 0 : ec;
-	if (a.npos != 0 || a.role || a.orgs)
+	if (a.npos != 0 || a.role || a.orgs || a.credentials || a.expires_in)
 		return cli_usage_error(apikey_usage, "apikey list takes no "
 		    "argument but --json");
 	if ((ec = cli_open(cli, 0, &v)) != 0)
 		return ec;
 	list = a.json ? json_array() : NULL;
 	if (!a.json)
-		printf("%-24s %-8s %-20s %-16s %-20s %-20s %s\n", "NAME",
-		    "ROLE", "ORGS", "KEY_ID", "CREATED", "LAST_USED",
-		    "REVOKED");
+		printf(APIKEY_ROW, "NAME", "ROLE", "ORGS", "CREDENTIALS",
+		    "KEY_ID", "CREATED", "EXPIRES", "LAST_USED", "REVOKED");
 	rc = vault_apikey_list(v, apikey_row, list);
 	vault_close(v);
 	if (rc != OV_OK) {
@@ -197,7 +227,7 @@ apikey_revoke(struct cli *cli, int argc, char **argv)
 
 	if ((ec = apikey_parse(argc, argv, &a)) != 0)
 		return ec < 0 ? 0 : ec;
-	if (a.npos != 1 || a.role || a.orgs)
+	if (a.npos != 1 || a.role || a.orgs || a.credentials || a.expires_in)
 		return cli_usage_error(apikey_usage, "apikey revoke needs one "
 		    "NAME and no other option but --json");
 	if ((ec = cli_open(cli, 0, &v)) != 0)

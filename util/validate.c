@@ -166,7 +166,6 @@ enum ov_rc
 validate_refresh_at(const char *s, double *fraction, int64_t *age_s)
 {
 	char *end;
-	long long v;
 	double f;
 
 	if (strchr(s, '.') || strcmp(s, "0") == 0 || strcmp(s, "1") == 0) {
@@ -180,26 +179,40 @@ validate_refresh_at(const char *s, double *fraction, int64_t *age_s)
 		*age_s = 0;
 		return OV_OK;
 	}
+	if (validate_duration(s, 365LL * 86400, age_s) != OV_OK)
+		return ov_seterr(OV_EINVAL, "refresh-at must be a fraction of "
+		    "the token lifetime (0.75) or an age such as 18h, 90m, "
+		    "3600s, 2d");
+	*fraction = 0.0;
+	return OV_OK;
+}
+
+enum ov_rc
+validate_duration(const char *s, int64_t max_s, int64_t *out)
+{
+	char *end;
+	long long v;
+
 	errno = 0;
 	v = strtoll(s, &end, 10);
-	if (errno || end == s || v <= 0 || v > 365LL * 86400 ||
-	    end[0] == '\0' || end[1] != '\0')
+	if (errno || end == s || v <= 0 || v > max_s || end[0] == '\0' ||
+	    end[1] != '\0' || !isdigit((unsigned char)s[0]))
 		goto bad;
 	switch (end[0]) {
 	case 's': break;
-	case 'm': v *= 60; break;
-	case 'h': v *= 3600; break;
-	case 'd': v *= 86400; break;
+	case 'm': v = v > max_s / 60 ? max_s + 1 : v * 60; break;
+	case 'h': v = v > max_s / 3600 ? max_s + 1 : v * 3600; break;
+	case 'd': v = v > max_s / 86400 ? max_s + 1 : v * 86400; break;
 	default: goto bad;
 	}
-	if (v > 365LL * 86400)
+	if (v > max_s)
 		goto bad;
-	*fraction = 0.0;
-	*age_s = v;
+	*out = v;
 	return OV_OK;
 bad:
-	return ov_seterr(OV_EINVAL, "refresh-at must be a fraction of the "
-	    "token lifetime (0.75) or an age such as 18h, 90m, 3600s, 2d");
+	return ov_seterr(OV_EINVAL, "a duration is a positive whole number "
+	    "with s, m, h or d (90d, 18h, 30m, 3600s), at most %lld days",
+	    (long long)(max_s / 86400));
 }
 
 /* localhost, [::1], or an IPv4 literal in 127.0.0.0/8 — not a name

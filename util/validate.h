@@ -29,6 +29,8 @@ enum ov_rc	validate_scope(const char *in, char *out, size_t outlen);
  */
 enum ov_rc	validate_refresh_at(const char *, double *fraction,
 		    int64_t *age_s);
+/* "90d", "18h", "30m", "3600s" → seconds in *out (1 .. max_s). */
+enum ov_rc	validate_duration(const char *, int64_t max_s, int64_t *out);
 /*
  * A token URL: https, or http only to a loopback host; no user info, no
  * fragment.  Returns the URL normalised by libcurl in out.

@@ -7,6 +7,11 @@
  *   secret       43 base64url characters, no padding: 32 random bytes
  *   secret_hash  BLAKE2b-256(key = hash key, key_id || 0x00 || secret)
  *
+ * A key names its orgs by id (org_ids, "*" or ascending ids "3,7"); the
+ * slugs they name now are looked up on every read (orgs).  It may be
+ * limited to credentials of those orgs by name (credentials) and expire
+ * (expires_at).  The row MAC (bind.c) covers all three.
+ *
  * key_id has a fixed length, so a secret holding '_' or '-' still parses
  * one way.  The hash key is 32 random bytes made by the first create,
  * sealed by the keyring (binding HASH_KEY_BINDING) and kept as hex in
@@ -26,6 +31,7 @@
 
 #include "util/timefmt.h"
 #include "util/validate.h"
+#include "vault/render.h"
 #include "vault/vault_int.h"
 
 #define HASH_KEY_META		"apikey_hash_key"
@@ -38,11 +44,52 @@
 /* last_used_at is written at most this often per key (seconds). */
 #define LAST_USED_GRAIN_S	60
 
-#define APIKEY_COLS "id, key_id, name, role, orgs, created_at, " \
-	"coalesce(last_used_at, 0), coalesce(revoked_at, 0)"
+#define APIKEY_COLS "id, key_id, name, role, org_ids, credentials, " \
+	"created_at, coalesce(last_used_at, 0), coalesce(revoked_at, 0), " \
+	"coalesce(expires_at, 0)"
+#define APIKEY_HCOL	10	/* secret_hash, then row_mac, after them */
+
+/* k->orgs: the slugs k->org_ids name now, in order ("" when none). */
+static enum ov_rc
+orgs_resolve(struct vault *v, struct vault_apikey *k)
+{
+	char ids[OV_APIKEY_ORGS_MAX + 3];
+	sqlite3_stmt *st;
+	size_t len = 0;
+	enum ov_rc rc;
+	int src;
+
+	k->orgs[0] = '\0';
+	if (strcmp(k->org_ids, "*") == 0) {
+		snprintf(k->orgs, sizeof(k->orgs), "*");
+		return OV_OK;
+	}
+	snprintf(ids, sizeof(ids), "[%s]", k->org_ids);
+	if ((rc = db_prepare(v, "SELECT slug FROM orgs WHERE id IN (SELECT "
+	    "value FROM json_each(?)) ORDER BY slug", &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, ids, -1, SQLITE_STATIC);
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *slug = (const char *)sqlite3_column_text(st, 0);
+		int n = snprintf(k->orgs + len, sizeof(k->orgs) - len, "%s%s",
+		    len ? "," : "", slug ? slug : "");
+
+		if (n < 0 || (size_t)n >= sizeof(k->orgs) - len) {
+			rc = ov_seterr(OV_EINTEGRITY, "API key %s names more "
+			    "orgs than fit in %d bytes", k->name,
+			    OV_APIKEY_ORGS_MAX);
+			break;
+		}
+		len += (size_t)n;
+	}
+	if (rc == OV_OK && src != SQLITE_DONE)
+		rc = db_err(v, src, "reading the orgs of an API key");
+	db_finish(v, st);
+	return rc;
+}
 
 static enum ov_rc
-apikey_row(sqlite3_stmt *st, struct vault_apikey *k)
+apikey_row(struct vault *v, sqlite3_stmt *st, struct vault_apikey *k)
 {
 	enum ov_rc rc;
 
@@ -51,12 +98,14 @@ apikey_row(sqlite3_stmt *st, struct vault_apikey *k)
 	if ((rc = db_text(st, 1, k->key_id, sizeof(k->key_id))) ||
 	    (rc = db_text(st, 2, k->name, sizeof(k->name))) ||
 	    (rc = db_text(st, 3, k->role, sizeof(k->role))) ||
-	    (rc = db_text(st, 4, k->orgs, sizeof(k->orgs))))
+	    (rc = db_text(st, 4, k->org_ids, sizeof(k->org_ids))) ||
+	    (rc = db_text(st, 5, k->credentials, sizeof(k->credentials))))
 		return rc;
-	k->created_at = sqlite3_column_int64(st, 5);
-	k->last_used_at = sqlite3_column_int64(st, 6);
-	k->revoked_at = sqlite3_column_int64(st, 7);
-	return OV_OK;
+	k->created_at = sqlite3_column_int64(st, 6);
+	k->last_used_at = sqlite3_column_int64(st, 7);
+	k->revoked_at = sqlite3_column_int64(st, 8);
+	k->expires_at = sqlite3_column_int64(st, 9);
+	return orgs_resolve(v, k);
 }
 
 /* The row MAC of api_keys row st points at (APIKEY_COLS, then
@@ -69,7 +118,7 @@ apikey_row_mac(struct vault *v, sqlite3_stmt *st, int hcol,
 	enum ov_rc rc;
 
 	*ok = 0;
-	if ((rc = apikey_row(st, k)) != OV_OK ||
+	if ((rc = apikey_row(v, st, k)) != OV_OK ||
 	    (rc = apikey_mac(v, k, sqlite3_column_blob(st, hcol),
 	    (size_t)sqlite3_column_bytes(st, hcol), mac)) != OV_OK)
 		return rc;
@@ -93,7 +142,7 @@ apikey_mac_write(struct vault *v, int64_t id)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
 	if ((src = sqlite3_step(st)) == SQLITE_ROW)
-		rc = apikey_row_mac(v, st, 8, &k, mac, &ok);
+		rc = apikey_row_mac(v, st, APIKEY_HCOL, &k, mac, &ok);
 	else
 		rc = db_err(v, src, "reading an API key");
 	db_finish(v, st);
@@ -125,57 +174,144 @@ role_check(const char *role)
 	    "token");
 }
 
-/* "*", or org slugs separated by ',' without empties or duplicates. */
+/* "*", or slugs (org slugs, credential names) separated by ',' without
+ * empties or duplicates; what names the list in errors ("orgs"). */
 static enum ov_rc
-orgs_check(const char *orgs)
+list_check(const char *what, const char *list)
 {
-	char slug[OV_SLUG_MAX + 2];
+	char slug[OV_SLUG_MAX + 2], each[48];
 	const char *p, *q;
-	size_t n, len = strlen(orgs);
+	size_t n, len = strlen(list);
 	enum ov_rc rc;
 
 	if (len > OV_APIKEY_ORGS_MAX)
-		return ov_seterr(OV_ELIMIT, "orgs is longer than %d bytes",
+		return ov_seterr(OV_ELIMIT, "%s is longer than %d bytes", what,
 		    OV_APIKEY_ORGS_MAX);
-	if (strcmp(orgs, "*") == 0)
+	if (strcmp(list, "*") == 0)
 		return OV_OK;
-	for (p = orgs;; p += n + 1) {
+	snprintf(each, sizeof(each), "each entry of %s", what);
+	for (p = list;; p += n + 1) {
 		n = strcspn(p, ",");
 		if (n == 0)
-			return ov_seterr(OV_EINVAL, "orgs has an empty entry: "
-			    "give \"*\" or org slugs separated by ','");
+			return ov_seterr(OV_EINVAL, "%s has an empty entry: "
+			    "give \"*\" or names separated by ','", what);
 		if (n == 1 && *p == '*')
-			return ov_seterr(OV_EINVAL, "orgs is either \"*\" alone "
-			    "or a list of org slugs");
+			return ov_seterr(OV_EINVAL, "%s is either \"*\" alone "
+			    "or a list of names", what);
 		snprintf(slug, sizeof(slug), "%.*s",
 		    (int)(n < sizeof(slug) - 1 ? n : sizeof(slug) - 1), p);
-		if ((rc = validate_slug("each org in orgs", slug)) != OV_OK)
+		if ((rc = validate_slug(each, slug)) != OV_OK)
 			return rc;
-		for (q = orgs; q < p; q += strcspn(q, ",") + 1)
+		for (q = list; q < p; q += strcspn(q, ",") + 1)
 			if (strcspn(q, ",") == n && strncmp(q, p, n) == 0)
-				return ov_seterr(OV_EINVAL, "orgs names %s "
-				    "twice", slug);
+				return ov_seterr(OV_EINVAL, "%s names %s twice",
+				    what, slug);
 		if (p[n] == '\0')
 			return OV_OK;
+	}
+}
+
+static int
+cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * The ids of the orgs slugs names (checked by list_check), ascending, as
+ * "3,7" in out; "*" stays "*".  A slug that names no org is refused (a
+ * key covers orgs that exist, not a slug a later org may take), or with
+ * skip_unknown left out (migration 0005).
+ */
+enum ov_rc
+apikey_org_ids(struct vault *v, const char *slugs, int skip_unknown,
+    char *out, size_t outlen)
+{
+	int64_t ids[OV_APIKEY_ORGS_MAX / 2 + 1];
+	char slug[OV_SLUG_MAX + 1];
+	size_t nids = 0, n, len = 0;
+	sqlite3_stmt *st;
+	enum ov_rc rc = OV_OK;
+	int src;
+
+	if (strcmp(slugs, "*") == 0) {
+		snprintf(out, outlen, "*");
+		return OV_OK;
+	}
+	if ((rc = db_prepare(v, "SELECT id FROM orgs WHERE slug = ?", &st)))
+		return rc;
+	for (const char *p = slugs; rc == OV_OK; p += n + 1) {
+		n = strcspn(p, ",");
+		snprintf(slug, sizeof(slug), "%.*s", (int)n, p);
+		sqlite3_reset(st);
+		sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
+		if ((src = sqlite3_step(st)) == SQLITE_ROW)
+			ids[nids++] = sqlite3_column_int64(st, 0);
+		else if (src == SQLITE_DONE && !skip_unknown)
+			rc = ov_seterr(OV_EINVAL, "orgs names %s, which is no "
+			    "org: a key covers orgs that exist (add it first: "
+			    "orgvault org add %s)", slug, slug);
+		else if (src != SQLITE_DONE)
+			rc = db_err(v, src, "reading orgs");
+		if (p[n] == '\0')
+			break;
+	}
+	db_finish(v, st);
+	if (rc != OV_OK)
+		return rc;
+	qsort(ids, nids, sizeof(ids[0]), cmp_id);
+	out[0] = '\0';
+	for (size_t i = 0; i < nids; i++) {
+		int w = snprintf(out + len, outlen - len, "%s%lld",
+		    i ? "," : "", (long long)ids[i]);
+
+		if (w < 0 || (size_t)w >= outlen - len)
+			return ov_seterr(OV_ELIMIT, "orgs names more orgs than "
+			    "a key can hold (their ids take over %zu bytes); "
+			    "give fewer, or '*'", outlen - 1);
+		len += (size_t)w;
+	}
+	return OV_OK;
+}
+
+/* Whether item is in list ("*" or "a,b"). */
+static int
+list_has(const char *list, const char *item)
+{
+	size_t want = strlen(item), n;
+
+	if (strcmp(list, "*") == 0)
+		return 1;
+	if (want == 0 || list[0] == '\0')
+		return 0;
+	for (const char *p = list;; p += n + 1) {
+		n = strcspn(p, ",");
+		if (n == want && strncmp(p, item, n) == 0)
+			return 1;
+		if (p[n] == '\0')
+			return 0;
 	}
 }
 
 int
 vault_apikey_allows(const struct vault_apikey *k, const char *slug)
 {
-	size_t want = strlen(slug), n;
+	return list_has(k->orgs, slug);
+}
 
-	if (strcmp(k->orgs, "*") == 0)
-		return 1;
-	if (want == 0)
-		return 0;
-	for (const char *p = k->orgs;; p += n + 1) {
-		n = strcspn(p, ",");
-		if (n == want && strncmp(p, slug, n) == 0)
-			return 1;
-		if (p[n] == '\0')
-			return 0;
-	}
+int
+vault_apikey_allows_cred(const struct vault_apikey *k, const char *slug,
+    const char *cred)
+{
+	return list_has(k->orgs, slug) && list_has(k->credentials, cred);
+}
+
+int
+vault_apikey_expired(const struct vault_apikey *k, int64_t now)
+{
+	return k->expires_at != 0 && now >= k->expires_at;
 }
 
 /* ---- the hash key -------------------------------------------------- */
@@ -352,15 +488,21 @@ name_free(struct vault *v, const char *name)
 	    db_err(v, src, "replacing a revoked API key");
 }
 
+/* An apikey.* event naming k (reason: why, for a revocation orgvault
+ * made itself; NULL otherwise). */
 static enum ov_rc
-apikey_event(struct vault *v, const char *kind, const struct vault_apikey *k)
+apikey_event(struct vault *v, const char *kind, const struct vault_apikey *k,
+    const char *reason)
 {
 	struct event_rec ev = { .kind = kind };
 	json_t *detail;
 	enum ov_rc rc;
 
-	if ((detail = json_pack("{s:s, s:s, s:s, s:s}", "name", k->name,
-	    "role", k->role, "orgs", k->orgs, "key_id", k->key_id)) == NULL)
+	if ((detail = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s*}",
+	    "name", k->name, "role", k->role, "orgs", k->orgs, "org_ids",
+	    k->org_ids, "credentials", k->credentials, "expires_at",
+	    render_time_or_null(k->expires_at), "key_id", k->key_id,
+	    "reason", reason)) == NULL)
 		return ov_seterr(OV_ENOMEM, "out of memory");
 	ev.detail = detail;
 	rc = event_append(v, &ev);
@@ -378,17 +520,18 @@ apikey_insert(struct vault *v, const struct secret *key,
 
 	memcpy(k->key_id, key->buf + 3, VAULT_APIKEY_ID_LEN);
 	k->key_id[VAULT_APIKEY_ID_LEN] = '\0';
-	k->created_at = timefmt_now();
 	if ((rc = db_prepare(v, "INSERT INTO api_keys (key_id, name, role, "
-	    "orgs, secret_hash, created_at) VALUES (?, ?, ?, ?, ?, ?) "
-	    "RETURNING id", &st)) != OV_OK)
+	    "org_ids, credentials, secret_hash, created_at, expires_at) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?, nullif(?, 0)) RETURNING id", &st)))
 		return rc;
 	sqlite3_bind_text(st, 1, k->key_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, k->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, k->role, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, k->orgs, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 5, hash, 32, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, k->created_at);
+	sqlite3_bind_text(st, 4, k->org_ids, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, k->credentials, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 6, hash, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, k->created_at);
+	sqlite3_bind_int64(st, 8, k->expires_at);
 	if ((src = sqlite3_step(st)) == SQLITE_ROW)
 		k->id = sqlite3_column_int64(st, 0);
 	else
@@ -397,27 +540,56 @@ apikey_insert(struct vault *v, const struct secret *key,
 	return rc;
 }
 
-enum ov_rc
-vault_apikey_create(struct vault *v, const char *name, const char *role,
-    const char *orgs, struct secret **key, struct vault_apikey *out)
+/* k from spec, checked; org ids and slugs looked up (caller's
+ * transaction). */
+static enum ov_rc
+apikey_spec_read(struct vault *v, const struct vault_apikey_spec *spec,
+    struct vault_apikey *k)
 {
-	struct vault_apikey k = { 0 };
+	const char *orgs = spec->orgs ? spec->orgs : "*";
+	const char *creds = spec->credentials ? spec->credentials : "*";
+	enum ov_rc rc;
+
+	if ((rc = validate_slug("API key name", spec->name ? spec->name :
+	    "")) || (rc = role_check(spec->role ? spec->role : "")) ||
+	    (rc = list_check("orgs", orgs)) ||
+	    (rc = list_check("credentials", creds)))
+		return rc;
+	if (strcmp(creds, "*") != 0 && strcmp(spec->role, "admin") == 0)
+		return ov_seterr(OV_EINVAL, "an admin key cannot be limited "
+		    "to credentials (it manages orgs); limit it with --orgs, "
+		    "or give the role operator, reader or token");
+	if (spec->expires_in_s < 0 || spec->expires_in_s > OV_APIKEY_TTL_MAX)
+		return ov_seterr(OV_EINVAL, "expires-in must be between 1 s "
+		    "and %d days", OV_APIKEY_TTL_MAX / 86400);
+	memset(k, 0, sizeof(*k));
+	snprintf(k->name, sizeof(k->name), "%s", spec->name);
+	snprintf(k->role, sizeof(k->role), "%s", spec->role);
+	snprintf(k->credentials, sizeof(k->credentials), "%s", creds);
+	k->created_at = timefmt_now();
+	if (spec->expires_in_s)
+		k->expires_at = k->created_at + spec->expires_in_s;
+	if ((rc = apikey_org_ids(v, orgs, 0, k->org_ids,
+	    sizeof(k->org_ids))))
+		return rc;
+	return orgs_resolve(v, k);
+}
+
+enum ov_rc
+vault_apikey_create(struct vault *v, const struct vault_apikey_spec *spec,
+    struct secret **key, struct vault_apikey *out)
+{
+	struct vault_apikey k;
 	struct secret *hk = NULL, *made = NULL;
 	unsigned char hash[32];
 	enum ov_rc rc;
 
-	if (orgs == NULL)
-		orgs = "*";
-	if ((rc = validate_slug("API key name", name)) ||
-	    (rc = role_check(role)) || (rc = orgs_check(orgs)) ||
-	    (rc = vault_need_key(v)))
+	if ((rc = vault_need_key(v)) != OV_OK)
 		return rc;
-	snprintf(k.name, sizeof(k.name), "%s", name);
-	snprintf(k.role, sizeof(k.role), "%s", role);
-	snprintf(k.orgs, sizeof(k.orgs), "%s", orgs);
 	if ((rc = tx_begin(v)) != OV_OK)
 		return rc;
-	if ((rc = name_free(v, name)) ||
+	if ((rc = apikey_spec_read(v, spec, &k)) ||
+	    (rc = name_free(v, k.name)) ||
 	    (rc = hash_key_open(v, 1, &hk)) ||
 	    (rc = key_make(&made)))
 		goto out;
@@ -426,7 +598,7 @@ vault_apikey_create(struct vault *v, const char *name, const char *role,
 	    hash);
 	if ((rc = apikey_insert(v, made, hash, &k)) == OV_OK &&
 	    (rc = apikey_mac_write(v, k.id)) == OV_OK)
-		rc = apikey_event(v, "apikey.created", &k);
+		rc = apikey_event(v, "apikey.created", &k, NULL);
 out:
 	secret_free(hk);
 	sodium_memzero(hash, sizeof(hash));
@@ -451,7 +623,7 @@ vault_apikey_list(struct vault *v, vault_apikey_cb cb, void *arg)
 	    "ORDER BY name", &st)) != OV_OK)
 		return rc;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((rc = apikey_row(st, &k)) != OV_OK || cb(&k, arg))
+		if ((rc = apikey_row(v, st, &k)) != OV_OK || cb(&k, arg))
 			break;
 	}
 	if (rc == OV_OK && src != SQLITE_DONE && src != SQLITE_ROW)
@@ -473,7 +645,7 @@ vault_apikey_get(struct vault *v, const char *name, struct vault_apikey *out)
 		return rc;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((rc = apikey_row(st, &k)) == OV_OK)
+		if ((rc = apikey_row(v, st, &k)) == OV_OK)
 			*out = k;
 	} else if (src == SQLITE_DONE)
 		rc = ov_seterr(OV_ENOTFOUND, "no API key named %s; list them "
@@ -484,33 +656,95 @@ vault_apikey_get(struct vault *v, const char *name, struct vault_apikey *out)
 	return rc;
 }
 
+/* Revokes live key row id (if live), with an apikey.revoked event (reason: see
+ * apikey_event); the caller's transaction. */
+enum ov_rc
+apikey_revoke_row(struct vault *v, int64_t id, const char *reason)
+{
+	struct vault_apikey k;
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = db_prepare(v, "UPDATE api_keys SET revoked_at = ? WHERE "
+	    "id = ? AND revoked_at IS NULL", &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, timefmt_now());
+	sqlite3_bind_int64(st, 2, id);
+	src = sqlite3_step(st);
+	db_finish(v, st);
+	if (src != SQLITE_DONE)
+		return db_err(v, src, "revoking an API key");
+	if ((rc = db_prepare(v, "SELECT " APIKEY_COLS " FROM api_keys WHERE "
+	    "id = ?", &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	if ((src = sqlite3_step(st)) == SQLITE_ROW)
+		rc = apikey_row(v, st, &k);
+	else
+		rc = db_err(v, src, "reading a revoked API key");
+	db_finish(v, st);
+	if (rc == OV_OK && (rc = apikey_mac_write(v, id)) == OV_OK)
+		rc = apikey_event(v, "apikey.revoked", &k, reason);
+	return rc;
+}
+
 enum ov_rc
 vault_apikey_revoke(struct vault *v, const char *name)
 {
 	sqlite3_stmt *st;
-	struct vault_apikey k;
+	int64_t id = 0;
 	enum ov_rc rc;
 	int src;
 
 	if ((rc = tx_begin(v)) != OV_OK)
 		return rc;
-	if ((rc = db_prepare(v, "UPDATE api_keys SET revoked_at = ? WHERE "
-	    "name = ? AND revoked_at IS NULL RETURNING " APIKEY_COLS,
-	    &st)) != OV_OK)
+	if ((rc = db_prepare(v, "SELECT id FROM api_keys WHERE name = ? AND "
+	    "revoked_at IS NULL", &st)) != OV_OK)
 		return tx_end(v, rc);
-	sqlite3_bind_int64(st, 1, timefmt_now());
-	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	if ((src = sqlite3_step(st)) == SQLITE_ROW)
-		rc = apikey_row(st, &k);
+		id = sqlite3_column_int64(st, 0);
 	else if (src == SQLITE_DONE)
 		rc = ov_seterr(OV_ENOTFOUND, "no live API key named %s; list "
 		    "them with: orgvault apikey list", name);
 	else
 		rc = db_err(v, src, "revoking an API key");
 	db_finish(v, st);
-	if (rc == OV_OK && (rc = apikey_mac_write(v, k.id)) == OV_OK)
-		rc = apikey_event(v, "apikey.revoked", &k);
+	if (rc == OV_OK)
+		rc = apikey_revoke_row(v, id, NULL);
 	return tx_end(v, rc);
+}
+
+/*
+ * After an org was removed (its caller's transaction): a live key whose
+ * orgs are all gone now is revoked, so that a key never outlives its
+ * orgs.  Keys for "*" or with an org left keep working; ids are never
+ * reused, so a removed org's id names nothing again.
+ */
+enum ov_rc
+apikey_orgs_removed(struct vault *v, const char *reason)
+{
+	int64_t ids[64];
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+	int n, src;
+
+	do {
+		if ((rc = db_prepare(v, "SELECT id FROM api_keys a WHERE "
+		    "revoked_at IS NULL AND org_ids != '*' AND NOT EXISTS "
+		    "(SELECT 1 FROM orgs o, json_each('[' || a.org_ids || ']') "
+		    "j WHERE o.id = j.value) ORDER BY id LIMIT 64", &st)))
+			return rc;
+		for (n = 0; (src = sqlite3_step(st)) == SQLITE_ROW; n++)
+			ids[n] = sqlite3_column_int64(st, 0);
+		db_finish(v, st);
+		if (src != SQLITE_DONE)
+			return db_err(v, src, "reading API keys");
+		for (int i = 0; i < n && rc == OV_OK; i++)
+			rc = apikey_revoke_row(v, ids[i], reason);
+	} while (rc == OV_OK && n == 64);
+	return rc;
 }
 
 /* ---- verify -------------------------------------------------------- */
@@ -566,9 +800,9 @@ by_key_id(struct vault *v, const char *key_id, struct vault_apikey *k,
 
 		/* A row whose MAC fails (role, orgs or revoked_at edited in
 		 * the database) is no key at all. */
-		if ((rc = apikey_row_mac(v, st, 8, k, mac, &mac_ok)) == OV_OK &&
-		    mac_ok && sqlite3_column_bytes(st, 8) == 32) {
-			memcpy(stored, sqlite3_column_blob(st, 8), 32);
+		if ((rc = apikey_row_mac(v, st, APIKEY_HCOL, k, mac, &mac_ok)) == OV_OK &&
+		    mac_ok && sqlite3_column_bytes(st, APIKEY_HCOL) == 32) {
+			memcpy(stored, sqlite3_column_blob(st, APIKEY_HCOL), 32);
 			*found = 1;
 		}
 	} else if (src != SQLITE_DONE)
@@ -619,7 +853,7 @@ last_used_touch(struct vault *v, struct vault_apikey *k)
 
 enum ov_rc
 vault_apikey_verify(struct vault *v, const char *key, size_t len,
-    struct vault_apikey *out, int *id_known)
+    struct vault_apikey *out, enum vault_apikey_why *why)
 {
 	static const unsigned char no_key[HASH_KEY_LEN];
 	unsigned char stored[32] = { 0 }, have[32];
@@ -627,10 +861,12 @@ vault_apikey_verify(struct vault *v, const char *key, size_t len,
 	struct vault_apikey k = { 0 };
 	struct secret *hk = NULL;
 	enum ov_rc rc;
+	enum vault_apikey_why dummy;
 	int found = 0, match;
 
-	if (id_known)
-		*id_known = 0;
+	if (why == NULL)
+		why = &dummy;
+	*why = VAULT_APIKEY_NO_ID;
 	if ((rc = vault_need_key(v)) != OV_OK)
 		return rc;
 	if (!key_parse(key, len))
@@ -647,12 +883,21 @@ vault_apikey_verify(struct vault *v, const char *key, size_t len,
 	key_hash(hk ? hk->buf : no_key, key_id, key + APIKEY_SECRET_AT,
 	    APIKEY_SECRET_LEN, have);
 	secret_free(hk);
-	if (id_known)
-		*id_known = found;
+	if (found)
+		*why = VAULT_APIKEY_WRONG;
 	match = sodium_memcmp(have, stored, sizeof(have)) == 0;
 	sodium_memzero(have, sizeof(have));
 	if (!found || !match || k.revoked_at != 0 || revoked_in_chain(v, &k))
 		return invalid();
+	if (vault_apikey_expired(&k, timefmt_now())) {
+		char at[32];
+
+		*why = VAULT_APIKEY_EXPIRED;
+		*out = k;
+		return ov_seterr(OV_ENOTFOUND, "the API key %s expired at %s; "
+		    "make a new one (orgvault apikey create)", k.name,
+		    render_time(k.expires_at, at, sizeof(at)));
+	}
 	last_used_touch(v, &k);
 	*out = k;
 	return OV_OK;
@@ -690,12 +935,13 @@ apikey_rows_check(struct vault *v, vault_check_cb cb, void *arg,
 		return rc;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		(*checked)++;
-		if ((rc = apikey_row_mac(v, st, 8, &k, mac, &ok)) != OV_OK)
+		if ((rc = apikey_row_mac(v, st, APIKEY_HCOL, &k, mac, &ok)) != OV_OK)
 			break;
 		if (!ok)
 			row_report(cb, arg, failures, "row_mac", k.id, "its MAC "
-			    "does not match: role, orgs, revocation or hash "
-			    "were edited in the database; the key is refused");
+			    "does not match: role, orgs, credentials, expiry, "
+			    "revocation or hash were edited in the database; "
+			    "the key is refused");
 	}
 	db_finish(v, st);
 	if (rc != OV_OK)

@@ -23,8 +23,10 @@
  *   credentials   id org_id name provider region token_url auth grant
  *                 client_id expected_scope org_slug, then per labelled secret
  *                 version (by kind, stage): kind stage version digest
- *   api_keys      id key_id name role orgs secret_hash created_at
- *                 revoked_at
+ *   api_keys/5    id key_id name role org_ids credentials secret_hash
+ *                 created_at expires_at revoked_at
+ *   api_keys      (schema 0004, read once by migration 0005) id key_id
+ *                 name role orgs secret_hash created_at revoked_at
  *   webhooks      id url events created_at
  *   retired_refresh_tokens  credential_id digest retired_at expires_at
  *   vault_meta    "secret_binding" "2"
@@ -323,6 +325,26 @@ apikey_mac(struct vault *v, const struct vault_apikey *k,
 {
 	struct canon c = { 0 };
 
+	canon_str(&c, "api_keys/5");
+	canon_int(&c, k->id);
+	canon_str(&c, k->key_id);
+	canon_str(&c, k->name);
+	canon_str(&c, k->role);
+	canon_str(&c, k->org_ids);
+	canon_str(&c, k->credentials);
+	canon_bytes(&c, secret_hash, hash_len);
+	canon_int(&c, k->created_at);
+	canon_int(&c, k->expires_at);
+	canon_int(&c, k->revoked_at);
+	return canon_mac(v, &c, out);
+}
+
+enum ov_rc
+apikey_mac_v4(struct vault *v, const struct vault_apikey *k,
+    const void *secret_hash, size_t hash_len, unsigned char out[32])
+{
+	struct canon c = { 0 };
+
 	canon_str(&c, "api_keys");
 	canon_int(&c, k->id);
 	canon_str(&c, k->key_id);
@@ -520,7 +542,8 @@ each_id(struct vault *v, const char *sql, enum ov_rc (*fn)(struct vault *,
 	    "reading rows to MAC") : rc;
 }
 
-/* MACs every row that needs one: after the MAC key was made. */
+/* MACs every row that needs one: after the MAC key was made, at schema
+ * 0004 (API keys in their 0004 form: migration 0005 re-MACs them). */
 static enum ov_rc
 mac_all_rows(struct vault *v, int64_t *n)
 {
@@ -529,7 +552,7 @@ mac_all_rows(struct vault *v, int64_t *n)
 	if ((rc = each_id(v, "SELECT id FROM credentials ORDER BY id",
 	    cred_mac_update, n)) != OV_OK ||
 	    (rc = each_id(v, "SELECT id FROM api_keys ORDER BY id",
-	    apikey_mac_write, n)) != OV_OK)
+	    apikey_v4_mac_write, n)) != OV_OK)
 		return rc;
 	return each_id(v, "SELECT id FROM webhooks ORDER BY id",
 	    webhook_mac_write, n);

@@ -360,7 +360,9 @@ vault_event_list(struct vault *v, const struct vault_event_filter *f,
 	if ((rc = db_prepare(v, "SELECT " EVENT_LIST_COLS " FROM events "
 	    "WHERE (?1 IS NULL OR org = ?1) AND "
 	    "(?2 IS NULL OR credential = ?2) AND (?3 IS NULL OR kind = ?3) "
-	    "AND (?5 IS NULL OR org IN (SELECT value FROM json_each(?5))) "
+	    "AND (?5 IS NULL OR org_id IN (SELECT value FROM json_each(?5))) "
+	    "AND (?9 IS NULL OR credential = '' OR credential IN (SELECT "
+	    "value FROM json_each(?9))) "
 	    "AND (?6 = 0 OR time_ms >= ?6) AND (?7 = 0 OR time_ms < ?7) "
 	    "AND (?8 = 0 OR id < ?8) "
 	    "ORDER BY id DESC LIMIT ?4", &st)) != OV_OK)
@@ -369,10 +371,11 @@ vault_event_list(struct vault *v, const struct vault_event_filter *f,
 	sqlite3_bind_text(st, 2, f->credential, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, f->kind, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 4, f->limit > 0 ? f->limit : 100);
-	sqlite3_bind_text(st, 5, f->orgs_json, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, f->org_ids_json, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, f->since_ms);
 	sqlite3_bind_int64(st, 7, f->until_ms);
 	sqlite3_bind_int64(st, 8, f->before_id);
+	sqlite3_bind_text(st, 9, f->creds_json, -1, SQLITE_STATIC);
 	return event_walk(v, st, cb, arg);
 }
 

@@ -151,6 +151,9 @@ vault_org_rm(struct vault *v, const char *slug, int force)
 	ev.detail = detail;
 	rc = event_append(v, &ev);
 	json_decref(detail);
+	/* A key that named this org and no other that exists goes too. */
+	if (rc == OV_OK)
+		rc = apikey_orgs_removed(v, "its orgs were removed");
 	return tx_end(v, rc);
 }
 

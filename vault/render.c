@@ -91,13 +91,15 @@ render_apikey(const struct vault_apikey *k)
 {
 	char c[32];
 
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:b}",
-	    "name", k->name, "role", k->role, "orgs", k->orgs,
-	    "key_id", k->key_id,
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:b, s:o, "
+	    "s:b}", "name", k->name, "role", k->role, "orgs", k->orgs,
+	    "credentials", k->credentials, "key_id", k->key_id,
 	    "created_at", render_time(k->created_at, c, sizeof(c)),
 	    "last_used_at", render_time_or_null(k->last_used_at),
 	    "revoked_at", render_time_or_null(k->revoked_at),
-	    "revoked", k->revoked_at != 0);
+	    "revoked", k->revoked_at != 0,
+	    "expires_at", render_time_or_null(k->expires_at),
+	    "expired", vault_apikey_expired(k, timefmt_now()));
 }
 
 /* Never the signing secret. */

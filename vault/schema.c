@@ -102,6 +102,7 @@ static const struct {
 	enum ov_rc	(*after)(struct vault *);
 } hooks[] = {
 	{ 4, mac_key_bootstrap },	/* the row MAC key, every row MAC'd */
+	{ 5, apikey_scope_migrate },	/* API keys name orgs by id */
 };
 
 static enum ov_rc

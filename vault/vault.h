@@ -332,7 +332,8 @@ struct vault_event {
 struct vault_event_filter {
 	const char	*org, *credential, *kind;
 	int		 limit;		/* 0: 100 */
-	const char	*orgs_json;	/* a JSON array of slugs: only those */
+	const char	*org_ids_json;	/* a JSON array of org ids: only those */
+	const char	*creds_json;	/* names: only those, and org events */
 	int64_t		 since_ms, until_ms;	/* 0: unbounded */
 	int64_t		 before_id;	/* cursor: ids below it; 0: newest */
 };
@@ -388,7 +389,12 @@ typedef void (*vault_check_cb)(const struct vault_check_failure *, void *);
 enum ov_rc	vault_check(struct vault *, vault_check_cb, void *,
 		    int64_t *checked, int64_t *failures);
 
-/* API keys: "ov_<key_id>_<secret>"; only a keyed hash of it is stored. */
+/*
+ * API keys: "ov_<key_id>_<secret>"; only a keyed hash of it is stored.
+ * A key names its orgs by id (org_ids): it does not cover a new org that
+ * takes a removed org's slug, and a key whose every org was removed is
+ * revoked with the last of them.  orgs is what those ids name now.
+ */
 #define VAULT_APIKEY_ID_LEN	16	/* lowercase hex */
 #define VAULT_APIKEY_LEN	(3 + VAULT_APIKEY_ID_LEN + 1 + 43)
 struct vault_apikey {
@@ -396,29 +402,52 @@ struct vault_apikey {
 	char	key_id[VAULT_APIKEY_ID_LEN + 1];
 	char	name[OV_SLUG_MAX + 1];
 	char	role[16];			/* reader operator admin token */
-	char	orgs[OV_APIKEY_ORGS_MAX + 1];	/* "*" or "slug,slug" */
+	char	orgs[OV_APIKEY_ORGS_MAX + 1];	/* "*", or slugs "a,b" ("": none left) */
+	char	org_ids[OV_APIKEY_ORGS_MAX + 1];	/* "*" or "3,7" */
+	char	credentials[OV_APIKEY_ORGS_MAX + 1];	/* "*" or "name,name" */
 	int64_t	created_at, last_used_at, revoked_at;	/* 0: never */
+	int64_t	expires_at;			/* 0: never */
+};
+/* What a new key may do.  orgs: "*" (NULL) or slugs of existing orgs;
+ * credentials: "*" (NULL) or credential names (not admin keys);
+ * expires_in_s: 0 for never. */
+struct vault_apikey_spec {
+	const char	*name, *role, *orgs, *credentials;
+	int64_t		 expires_in_s;
 };
 typedef int (*vault_apikey_cb)(const struct vault_apikey *, void *);
 /* Creates a key; *key holds the whole "ov_…" string (shown once; the
- * caller frees it).  orgs NULL means "*". */
-enum ov_rc	vault_apikey_create(struct vault *, const char *name,
-		    const char *role, const char *orgs, struct secret **key,
+ * caller frees it). */
+enum ov_rc	vault_apikey_create(struct vault *,
+		    const struct vault_apikey_spec *, struct secret **key,
 		    struct vault_apikey *out);
 enum ov_rc	vault_apikey_list(struct vault *, vault_apikey_cb, void *);
 enum ov_rc	vault_apikey_get(struct vault *, const char *name,
 		    struct vault_apikey *out);
 enum ov_rc	vault_apikey_revoke(struct vault *, const char *name);
+/* Why a presented key did not verify. */
+enum vault_apikey_why {
+	VAULT_APIKEY_NO_ID = 1,	/* malformed, or no row (whose MAC holds)
+				 * has its key id */
+	VAULT_APIKEY_WRONG,	/* its id names a row: wrong secret, or
+				 * revoked */
+	VAULT_APIKEY_EXPIRED,	/* the right key, past expires_at (*out set) */
+};
 /* Checks a presented key in constant time: OV_OK and *out for a live
- * key; OV_ENOTFOUND ("invalid API key") for a malformed, unknown,
- * revoked or wrong one — the same error whatever the reason.  A good
- * key's last_used_at is updated (at most once a minute, best effort).
- * *id_known (NULL: not wanted) is 1 when the key's id names a key row,
- * live or not, so failures can be counted per key id (admin/throttle). */
+ * key; OV_ENOTFOUND otherwise, "invalid API key" whatever the reason but
+ * expiry (told only to the holder of the right key).  A good key's
+ * last_used_at is updated (at most once a minute, best effort).  *why
+ * (NULL: not wanted) says why it failed, so failures can be counted per
+ * key id (admin/throttle) and an expired key told so. */
 enum ov_rc	vault_apikey_verify(struct vault *, const char *key, size_t len,
-		    struct vault_apikey *out, int *id_known);
+		    struct vault_apikey *out, enum vault_apikey_why *why);
+/* Whether a key is past its expiry at now (unix seconds). */
+int		vault_apikey_expired(const struct vault_apikey *, int64_t now);
 /* Whether an API key's orgs ("*" or a list) include slug. */
 int		vault_apikey_allows(const struct vault_apikey *, const char *slug);
+/* ... and its credentials include credential cred of org slug. */
+int		vault_apikey_allows_cred(const struct vault_apikey *,
+		    const char *slug, const char *cred);
 
 /*
  * Client-secret rotation (stages of the client_secret kind): stage a

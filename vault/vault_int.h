@@ -122,6 +122,21 @@ enum ov_rc	binding_check(struct vault *, vault_check_cb, void *,
 		    int64_t *checked, int64_t *failures);
 /* apikey.c, webhook.c: (re)write the MAC of one row. */
 enum ov_rc	apikey_mac_write(struct vault *, int64_t id);
+/* The api_keys MAC of schema 0004 (k->orgs: the slugs the row held), and
+ * its writer: migration 0004's hook only (apikey_migrate.c). */
+enum ov_rc	apikey_mac_v4(struct vault *, const struct vault_apikey *,
+		    const void *secret_hash, size_t hash_len,
+		    unsigned char out[32]);
+enum ov_rc	apikey_v4_mac_write(struct vault *, int64_t id);
+/* Migration 0005's hook: org slugs become ids, rows MAC'd anew. */
+enum ov_rc	apikey_scope_migrate(struct vault *);
+/* apikey.c: slugs → "3,7" (see there); revoke one row; revoke the live
+ * keys none of whose orgs exists (after an org was removed). */
+enum ov_rc	apikey_org_ids(struct vault *, const char *slugs,
+		    int skip_unknown, char *out, size_t outlen);
+enum ov_rc	apikey_revoke_row(struct vault *, int64_t id,
+		    const char *reason);
+enum ov_rc	apikey_orgs_removed(struct vault *, const char *reason);
 enum ov_rc	webhook_mac_write(struct vault *, int64_t id);
 
 /*

@@ -73,7 +73,8 @@ add_key(const char *name, const char *role, const char *orgs, char *header,
 	struct vault_apikey k;
 	struct secret *key;
 
-	if (vault_apikey_create(v, name, role, orgs, &key, &k) != OV_OK)
+	if (vault_apikey_create(v, &(struct vault_apikey_spec){ .name = name,
+	    .role = role, .orgs = orgs }, &key, &k) != OV_OK)
 		fuzz_fail("API key %s: %s", name, ov_errmsg());
 	snprintf(header, len, "Bearer %s", (const char *)key->buf);
 	secret_free(key);

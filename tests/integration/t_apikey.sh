@@ -25,6 +25,8 @@ secret_of() {	# the part after "ov_<key_id>_"
 }
 
 setup_vault
+expect_ok "setup: org add acme" -- ov org add acme --name "Acme" --external-id ext-1
+expect_ok "setup: org add beta" -- ov org add beta --name "Beta"
 
 # --- create (text) --------------------------------------------------------------
 expect_ok "create an admin key" -- ov apikey create ci-admin --role admin
@@ -45,12 +47,13 @@ expect_false "two keys differ" -- cmp -s "$SEC/ci-admin" "$SEC/broker"
 expect_ok "create --json" -- ov apikey create reader-1 --role reader --orgs '*' --json
 keep reader-1
 expect_json "--json: one object with the fields" \
-    '(keys | sort) == (["created_at","key","key_id","last_used_at","name","orgs","revoked","revoked_at","role"] | sort)'
+    '(keys | sort) == (["created_at","credentials","expired","expires_at","key","key_id","last_used_at","name","orgs","revoked","revoked_at","role"] | sort)'
 expect_json "--json: name, role, orgs" '.name == "reader-1" and .role == "reader" and .orgs == "*"'
 expect_json "--json: key has the format" '.key | test($re)' --arg re "$KEY_RE"
 expect_json "--json: key_id is the key's" '.key[3:19] == .key_id'
 expect_json "--json: created_at is RFC 3339" '.created_at | test($re)' --arg re "$RFC3339"
 expect_json "--json: not used, not revoked" '.last_used_at == null and .revoked_at == null and .revoked == false'
+expect_json "--json: all credentials, no expiry" '.credentials == "*" and .expires_at == null and .expired == false'
 expect_ok "operator key, default orgs" -- ov apikey create ops --role operator --json
 keep ops
 expect_json "--orgs defaults to *" '.orgs == "*"'
@@ -66,6 +69,14 @@ expect_fail 1 "empty entry in orgs" "empty" -- ov apikey create nobody --role re
 expect_fail 1 "duplicate org in orgs" "twice" -- ov apikey create nobody --role reader --orgs a,b,a
 expect_fail 1 "* mixed with slugs" "alone" -- ov apikey create nobody --role reader --orgs 'a,*'
 expect_fail 1 "bad slug in orgs" "lowercase" -- ov apikey create nobody --role reader --orgs 'acme,Beta'
+expect_fail 1 "an org that does not exist" "ghost, which is no org" -- ov apikey create nobody --role reader --orgs acme,ghost
+expect_fail 1 "credentials for an admin key" "admin key cannot be limited" -- \
+    ov apikey create nobody --role admin --orgs acme --credentials main
+expect_fail 1 "empty entry in credentials" "empty" -- ov apikey create nobody --role token --credentials main,,cc
+expect_fail 1 "bad name in credentials" "lowercase" -- ov apikey create nobody --role token --credentials Main
+for bad in 0d 5 5w -1h 1.5d 3651d ''; do
+	expect_fail 1 "--expires-in '$bad'" "duration" -- ov apikey create nobody --role token --expires-in "$bad"
+done
 expect_fail 1 "orgs over 1024 bytes" "1024" -- ov apikey create nobody --role reader \
     --orgs "$(for i in $(seq 300); do printf 'o%03d,' "$i"; done)z"
 expect_fail 1 "two names" "too many" -- ov apikey create a b --role reader
@@ -88,12 +99,12 @@ expect_stdout_contains "top-level usage names apikey" "apikey"
 # --- list ---------------------------------------------------------------------------
 expect_ok "apikey list (text)" -- ov apikey list
 expect_true "header names the columns" -- \
-    grep -Eq '^NAME +ROLE +ORGS +KEY_ID +CREATED +LAST_USED +REVOKED$' "$OUT"
+    grep -Eq '^NAME +ROLE +ORGS +CREDENTIALS +KEY_ID +CREATED +EXPIRES +LAST_USED +REVOKED$' "$OUT"
 expect_stdout_contains "text list shows the orgs" "acme,beta"
 expect_stdout_contains "text list shows the key_id" "$ADMIN_ID"
 expect_ok "apikey list --json" -- ov apikey list --json
 expect_json "list: every row has the fields, never a key or hash" \
-    'all(.[]; has("name") and has("role") and has("orgs") and has("key_id") and has("created_at") and has("last_used_at") and has("revoked_at") and (has("key") | not) and (has("secret_hash") | not) and (has("hash") | not))'
+    'all(.[]; has("name") and has("role") and has("orgs") and has("credentials") and has("key_id") and has("created_at") and has("expires_at") and has("expired") and has("last_used_at") and has("revoked_at") and (has("key") | not) and (has("secret_hash") | not) and (has("hash") | not))'
 expect_json "list: the admin key" '.[] | select(.name == "ci-admin") | .role == "admin" and .orgs == "*" and .key_id == $id' --arg id "$ADMIN_ID"
 expect_json "list: the token key" '.[] | select(.name == "broker") | .role == "token" and .orgs == "acme,beta"'
 
@@ -121,8 +132,8 @@ expect_ok "audit events --json" -- ov audit events --json --limit 1000
 AUDIT=$OUT
 expect_json "apikey.created events" '[.[] | select(.kind == "apikey.created")] | length == 5'
 expect_json "apikey.revoked events" '[.[] | select(.kind == "apikey.revoked")] | map(.detail.name) | sort == ["ci-admin", "ops"]'
-expect_json "event detail: name, role, orgs, key_id only" \
-    'all(.[] | select(.kind | startswith("apikey.")); (.detail | keys) == ["key_id", "name", "orgs", "role"])'
+expect_json "event detail: name, role, orgs (slugs and ids), credentials, expiry, key_id only" \
+    'all(.[] | select(.kind | startswith("apikey.")); (.detail | keys) == ["credentials", "expires_at", "key_id", "name", "org_ids", "orgs", "role"])'
 expect_json "the first admin key's events name its key_id" \
     '[.[] | select(.detail.key_id == $id) | .kind] | sort == ["apikey.created", "apikey.revoked"]' --arg id "$ADMIN_ID"
 expect_ok "audit events (text)" -- ov audit events --kind apikey.created
@@ -157,7 +168,6 @@ done
 expect_true "captures were made" -- test "${#others[@]}" -ge 40
 
 # --- org update --------------------------------------------------------------------------
-expect_ok "setup: org add" -- ov org add acme --name "Acme" --external-id ext-1
 expect_ok "org update --name --json" -- ov org update acme --name "Acme Corp" --json
 expect_json "name changed, external_id kept" '.slug == "acme" and .name == "Acme Corp" and .external_id == "ext-1"'
 expect_json "updated_at is RFC 3339" '.updated_at | test($re)' --arg re "$RFC3339"

@@ -23,7 +23,7 @@ secret_file "$TMP/ps" fixture-pending-secret
 
 expect_fail 5 "before: the old schema is refused until migrated" 'migrate' -- ov cred list
 expect_ok "migrate: 0004 applies" -- ov migrate --json
-expect_json "migrate: one migration applied" '.applied == 1'
+expect_json "migrate: two migrations applied (0004, 0005)" '.applied == 2'
 expect_eq "migrate: both credentials kept their ids" "1 2" \
     "$(sqlite3 "$DB" 'SELECT group_concat(id, " ") FROM (SELECT id FROM credentials ORDER BY id)')"
 expect_eq "migrate: no row points at a missing parent" "" "$(sqlite3 "$DB" 'PRAGMA foreign_key_check')"

@@ -1,24 +1,69 @@
 /*
  * test_apikey.c — API keys (vault/apikey.c) through vault.h against a
  * real SQLite file: format, verify's refusals, revoke and reuse,
- * validation, org restriction, the hash key, events, check.
+ * validation, org restriction, the hash key, events, check; orgs by id,
+ * credentials, expiry and the row MAC over them.
  */
 #include <jansson.h>
 
 #include "unit.h"
+#include "util/timefmt.h"
 
 #define SECRET_AT	(3 + VAULT_APIKEY_ID_LEN + 1)
 
+/* Adds the orgs of a comma-separated list that do not exist yet. */
+static void
+orgs_make(struct vault *v, const char *list)
+{
+	char buf[OV_APIKEY_ORGS_MAX + 1], *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (char *t = strtok_r(buf, ",", &save); t;
+	    t = strtok_r(NULL, ",", &save)) {
+		struct vault_org o = { 0 };
+
+		snprintf(o.slug, sizeof(o.slug), "%s", t);
+		snprintf(o.name, sizeof(o.name), "Org %s", t);
+		if (vault_org_add(v, &o) != OV_OK && vault_org_get(v, t, &o) !=
+		    OV_OK)
+			fail_msg("org %s: %s", t, ov_errmsg());
+	}
+}
+
+static int
+apikey_setup(void **state)
+{
+	struct unit_vault *u;
+
+	if (unit_vault_setup(state) != 0)
+		return -1;
+	u = *state;
+	orgs_make(u->v, "acme,beta,gamma-2,a,b-c");
+	return 0;
+}
+
+static enum ov_rc
+create_rc(struct vault *v, const char *name, const char *role,
+    const char *orgs, const char *creds, int64_t ttl, struct secret **key,
+    struct vault_apikey *out)
+{
+	struct vault_apikey_spec spec = { name, role, orgs, creds, ttl };
+
+	*key = NULL;
+	return vault_apikey_create(v, &spec, key, out);
+}
+
 /* Creates name and returns the key as a C string (caller frees). */
 static char *
-create(struct vault *v, const char *name, const char *role,
-    const char *orgs, struct vault_apikey *out)
+create_full(struct vault *v, const char *name, const char *role,
+    const char *orgs, const char *creds, int64_t ttl,
+    struct vault_apikey *out)
 {
 	struct secret *key = NULL;
 	struct vault_apikey k;
 	char *s;
 
-	if (vault_apikey_create(v, name, role, orgs, &key, &k) != OV_OK)
+	if (create_rc(v, name, role, orgs, creds, ttl, &key, &k) != OV_OK)
 		fail_msg("create %s: %s", name, ov_errmsg());
 	assert_non_null(key);
 	assert_int_equal(key->len, VAULT_APIKEY_LEN);
@@ -28,6 +73,13 @@ create(struct vault *v, const char *name, const char *role,
 	if (out)
 		*out = k;
 	return s;
+}
+
+static char *
+create(struct vault *v, const char *name, const char *role,
+    const char *orgs, struct vault_apikey *out)
+{
+	return create_full(v, name, role, orgs, NULL, 0, out);
 }
 
 /* Asserts that key (of len bytes) is refused with the one message. */
@@ -162,7 +214,7 @@ test_revoke_and_reuse(void **state)
 	char *key2;
 
 	ov_clearerr();
-	assert_int_equal(vault_apikey_create(u->v, "deploy", "reader", "*",
+	assert_int_equal(create_rc(u->v, "deploy", "reader", "*", NULL, 0,
 	    &(struct secret *){ NULL }, &k), OV_ECONFLICT);
 	assert_non_null(strstr(ov_errmsg(), "deploy"));
 	assert_non_null(strstr(ov_errmsg(), "revoke it first"));
@@ -205,7 +257,7 @@ test_validation(void **state)
 	char orgs[OV_APIKEY_ORGS_MAX + 8];
 
 	for (size_t i = 0; i < sizeof(bad_orgs) / sizeof(bad_orgs[0]); i++) {
-		if (vault_apikey_create(u->v, "x", "reader", bad_orgs[i], &key,
+		if (create_rc(u->v, "x", "reader", bad_orgs[i], NULL, 0, &key,
 		    &k) != OV_EINVAL)
 			fail_msg("orgs \"%s\" accepted", bad_orgs[i]);
 		assert_null(key);
@@ -224,20 +276,36 @@ test_validation(void **state)
 		snprintf(orgs + i, 5, "%03zx,", i / 4);
 	orgs[OV_APIKEY_ORGS_MAX - 1] = 'z';	/* "...,0fe,0ffz" */
 	assert_int_equal(strlen(orgs), OV_APIKEY_ORGS_MAX);
+	orgs_make(u->v, orgs);
 	free(create(u->v, "long", "reader", orgs, &k));
 	assert_string_equal(k.orgs, orgs);
 	orgs[OV_APIKEY_ORGS_MAX] = 'z';
-	assert_int_equal(vault_apikey_create(u->v, "longer", "reader", orgs,
+	assert_int_equal(create_rc(u->v, "longer", "reader", orgs, NULL, 0,
 	    &key, &k), OV_ELIMIT);
 
-	assert_int_equal(vault_apikey_create(u->v, "x", "root", "*", &key,
+	assert_int_equal(create_rc(u->v, "x", "root", "*", NULL, 0, &key,
 	    &k), OV_EINVAL);
-	assert_int_equal(vault_apikey_create(u->v, "x", "", "*", &key, &k),
+	assert_int_equal(create_rc(u->v, "x", "", "*", NULL, 0, &key, &k),
 	    OV_EINVAL);
-	assert_int_equal(vault_apikey_create(u->v, "Bad_Name", "reader", "*",
+	assert_int_equal(create_rc(u->v, "Bad_Name", "reader", "*", NULL, 0,
 	    &key, &k), OV_EINVAL);
-	assert_int_equal(vault_apikey_create(u->v, "", "reader", "*", &key,
+	assert_int_equal(create_rc(u->v, "", "reader", "*", NULL, 0, &key,
 	    &k), OV_EINVAL);
+	/* Orgs that exist only; credentials are names; never for admin;
+	 * an expiry within (0, 3650 days]. */
+	assert_int_equal(create_rc(u->v, "x", "reader", "acme,ghost", NULL, 0,
+	    &key, &k), OV_EINVAL);
+	assert_non_null(strstr(ov_errmsg(), "ghost"));
+	for (size_t i = 0; i < sizeof(bad_orgs) / sizeof(bad_orgs[0]); i++)
+		if (create_rc(u->v, "x", "token", "*", bad_orgs[i], 0, &key,
+		    &k) != OV_EINVAL)
+			fail_msg("credentials \"%s\" accepted", bad_orgs[i]);
+	assert_int_equal(create_rc(u->v, "x", "admin", "acme", "main", 0,
+	    &key, &k), OV_EINVAL);
+	assert_int_equal(create_rc(u->v, "x", "token", "*", NULL, -1, &key,
+	    &k), OV_EINVAL);
+	assert_int_equal(create_rc(u->v, "x", "token", "*", NULL,
+	    OV_APIKEY_TTL_MAX + 1, &key, &k), OV_EINVAL);
 	assert_null(key);
 	assert_int_equal(unit_db_int(u->db, "SELECT count(*) FROM api_keys "
 	    "WHERE name IN ('x', 'longer')"), 0);
@@ -266,6 +334,28 @@ test_allows(void **state)
 	snprintf(k.orgs, sizeof(k.orgs), "solo");
 	assert_true(vault_apikey_allows(&k, "solo"));
 	assert_false(vault_apikey_allows(&k, "sol"));
+	/* No org left: nothing. */
+	k.orgs[0] = '\0';
+	assert_false(vault_apikey_allows(&k, "solo"));
+	assert_false(vault_apikey_allows(&k, ""));
+	/* Credentials, within the orgs. */
+	snprintf(k.orgs, sizeof(k.orgs), "acme");
+	snprintf(k.credentials, sizeof(k.credentials), "*");
+	assert_true(vault_apikey_allows_cred(&k, "acme", "main"));
+	assert_false(vault_apikey_allows_cred(&k, "beta", "main"));
+	snprintf(k.credentials, sizeof(k.credentials), "main,cc-2");
+	assert_true(vault_apikey_allows_cred(&k, "acme", "main"));
+	assert_true(vault_apikey_allows_cred(&k, "acme", "cc-2"));
+	assert_false(vault_apikey_allows_cred(&k, "acme", "cc"));
+	assert_false(vault_apikey_allows_cred(&k, "acme", "mai"));
+	assert_false(vault_apikey_allows_cred(&k, "acme", "admin"));
+	assert_false(vault_apikey_allows_cred(&k, "beta", "main"));
+	/* Expiry: at expires_at, not a second before; 0 never. */
+	assert_false(vault_apikey_expired(&k, 1000));
+	k.expires_at = 1000;
+	assert_false(vault_apikey_expired(&k, 999));
+	assert_true(vault_apikey_expired(&k, 1000));
+	assert_true(vault_apikey_expired(&k, 5000));
 }
 
 /* Whether needle (n bytes) occurs anywhere in the file at path. */
@@ -407,11 +497,16 @@ test_events_and_check(void **state)
 		    "orgs")), "acme");
 		assert_string_equal(json_string_value(json_object_get(d,
 		    "key_id")), k.key_id);
-		assert_int_equal(json_object_size(d), 4);
+		assert_string_equal(json_string_value(json_object_get(d,
+		    "credentials")), "*");
+		assert_true(json_is_null(json_object_get(d, "expires_at")));
+		assert_non_null(json_string_value(json_object_get(d,
+		    "org_ids")));
+		assert_int_equal(json_object_size(d), 7);
 		json_decref(d);
 	}
 	/* A failed create writes no event. */
-	assert_int_equal(vault_apikey_create(u->v, "x", "nope", "*",
+	assert_int_equal(create_rc(u->v, "x", "nope", "*", NULL, 0,
 	    &(struct secret *){ NULL }, &k), OV_EINVAL);
 
 	/* check opens the hash key; a tampered one is reported, and no key
@@ -435,23 +530,169 @@ test_events_and_check(void **state)
 	free(key);
 }
 
+/* Keys hold org ids: a removed org's slug, taken again, is not covered;
+ * a key whose every org is gone is revoked with the last of them. */
+static void
+test_orgs_by_id(void **state)
+{
+	struct unit_vault *u = *state;
+	struct vault_event_filter all = { 0 };
+	struct vault_apikey two, one, k;
+	struct kinds ev = { 0 };
+	char *ktwo = create(u->v, "two", "reader", "beta,acme", &two);
+	char *kone = create(u->v, "one", "reader", "beta", &one);
+	char want[64];
+	json_t *d;
+
+	assert_string_equal(two.orgs, "acme,beta");
+	snprintf(want, sizeof(want), "%lld,%lld", (long long)unit_db_int(u->db,
+	    "SELECT id FROM orgs WHERE slug = 'acme'"), (long long)unit_db_int(
+	    u->db, "SELECT id FROM orgs WHERE slug = 'beta'"));
+	assert_string_equal(two.org_ids, want);
+	assert_int_equal(unit_db_int(u->db, "SELECT count(*) FROM api_keys "
+	    "WHERE name = 'two' AND org_ids = (SELECT group_concat(id) FROM "
+	    "(SELECT id FROM orgs WHERE slug IN ('acme', 'beta') ORDER BY "
+	    "id))"), 1);
+
+	assert_int_equal(vault_org_rm(u->v, "beta", 0), OV_OK);
+	/* "one" had beta only: revoked, with the reason. */
+	assert_int_equal(vault_apikey_get(u->v, "one", &k), OV_OK);
+	assert_true(k.revoked_at > 0);
+	assert_string_equal(k.orgs, "");
+	refused(u->v, kone, strlen(kone));
+	assert_int_equal(vault_event_list(u->v, &all, event_cb, &ev), OV_OK);
+	assert_string_equal(ev.kind[0], "apikey.revoked");
+	d = json_loads(ev.detail[0], 0, NULL);
+	assert_non_null(d);
+	assert_string_equal(json_string_value(json_object_get(d, "name")),
+	    "one");
+	assert_non_null(strstr(json_string_value(json_object_get(d,
+	    "reason")), "removed"));
+	json_decref(d);
+	/* "two" keeps acme, and a new beta is not its beta. */
+	orgs_make(u->v, "beta");
+	assert_int_equal(vault_apikey_verify(u->v, ktwo, strlen(ktwo), &k,
+	    NULL), OV_OK);
+	assert_true(k.revoked_at == 0);
+	assert_string_equal(k.orgs, "acme");
+	assert_false(vault_apikey_allows(&k, "beta"));
+	assert_true(vault_apikey_allows(&k, "acme"));
+	/* A key for "*" outlives any org. */
+	free(create(u->v, "all", "reader", "*", NULL));
+	assert_int_equal(vault_org_rm(u->v, "acme", 0), OV_OK);
+	assert_int_equal(vault_apikey_get(u->v, "all", &k), OV_OK);
+	assert_int_equal(k.revoked_at, 0);
+	assert_int_equal(vault_apikey_get(u->v, "two", &k), OV_OK);
+	assert_true(k.revoked_at > 0);	/* its last org went */
+	free(ktwo);
+	free(kone);
+}
+
+/* Credentials and expiry are kept, told apart by verify, and covered by
+ * the row MAC like role and orgs. */
+static void
+test_scope_expiry_mac(void **state)
+{
+	struct unit_vault *u = *state;
+	static const char *const edits[] = {
+		"UPDATE api_keys SET credentials = '*' WHERE name = 'narrow'",
+		"UPDATE api_keys SET expires_at = NULL WHERE name = 'narrow'",
+		"UPDATE api_keys SET org_ids = '*' WHERE name = 'narrow'",
+	};
+	enum vault_apikey_why why;
+	struct vault_apikey k;
+	char *key = create_full(u->v, "narrow", "token", "acme", "main,cc",
+	    3600, &k), *soon;
+	int64_t checked, failures;
+	int n = 0;
+
+	assert_string_equal(k.credentials, "main,cc");
+	assert_true(k.expires_at >= k.created_at + 3600 &&
+	    k.expires_at <= k.created_at + 3601);
+	assert_int_equal(vault_apikey_verify(u->v, key, strlen(key), &k, &why),
+	    OV_OK);
+	assert_string_equal(k.credentials, "main,cc");
+	assert_false(vault_apikey_expired(&k, timefmt_now()));
+	{	/* its id, another secret */
+		char wrong[VAULT_APIKEY_LEN + 1];
+
+		memcpy(wrong, key, sizeof(wrong));
+		wrong[SECRET_AT] = wrong[SECRET_AT] == 'A' ? 'B' : 'A';
+		assert_int_equal(vault_apikey_verify(u->v, wrong,
+		    VAULT_APIKEY_LEN, &k, &why), OV_ENOTFOUND);
+		assert_int_equal(why, VAULT_APIKEY_WRONG);
+	}
+	/* Each edit in the database: refused as if the row did not exist,
+	 * named by check; put back, it verifies again. */
+	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+		vault_close(u->v);
+		u->v = NULL;
+		assert_int_equal(unit_db_exec(u->db, "CREATE TABLE IF NOT "
+		    "EXISTS saved AS SELECT * FROM api_keys"), SQLITE_OK);
+		assert_int_equal(unit_db_exec(u->db, edits[i]), SQLITE_OK);
+		assert_int_equal(vault_open(&u->opts, 0, &u->v), OV_OK);
+		why = 0;
+		assert_int_equal(vault_apikey_verify(u->v, key, strlen(key),
+		    &k, &why), OV_ENOTFOUND);
+		assert_int_equal(why, VAULT_APIKEY_NO_ID);
+		n = 0;
+		assert_int_equal(vault_check(u->v, fail_cb, &n, &checked,
+		    &failures), OV_OK);
+		assert_int_equal(failures, 1);
+		vault_close(u->v);
+		u->v = NULL;
+		assert_int_equal(unit_db_exec(u->db, "DELETE FROM api_keys; "
+		    "INSERT INTO api_keys SELECT * FROM saved; DROP TABLE "
+		    "saved"), SQLITE_OK);
+		assert_int_equal(vault_open(&u->opts, 0, &u->v), OV_OK);
+		assert_int_equal(vault_apikey_verify(u->v, key, strlen(key),
+		    &k, NULL), OV_OK);
+	}
+	/* An unknown id, then expiry: the one message says so, and *out is
+	 * the key (for the throttle's key id). */
+	why = 0;
+	refused(u->v, "ov_0123456789abcdef_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+	    VAULT_APIKEY_LEN);
+	assert_int_equal(vault_apikey_verify(u->v, "ov_0123456789abcdef_"
+	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", VAULT_APIKEY_LEN,
+	    &k, &why), OV_ENOTFOUND);
+	assert_int_equal(why, VAULT_APIKEY_NO_ID);
+	soon = create_full(u->v, "soon", "reader", "*", NULL, 1, &k);
+	while (timefmt_now() < k.expires_at)
+		usleep(50 * 1000);
+	memset(&k, 0, sizeof(k));
+	assert_int_equal(vault_apikey_verify(u->v, soon, strlen(soon), &k,
+	    &why), OV_ENOTFOUND);
+	assert_int_equal(why, VAULT_APIKEY_EXPIRED);
+	assert_string_equal(k.name, "soon");
+	assert_non_null(strstr(ov_errmsg(), "expired"));
+	assert_int_equal(vault_apikey_get(u->v, "soon", &k), OV_OK);
+	assert_true(vault_apikey_expired(&k, timefmt_now()));
+	free(key);
+	free(soon);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_create_verify,
-		    unit_vault_setup, unit_vault_teardown),
+		    apikey_setup, unit_vault_teardown),
 		cmocka_unit_test_setup_teardown(test_verify_refusals,
-		    unit_vault_setup, unit_vault_teardown),
+		    apikey_setup, unit_vault_teardown),
 		cmocka_unit_test_setup_teardown(test_revoke_and_reuse,
-		    unit_vault_setup, unit_vault_teardown),
+		    apikey_setup, unit_vault_teardown),
 		cmocka_unit_test_setup_teardown(test_validation,
-		    unit_vault_setup, unit_vault_teardown),
+		    apikey_setup, unit_vault_teardown),
 		cmocka_unit_test(test_allows),
 		cmocka_unit_test_setup_teardown(test_storage,
-		    unit_vault_setup, unit_vault_teardown),
+		    apikey_setup, unit_vault_teardown),
 		cmocka_unit_test_setup_teardown(test_events_and_check,
-		    unit_vault_setup, unit_vault_teardown),
+		    apikey_setup, unit_vault_teardown),
+		cmocka_unit_test_setup_teardown(test_orgs_by_id,
+		    apikey_setup, unit_vault_teardown),
+		cmocka_unit_test_setup_teardown(test_scope_expiry_mac,
+		    apikey_setup, unit_vault_teardown),
 	};
 
 	unit_init();

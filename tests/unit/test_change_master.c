@@ -75,8 +75,8 @@ fill(struct fix *f)
 	secret_free(s);
 	assert_int_equal(vault_cred_get(v, "acme", "main", &c), OV_OK);
 	f->cred_id = c.id;
-	assert_int_equal(vault_apikey_create(v, "dash", "reader", NULL, &key,
-	    &k), OV_OK);
+	assert_int_equal(vault_apikey_create(v, &(struct vault_apikey_spec){
+	    .name = "dash", .role = "reader" }, &key, &k), OV_OK);
 	f->apikey = strndup((const char *)key->buf, key->len);
 	secret_free(key);
 	assert_int_equal(vault_key_rotate(v, &version), OV_OK);

@@ -1,0 +1,147 @@
+/*
+ * apikey_migrate.c — API key rows of schema 0004, read by migrations
+ * only: 0004's hook MACs them in their 0004 form (orgs as slugs), and
+ * 0005's hook turns those slugs into org ids and MACs the rows in the
+ * form of today (bind.c).  A row whose 0004 MAC does not hold (edited in
+ * the database) is converted but not MAC'd: it stays refused, and
+ * `orgvault check` names it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vault/keyring.h"
+#include "vault/vault_int.h"
+
+/* k from a V4_COLS row (k->orgs: the slugs it holds) and its MAC in the
+ * 0004 form. */
+static enum ov_rc
+v4_mac(struct vault *v, sqlite3_stmt *st, struct vault_apikey *k,
+    unsigned char mac[32])
+{
+	enum ov_rc rc;
+
+	memset(k, 0, sizeof(*k));
+	k->id = sqlite3_column_int64(st, 0);
+	if ((rc = db_text(st, 1, k->key_id, sizeof(k->key_id))) ||
+	    (rc = db_text(st, 2, k->name, sizeof(k->name))) ||
+	    (rc = db_text(st, 3, k->role, sizeof(k->role))) ||
+	    (rc = db_text(st, 4, k->orgs, sizeof(k->orgs))))
+		return rc;
+	k->created_at = sqlite3_column_int64(st, 5);
+	k->revoked_at = sqlite3_column_int64(st, 6);
+	return apikey_mac_v4(v, k, sqlite3_column_blob(st, 7),
+	    (size_t)sqlite3_column_bytes(st, 7), mac);
+}
+
+/* The columns of a row in its 0004 form; orgs: the column holding the
+ * slugs ("orgs" in 0004, "org_ids" in 0005 before its hook). */
+#define V4_COLS(orgs) "id, key_id, name, role, " orgs ", created_at, " \
+	"coalesce(revoked_at, 0), secret_hash, row_mac FROM api_keys"
+
+enum ov_rc
+apikey_v4_mac_write(struct vault *v, int64_t id)
+{
+	struct vault_apikey k;
+	unsigned char mac[32];
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = db_prepare(v, "SELECT " V4_COLS("orgs") " WHERE id = ?",
+	    &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	if ((src = sqlite3_step(st)) == SQLITE_ROW)
+		rc = v4_mac(v, st, &k, mac);
+	else
+		rc = db_err(v, src, "reading an API key");
+	db_finish(v, st);
+	if (rc != OV_OK)
+		return rc;
+	if ((rc = db_prepare(v, "UPDATE api_keys SET row_mac = ? WHERE id = ?",
+	    &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_blob(st, 1, mac, sizeof(mac), SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, id);
+	src = sqlite3_step(st);
+	db_finish(v, st);
+	return src == SQLITE_DONE ? OV_OK : db_err(v, src, "writing an API "
+	    "key's MAC");
+}
+
+/* One row of the 0005 hook: slugs → ids, MAC'd anew if its MAC held; a
+ * live key left with no org is revoked. */
+static enum ov_rc
+convert_one(struct vault *v, int64_t id)
+{
+	char ids[OV_APIKEY_ORGS_MAX + 1];
+	struct vault_apikey k;
+	unsigned char mac[32];
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+	int ok = 0, src;
+
+	if ((rc = db_prepare(v, "SELECT " V4_COLS("org_ids") " WHERE id = ?",
+	    &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	if ((src = sqlite3_step(st)) != SQLITE_ROW)
+		rc = db_err(v, src, "reading an API key");
+	else if ((rc = v4_mac(v, st, &k, mac)) == OV_OK)
+		ok = row_mac_ok(mac, sqlite3_column_blob(st, 8),
+		    sqlite3_column_bytes(st, 8));
+	db_finish(v, st);
+	if (rc != OV_OK ||
+	    (rc = apikey_org_ids(v, k.orgs, 1, ids, sizeof(ids))) != OV_OK)
+		return rc;
+	if ((rc = db_prepare(v, "UPDATE api_keys SET org_ids = ? WHERE id = ?",
+	    &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, ids, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, id);
+	src = sqlite3_step(st);
+	db_finish(v, st);
+	if (src != SQLITE_DONE)
+		return db_err(v, src, "converting an API key's orgs");
+	if (!ok)
+		return OV_OK;	/* stays refused: check names it */
+	if ((rc = apikey_mac_write(v, id)) != OV_OK || ids[0] != '\0' ||
+	    k.revoked_at != 0)
+		return rc;
+	return apikey_revoke_row(v, id, "migration 0005: keys name orgs by "
+	    "id, and none of the orgs this key named exists");
+}
+
+enum ov_rc
+apikey_scope_migrate(struct vault *v)
+{
+	int64_t *ids = NULL, *grown;
+	size_t n = 0, cap = 0;
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+	int src;
+
+	if (!keyring_has_mac(v->kr) && (rc = mac_key_load(v)) != OV_OK)
+		return rc;
+	if ((rc = db_prepare(v, "SELECT id FROM api_keys ORDER BY id", &st)))
+		return rc;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			if ((grown = realloc(ids, cap * sizeof(*ids))) == NULL) {
+				rc = ov_seterr(OV_ENOMEM, "out of memory");
+				break;
+			}
+			ids = grown;
+		}
+		ids[n++] = sqlite3_column_int64(st, 0);
+	}
+	db_finish(v, st);
+	if (rc == OV_OK && src != SQLITE_DONE)
+		rc = db_err(v, src, "reading API keys");
+	for (size_t i = 0; i < n && rc == OV_OK; i++)
+		rc = convert_one(v, ids[i]);
+	free(ids);
+	return rc;
+}
