@@ -186,5 +186,8 @@ h_org_delete(struct req *r)
 	if (rc != OV_OK)
 		return http_rc(r, rc);
 	broker_forget(r->a->broker, r->params[0], NULL);
+	/* Remembered keys hold slugs: none may see a later org of this
+	 * slug, and a key revoked with its last org stops at once. */
+	auth_forget(r->a->auth);
 	return http_empty(r, 204);
 }
