@@ -148,14 +148,7 @@ apikey_mac_write(struct vault *v, int64_t id)
 	db_finish(v, st);
 	if (rc != OV_OK)
 		return rc;
-	if ((rc = db_prepare(v, "UPDATE api_keys SET row_mac = ? WHERE id = ?",
-	    &st)) != OV_OK)
-		return rc;
-	sqlite3_bind_blob(st, 1, mac, sizeof(mac), SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 2, id);
-	src = sqlite3_step(st);
-	db_finish(v, st);
-	return src == SQLITE_DONE ? OV_OK : db_err(v, src, "writing an API "
+	return row_mac_put(v, APIKEY_MAC_UPDATE, id, mac, "writing an API "
 	    "key's MAC");
 }
 

@@ -200,9 +200,9 @@ cred_canon(struct vault *v, int64_t cred_id, struct canon *c, int *found)
 	int src;
 
 	*found = 0;
-	/* The org's slug too: API keys are limited by slug, so a slug
-	 * swapped in the database would hand one org's tokens to another's
-	 * keys. */
+	/* The org's slug too: requests name orgs by slug (a key's org
+	 * ids are looked up as slugs), so a slug swapped in the database
+	 * would hand one org's tokens to another's keys. */
 	if ((rc = db_prepare(v, "SELECT c.id, c.org_id, c.name, c.provider, "
 	    "c.region, c.token_url, c.auth_method, c.grant_type, c.client_id, "
 	    "c.expected_scope, o.slug FROM credentials c LEFT JOIN orgs o ON "
@@ -240,28 +240,38 @@ cred_canon(struct vault *v, int64_t cred_id, struct canon *c, int *found)
 }
 
 enum ov_rc
+row_mac_put(struct vault *v, const char *update, int64_t id,
+    const unsigned char mac[32], const char *what)
+{
+	sqlite3_stmt *st;
+	enum ov_rc rc;
+	int src;
+
+	if ((rc = db_prepare(v, update, &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_blob(st, 1, mac, 32, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, id);
+	src = sqlite3_step(st);
+	db_finish(v, st);
+	return src == SQLITE_DONE ? OV_OK : db_err(v, src, what);
+}
+
+enum ov_rc
 cred_mac_update(struct vault *v, int64_t cred_id)
 {
 	struct canon c = { 0 };
 	unsigned char mac[32];
-	sqlite3_stmt *st;
 	enum ov_rc rc;
-	int found, src;
+	int found;
 
 	if ((rc = cred_canon(v, cred_id, &c, &found)) != OV_OK || !found) {
 		free(c.buf);
 		return rc;
 	}
-	if ((rc = canon_mac(v, &c, mac)) != OV_OK ||
-	    (rc = db_prepare(v, "UPDATE credentials SET row_mac = ? WHERE "
-	    "id = ?", &st)) != OV_OK)
+	if ((rc = canon_mac(v, &c, mac)) != OV_OK)
 		return rc;
-	sqlite3_bind_blob(st, 1, mac, sizeof(mac), SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 2, cred_id);
-	src = sqlite3_step(st);
-	db_finish(v, st);
-	return src == SQLITE_DONE ? OV_OK :
-	    db_err(v, src, "writing a credential's MAC");
+	return row_mac_put(v, "UPDATE credentials SET row_mac = ? WHERE id = "
+	    "?", cred_id, mac, "writing a credential's MAC");
 }
 
 /* Compares a computed MAC with a stored column (NULL or short: no). */

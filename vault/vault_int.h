@@ -107,6 +107,11 @@ enum ov_rc	retired_mac(struct vault *, int64_t cred_id,
 		    int64_t expires_at, unsigned char out[32]);
 int		row_mac_ok(const unsigned char want[32], const void *have,
 		    int havelen);
+/* Stores mac with update ("UPDATE t SET row_mac = ? WHERE id = ?");
+ * what names the write in an error. */
+enum ov_rc	row_mac_put(struct vault *, const char *update, int64_t id,
+		    const unsigned char mac[32], const char *what);
+#define APIKEY_MAC_UPDATE "UPDATE api_keys SET row_mac = ? WHERE id = ?"
 /* The MAC key: loaded (or made, once, after migration 0004) at open;
  * made at init; stored wrapped by kr (again after a master change). */
 enum ov_rc	mac_key_load(struct vault *);

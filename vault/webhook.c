@@ -183,21 +183,13 @@ enum ov_rc
 webhook_mac_write(struct vault *v, int64_t id)
 {
 	unsigned char mac[32];
-	sqlite3_stmt *st;
 	enum ov_rc rc;
-	int ok, found, src;
+	int ok, found;
 
 	if ((rc = webhook_mac_of(v, id, mac, &ok, &found)) != OV_OK || !found)
 		return rc;
-	if ((rc = db_prepare(v, "UPDATE webhooks SET row_mac = ? WHERE id = ?",
-	    &st)) != OV_OK)
-		return rc;
-	sqlite3_bind_blob(st, 1, mac, sizeof(mac), SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 2, id);
-	src = sqlite3_step(st);
-	db_finish(v, st);
-	return src == SQLITE_DONE ? OV_OK :
-	    db_err(v, src, "writing a webhook's MAC");
+	return row_mac_put(v, "UPDATE webhooks SET row_mac = ? WHERE id = ?",
+	    id, mac, "writing a webhook's MAC");
 }
 
 static enum ov_rc
