@@ -159,7 +159,13 @@ only_allowed(struct req *r, json_t *list)
 		    "org"));
 		const char *cred = json_string_value(json_object_get(row,
 		    "credential"));
+		json_t *id = json_object_get(row, "org_id");
 
+		/* Events name their org by id too: a removed org's, whose
+		 * slug a new org took, are not the new org's. */
+		if (id && !vault_apikey_allows_org_id(&r->key,
+		    json_integer_value(id)))
+			continue;
 		if (org && cred && vault_apikey_allows_cred(&r->key, org, cred))
 			json_array_append(out, row);
 	}

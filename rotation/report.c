@@ -35,6 +35,7 @@ ledger_row(const struct vault_event *e, void *arg)
 	json_t *list = arg;
 	json_t *j = render_event(e);
 
+	json_object_set_new(j, "org_id", json_integer(e->org_id));
 	json_object_set_new(j, "http_status", json_integer(e->http_status));
 	json_object_set_new(j, "oauth_error", json_string(e->oauth_error));
 	json_array_append_new(list, j);

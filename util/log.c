@@ -5,9 +5,10 @@
  *
  * Every message is escaped before it is written: a byte below 0x20, DEL,
  * a backslash and a byte that is not part of valid UTF-8 become \xHH
- * (\\ for a backslash), so a request path can never start a log line of
- * its own, and a JSON line is always valid JSON (jansson refuses invalid
- * UTF-8, which used to drop the line).
+ * (\\ for a backslash), and the C1 controls and U+2028/U+2029 become
+ * \uHHHH, so a request path can never start a log line of its own or
+ * send a terminal escape, and a JSON line is always valid JSON (jansson
+ * refuses invalid UTF-8, which used to drop the line).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -84,6 +85,16 @@ utf8_len(const unsigned char *s)
 	return n;
 }
 
+/* C1 controls (U+0080-U+009F: NEL, CSI) and U+2028/U+2029, which some
+ * terminals and log viewers take as a line break or an escape. */
+static int
+line_breaking(const unsigned char *s, size_t n)
+{
+	return (n == 2 && s[0] == 0xc2 && s[1] <= 0x9f) ||
+	    (n == 3 && s[0] == 0xe2 && s[1] == 0x80 && (s[2] == 0xa8 ||
+	    s[2] == 0xa9));
+}
+
 size_t
 log_escape(const char *in, char *out, size_t outlen)
 {
@@ -105,6 +116,15 @@ log_escape(const char *in, char *out, size_t outlen)
 			o += (size_t)snprintf(out + o, outlen - o, "\\x%02x",
 			    *s);
 			n = 1;
+		} else if (line_breaking(s, n)) {
+			unsigned cp = n == 2 ? (s[0] & 0x1fu) << 6 | (s[1] & 0x3fu) :
+			    (s[0] & 0x0fu) << 12 | (s[1] & 0x3fu) << 6 |
+			    (s[2] & 0x3fu);
+
+			if (o + 6 >= outlen)
+				break;
+			o += (size_t)snprintf(out + o, outlen - o, "\\u%04x",
+			    cp);
 		} else {
 			if (o + n >= outlen)
 				break;

@@ -71,9 +71,17 @@ netpolicy_allow(const char *cidrs, const char *what)
 enum ov_rc
 netpolicy_set_proxy(const char *url)
 {
-	if (strlen(url) >= sizeof(proxy) || strncmp(url, "http", 4) != 0)
+	const char *auth = strstr(url, "://");
+
+	if (strlen(url) >= sizeof(proxy) || (strncmp(url, "http://", 7) != 0 &&
+	    strncmp(url, "https://", 8) != 0))
 		return ov_seterr(OV_EUSAGE, "--proxy needs an http:// or "
 		    "https:// URL");
+	/* user:password@ would be a secret in argv (and in ps). */
+	if (memchr(auth + 3, '@', strcspn(auth + 3, "/?#")) != NULL)
+		return ov_seterr(OV_EUSAGE, "--proxy takes no user name or "
+		    "password (they would show in the process list): use a "
+		    "proxy that admits this host by address");
 	snprintf(proxy, sizeof(proxy), "%s", url);
 	return OV_OK;
 }

@@ -49,6 +49,24 @@
 	"coalesce(expires_at, 0)"
 #define APIKEY_HCOL	10	/* secret_hash, then row_mac, after them */
 
+/* "" or "3,7": decimal ids, one ',' between them. */
+static int
+ids_wellformed(const char *s)
+{
+	int digit = 0;
+
+	if (*s == '\0')
+		return 1;
+	for (;; s++) {
+		if (*s >= '0' && *s <= '9')
+			digit = 1;
+		else if (*s == ',' && digit)
+			digit = 0;
+		else
+			return *s == '\0' && digit;
+	}
+}
+
 /* k->orgs: the slugs k->org_ids name now, in order ("" when none). */
 static enum ov_rc
 orgs_resolve(struct vault *v, struct vault_apikey *k)
@@ -64,6 +82,9 @@ orgs_resolve(struct vault *v, struct vault_apikey *k)
 		snprintf(k->orgs, sizeof(k->orgs), "*");
 		return OV_OK;
 	}
+	/* Edited into something else (its MAC fails): it names no org. */
+	if (!ids_wellformed(k->org_ids))
+		return OV_OK;
 	snprintf(ids, sizeof(ids), "[%s]", k->org_ids);
 	if ((rc = db_prepare(v, "SELECT slug FROM orgs WHERE id IN (SELECT "
 	    "value FROM json_each(?)) ORDER BY slug", &st)) != OV_OK)
@@ -299,6 +320,17 @@ vault_apikey_allows_cred(const struct vault_apikey *k, const char *slug,
     const char *cred)
 {
 	return list_has(k->orgs, slug) && list_has(k->credentials, cred);
+}
+
+int
+vault_apikey_allows_org_id(const struct vault_apikey *k, int64_t org_id)
+{
+	char id[24];
+
+	if (strcmp(k->org_ids, "*") == 0)
+		return 1;
+	snprintf(id, sizeof(id), "%lld", (long long)org_id);
+	return org_id > 0 && list_has(k->org_ids, id);
 }
 
 int
@@ -649,37 +681,42 @@ vault_apikey_get(struct vault *v, const char *name, struct vault_apikey *out)
 	return rc;
 }
 
-/* Revokes live key row id (if live), with an apikey.revoked event (reason: see
- * apikey_event); the caller's transaction. */
+/* Revokes live key row id (if live), with an apikey.revoked event
+ * (reason: see apikey_event); the caller's transaction.  A row whose MAC
+ * did not hold is revoked but not MAC'd anew: check still names it. */
 enum ov_rc
 apikey_revoke_row(struct vault *v, int64_t id, const char *reason)
 {
 	struct vault_apikey k;
+	unsigned char mac[32];
 	sqlite3_stmt *st;
 	enum ov_rc rc;
-	int src;
+	int ok = 0, src;
 
+	if ((rc = db_prepare(v, "SELECT " APIKEY_COLS ", secret_hash, row_mac "
+	    "FROM api_keys WHERE id = ?", &st)) != OV_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	if ((src = sqlite3_step(st)) == SQLITE_ROW)
+		rc = apikey_row_mac(v, st, APIKEY_HCOL, &k, mac, &ok);
+	else
+		rc = db_err(v, src, "reading an API key");
+	db_finish(v, st);
+	if (rc != OV_OK)
+		return rc;
+	k.revoked_at = timefmt_now();
 	if ((rc = db_prepare(v, "UPDATE api_keys SET revoked_at = ? WHERE "
 	    "id = ? AND revoked_at IS NULL", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, timefmt_now());
+	sqlite3_bind_int64(st, 1, k.revoked_at);
 	sqlite3_bind_int64(st, 2, id);
 	src = sqlite3_step(st);
 	db_finish(v, st);
 	if (src != SQLITE_DONE)
 		return db_err(v, src, "revoking an API key");
-	if ((rc = db_prepare(v, "SELECT " APIKEY_COLS " FROM api_keys WHERE "
-	    "id = ?", &st)) != OV_OK)
+	if (ok && (rc = apikey_mac_write(v, id)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, id);
-	if ((src = sqlite3_step(st)) == SQLITE_ROW)
-		rc = apikey_row(v, st, &k);
-	else
-		rc = db_err(v, src, "reading a revoked API key");
-	db_finish(v, st);
-	if (rc == OV_OK && (rc = apikey_mac_write(v, id)) == OV_OK)
-		rc = apikey_event(v, "apikey.revoked", &k, reason);
-	return rc;
+	return apikey_event(v, "apikey.revoked", &k, reason);
 }
 
 enum ov_rc
@@ -724,10 +761,13 @@ apikey_orgs_removed(struct vault *v, const char *reason)
 	int n, src;
 
 	do {
+		/* A row whose org_ids is not a list was edited: left to
+		 * check, which names it. */
 		if ((rc = db_prepare(v, "SELECT id FROM api_keys a WHERE "
-		    "revoked_at IS NULL AND org_ids != '*' AND NOT EXISTS "
-		    "(SELECT 1 FROM orgs o, json_each('[' || a.org_ids || ']') "
-		    "j WHERE o.id = j.value) ORDER BY id LIMIT 64", &st)))
+		    "revoked_at IS NULL AND org_ids != '*' AND json_valid('[' "
+		    "|| a.org_ids || ']') AND NOT EXISTS (SELECT 1 FROM orgs o, "
+		    "json_each('[' || a.org_ids || ']') j WHERE o.id = j.value) "
+		    "ORDER BY id LIMIT 64", &st)))
 			return rc;
 		for (n = 0; (src = sqlite3_step(st)) == SQLITE_ROW; n++)
 			ids[n] = sqlite3_column_int64(st, 0);

@@ -64,13 +64,15 @@ apikey_v4_mac_write(struct vault *v, int64_t id)
 }
 
 /* One row of the 0005 hook: slugs → ids, MAC'd anew if its MAC held; a
- * live key left with no org is revoked. */
+ * live key left with no org (or more than fit as ids) is revoked. */
 static enum ov_rc
 convert_one(struct vault *v, int64_t id)
 {
 	char ids[OV_APIKEY_ORGS_MAX + 1];
 	struct vault_apikey k;
 	unsigned char mac[32];
+	const char *why = "migration 0005: keys name orgs by id, and none of "
+	    "the orgs this key named exists";
 	sqlite3_stmt *st;
 	enum ov_rc rc;
 	int ok = 0, src;
@@ -85,8 +87,16 @@ convert_one(struct vault *v, int64_t id)
 		ok = row_mac_ok(mac, sqlite3_column_blob(st, 8),
 		    sqlite3_column_bytes(st, 8));
 	db_finish(v, st);
-	if (rc != OV_OK ||
-	    (rc = apikey_org_ids(v, k.orgs, 1, ids, sizeof(ids))) != OV_OK)
+	if (rc != OV_OK)
+		return rc;
+	/* More orgs than their ids fit in (ids longer than the slugs): the
+	 * key cannot be kept as it was; it goes, with the reason. */
+	if ((rc = apikey_org_ids(v, k.orgs, 1, ids, sizeof(ids))) ==
+	    OV_ELIMIT) {
+		ids[0] = '\0';
+		why = "migration 0005: keys name orgs by id, and the ids of "
+		    "this key's orgs do not fit in a key; make a new key";
+	} else if (rc != OV_OK)
 		return rc;
 	if ((rc = db_prepare(v, "UPDATE api_keys SET org_ids = ? WHERE id = ?",
 	    &st)) != OV_OK)
@@ -102,8 +112,7 @@ convert_one(struct vault *v, int64_t id)
 	if ((rc = apikey_mac_write(v, id)) != OV_OK || ids[0] != '\0' ||
 	    k.revoked_at != 0)
 		return rc;
-	return apikey_revoke_row(v, id, "migration 0005: keys name orgs by "
-	    "id, and none of the orgs this key named exists");
+	return apikey_revoke_row(v, id, why);
 }
 
 enum ov_rc

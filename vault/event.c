@@ -318,7 +318,8 @@ event_rehash_chain(struct vault *v, int64_t *rehashed)
 }
 
 #define EVENT_LIST_COLS "id, time_ms, actor, org, credential, kind, " \
-	"detail, coalesce(http_status, 0), oauth_error, outcome"
+	"detail, coalesce(http_status, 0), oauth_error, outcome, " \
+	"coalesce(org_id, 0)"
 
 /* Walks the rows of a prepared EVENT_LIST_COLS query. */
 static enum ov_rc
@@ -332,6 +333,7 @@ event_walk(struct vault *v, sqlite3_stmt *st, vault_event_cb cb, void *arg)
 		e.id = sqlite3_column_int64(st, 0);
 		e.time_ms = sqlite3_column_int64(st, 1);
 		e.http_status = (long)sqlite3_column_int64(st, 7);
+		e.org_id = sqlite3_column_int64(st, 10);
 		if ((rc = db_text(st, 2, e.actor, sizeof(e.actor))) ||
 		    (rc = db_text(st, 3, e.org, sizeof(e.org))) ||
 		    (rc = db_text(st, 4, e.credential, sizeof(e.credential))) ||
@@ -361,8 +363,8 @@ vault_event_list(struct vault *v, const struct vault_event_filter *f,
 	    "WHERE (?1 IS NULL OR org = ?1) AND "
 	    "(?2 IS NULL OR credential = ?2) AND (?3 IS NULL OR kind = ?3) "
 	    "AND (?5 IS NULL OR org_id IN (SELECT value FROM json_each(?5))) "
-	    "AND (?9 IS NULL OR credential = '' OR credential IN (SELECT "
-	    "value FROM json_each(?9))) "
+	    "AND (?9 IS NULL OR credential IN (SELECT value FROM "
+	    "json_each(?9)) OR (credential = '' AND org_id IS NOT NULL)) "
 	    "AND (?6 = 0 OR time_ms >= ?6) AND (?7 = 0 OR time_ms < ?7) "
 	    "AND (?8 = 0 OR id < ?8) "
 	    "ORDER BY id DESC LIMIT ?4", &st)) != OV_OK)

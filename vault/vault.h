@@ -320,6 +320,7 @@ void		vault_rollback(struct vault *);
 /* Audit events (no secret material, ever). */
 struct vault_event {
 	int64_t	id, time_ms;
+	int64_t	org_id;				/* 0: none */
 	char	actor[OV_ACTOR_MAX + 1];
 	char	org[OV_SLUG_MAX + 1];
 	char	credential[OV_SLUG_MAX + 1];
@@ -333,7 +334,8 @@ struct vault_event_filter {
 	const char	*org, *credential, *kind;
 	int		 limit;		/* 0: 100 */
 	const char	*org_ids_json;	/* a JSON array of org ids: only those */
-	const char	*creds_json;	/* names: only those, and org events */
+	const char	*creds_json;	/* names: only those, and events of an
+					 * org about no credential */
 	int64_t		 since_ms, until_ms;	/* 0: unbounded */
 	int64_t		 before_id;	/* cursor: ids below it; 0: newest */
 };
@@ -445,6 +447,10 @@ enum ov_rc	vault_apikey_verify(struct vault *, const char *key, size_t len,
 int		vault_apikey_expired(const struct vault_apikey *, int64_t now);
 /* Whether an API key's orgs ("*" or a list) include slug. */
 int		vault_apikey_allows(const struct vault_apikey *, const char *slug);
+/* Whether its orgs include the org of that id (events of a removed org
+ * whose slug a new org took are not the new org's). */
+int		vault_apikey_allows_org_id(const struct vault_apikey *,
+		    int64_t org_id);
 /* ... and its credentials include credential cred of org slug. */
 int		vault_apikey_allows_cred(const struct vault_apikey *,
 		    const char *slug, const char *cred);

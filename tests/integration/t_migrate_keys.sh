@@ -15,11 +15,12 @@ mkdir -p "$DIR"
 cp "$FIX/orgvault.db" "$FIX/master.key" "$DIR/"
 chmod 700 "$DIR"
 chmod 600 "$DIR"/*
-for k in admin dash ghost edited gone; do
+for k in admin dash ghost half edited gone; do
 	eval "K_$k=\$(cat \"\$FIX/$k.txt\")"
 done
 expect_true "setup: the fixture's keys are there" -- \
-    test ${#K_admin} = 63 -a ${#K_dash} = 63 -a ${#K_ghost} = 63 -a ${#K_edited} = 63
+    test ${#K_admin} = 63 -a ${#K_dash} = 63 -a ${#K_ghost} = 63 -a ${#K_half} = 63 \
+    -a ${#K_edited} = 63 -a ${#K_gone} = 63
 
 # An edit an attacker with write access to the database made before the
 # upgrade: the reader key made admin.  Its 0004 MAC no longer holds.
@@ -42,6 +43,8 @@ expect_json "dash: acme,beta, live, all credentials, no expiry" \
     '.[] | select(.name == "dash") | .orgs == "acme,beta" and .revoked == false and .credentials == "*" and .expires_at == null'
 expect_json "ghost (named orgs that never existed) is revoked" \
     '.[] | select(.name == "ghost") | .revoked == true and .orgs == ""'
+expect_json "half (nothere,acme) keeps acme, live" \
+    '.[] | select(.name == "half") | .orgs == "acme" and .revoked == false'
 expect_json "gone stays revoked" '.[] | select(.name == "gone") | .revoked == true'
 run events_json --kind apikey.revoked
 expect_json "ghost's revocation says why" \
@@ -64,6 +67,8 @@ api GET /v1/orgs/beta "$K_dash"
 expect_status "dash sees beta" 200
 api GET /v1/orgs "$K_dash"
 expect_body "dash lists acme and beta" '[.orgs[].slug] == ["acme", "beta"]'
+api GET /v1/orgs "$K_half"
+expect_body "half lists acme alone" '[.orgs[].slug] == ["acme"]'
 api GET /v1/orgs "$K_ghost"
 expect_problem "ghost: 401" 401 unauthorized
 api GET /v1/orgs "$K_edited"

@@ -139,3 +139,7 @@ run "$ORGVAULT" --data-dir "$DIR" --proxy "http://127.0.0.1:$PP" cred refresh ac
 expect_true "proxy: --proxy URL is used when given" -- grep -aq CONNECTION "$PROXYLOG"
 expect_fail 1 "proxy: a --proxy that is not an http(s) URL is a usage error" "proxy" -- \
     "$ORGVAULT" --data-dir "$DIR" --proxy socks5://127.0.0.1:1 org list
+# A proxy password on the command line is a secret in argv.
+expect_fail 1 "proxy: a --proxy with user:password is refused" "no user name or password" -- \
+    "$ORGVAULT" --data-dir "$DIR" --proxy "http://ov:proxy-canary-pw@127.0.0.1:$PP" org list
+expect_stderr_lacks "proxy: ... and the refusal does not echo the password" "proxy-canary-pw"

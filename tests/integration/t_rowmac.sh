@@ -44,7 +44,7 @@ api GET /v1/orgs/beta/credentials/c/token "$READER"
 expect_status "before: a reader of acme cannot see beta's token (404)" 404
 
 # --- 3. API key rows ----------------------------------------------------------------
-dbq "UPDATE api_keys SET role = 'token', orgs = '*' WHERE name = 'reader'"
+dbq "UPDATE api_keys SET role = 'token', org_ids = '*' WHERE name = 'reader'"
 nap 1.2		# verified keys are remembered for a second
 api GET /v1/orgs/beta/credentials/c/token "$READER"
 expect_problem "api key: a reader edited into an all-org token key: 401" 401 unauthorized

@@ -76,6 +76,13 @@ test_log_escape(void **state)
 	assert_string_equal(out, "caf\xc3\xa9 \xe2\x82\xac");
 	log_escape("bad\xff\xc0\xaf\xed\xa0\x80", out, sizeof(out));
 	assert_string_equal(out, "bad\\xff\\xc0\\xaf\\xed\\xa0\\x80");
+	/* C1 controls (NEL among them) and the Unicode line and paragraph
+	 * separators end lines in some viewers: escaped as code points. */
+	log_escape("a\xc2\x85" "b\xc2\x9b[2Jc\xe2\x80\xa8" "d\xe2\x80\xa9" "e",
+	    out, sizeof(out));
+	assert_string_equal(out, "a\\u0085b\\u009b[2Jc\\u2028d\\u2029e");
+	log_escape("\xc2\xa0\xe2\x80\xa7", out, sizeof(out));	/* NBSP, U+2027 stay */
+	assert_string_equal(out, "\xc2\xa0\xe2\x80\xa7");
 	/* Cut at a whole escape, always terminated. */
 	log_escape("\n\n\n", out, 9);
 	assert_string_equal(out, "\\x0a\\x0a");

@@ -588,6 +588,14 @@ test_orgs_by_id(void **state)
 	free(kone);
 }
 
+static int
+count_cb(const struct vault_apikey *k, void *arg)
+{
+	(void)k;
+	(*(int *)arg)++;
+	return 0;
+}
+
 /* Credentials and expiry are kept, told apart by verify, and covered by
  * the row MAC like role and orgs. */
 static void
@@ -598,6 +606,8 @@ test_scope_expiry_mac(void **state)
 		"UPDATE api_keys SET credentials = '*' WHERE name = 'narrow'",
 		"UPDATE api_keys SET expires_at = NULL WHERE name = 'narrow'",
 		"UPDATE api_keys SET org_ids = '*' WHERE name = 'narrow'",
+		"UPDATE api_keys SET org_ids = '1,x' WHERE name = 'narrow'",
+		"UPDATE api_keys SET org_ids = '1,' WHERE name = 'narrow'",
 	};
 	enum vault_apikey_why why;
 	struct vault_apikey k;
@@ -639,6 +649,10 @@ test_scope_expiry_mac(void **state)
 		assert_int_equal(vault_check(u->v, fail_cb, &n, &checked,
 		    &failures), OV_OK);
 		assert_int_equal(failures, 1);
+		/* Lists and org removal still work around the edited row. */
+		assert_int_equal(vault_apikey_list(u->v, count_cb, &n), OV_OK);
+		orgs_make(u->v, "spare");
+		assert_int_equal(vault_org_rm(u->v, "spare", 0), OV_OK);
 		vault_close(u->v);
 		u->v = NULL;
 		assert_int_equal(unit_db_exec(u->db, "DELETE FROM api_keys; "
@@ -648,6 +662,17 @@ test_scope_expiry_mac(void **state)
 		assert_int_equal(vault_apikey_verify(u->v, key, strlen(key),
 		    &k, NULL), OV_OK);
 	}
+	/* Revoking an edited row does not make its MAC whole again. */
+	vault_close(u->v);
+	u->v = NULL;
+	assert_int_equal(unit_db_exec(u->db, "UPDATE api_keys SET role = "
+	    "'admin' WHERE name = 'narrow'"), SQLITE_OK);
+	assert_int_equal(vault_open(&u->opts, 0, &u->v), OV_OK);
+	assert_int_equal(vault_apikey_revoke(u->v, "narrow"), OV_OK);
+	n = 0;
+	assert_int_equal(vault_check(u->v, fail_cb, &n, &checked, &failures),
+	    OV_OK);
+	assert_int_equal(failures, 1);
 	/* An unknown id, then expiry: the one message says so, and *out is
 	 * the key (for the throttle's key id). */
 	why = 0;

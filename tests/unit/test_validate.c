@@ -352,6 +352,41 @@ test_refresh_at_bad(void **state)
 	}
 }
 
+/* validate_duration (apikey --expires-in, and the age of refresh-at). */
+static void
+test_duration(void **state)
+{
+	static const struct { const char *in; int64_t want; } ok[] = {
+		{ "1s", 1 }, { "90d", 90 * 86400 }, { "12h", 43200 },
+		{ "30m", 1800 }, { "3650d", 3650LL * 86400 },
+		{ "87600h", 3650LL * 86400 }, { "315360000s", 3650LL * 86400 },
+	};
+	static const char *const bad[] = { "", "d", "0d", "0s", "5", "5w",
+	    "-1h", "+5d", " 5d", "5d ", "1.5d", "5dd", "3651d", "87601h",
+	    "315360001s", "99999999999999999999d", "9223372036854775807s",
+	    "9223372036854775807d", "0x10s" };
+	const int64_t max = 3650LL * 86400;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		int64_t got = -1;
+
+		if (validate_duration(ok[i].in, max, &got) != OV_OK)
+			fail_msg("duration \"%s\" refused: %s", ok[i].in,
+			    ov_errmsg());
+		assert_int_equal(got, ok[i].want);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int64_t got = -1;
+
+		if (validate_duration(bad[i], max, &got) != OV_EINVAL)
+			fail_msg("duration \"%s\" accepted (%lld)", bad[i],
+			    (long long)got);
+		assert_int_equal(got, -1);
+		assert_non_null(strstr(ov_errmsg(), "3650 days"));
+	}
+}
+
 static void
 url_ok(const char *in, const char *want)
 {
@@ -490,6 +525,7 @@ main(void)
 		cmocka_unit_test(test_scope_at_limit),
 		cmocka_unit_test(test_refresh_at_ok),
 		cmocka_unit_test(test_refresh_at_bad),
+		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_token_url_ok),
 		cmocka_unit_test(test_token_url_bad),
 		cmocka_unit_test(test_token_url_fake_loopback),
