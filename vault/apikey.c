@@ -72,7 +72,7 @@ static enum ov_rc
 orgs_resolve(struct vault *v, struct vault_apikey *k)
 {
 	char ids[OV_APIKEY_ORGS_MAX + 3];
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	size_t len = 0;
 	enum ov_rc rc;
 	int src;
@@ -89,9 +89,9 @@ orgs_resolve(struct vault *v, struct vault_apikey *k)
 	if ((rc = db_prepare(v, "SELECT slug FROM orgs WHERE id IN (SELECT "
 	    "value FROM json_each(?)) ORDER BY slug", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_text(st, 1, ids, -1, SQLITE_STATIC);
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *slug = (const char *)sqlite3_column_text(st, 0);
+	db_bind_text(st, 1, ids, -1);
+	while ((src = db_step(st)) == DB_ROW) {
+		const char *slug = db_col_text(st, 0);
 		int n = snprintf(k->orgs + len, sizeof(k->orgs) - len, "%s%s",
 		    len ? "," : "", slug ? slug : "");
 
@@ -103,29 +103,29 @@ orgs_resolve(struct vault *v, struct vault_apikey *k)
 		}
 		len += (size_t)n;
 	}
-	if (rc == OV_OK && src != SQLITE_DONE)
+	if (rc == OV_OK && src != DB_DONE)
 		rc = db_err(v, src, "reading the orgs of an API key");
 	db_finish(v, st);
 	return rc;
 }
 
 static enum ov_rc
-apikey_row(struct vault *v, sqlite3_stmt *st, struct vault_apikey *k)
+apikey_row(struct vault *v, struct db_stmt *st, struct vault_apikey *k)
 {
 	enum ov_rc rc;
 
 	memset(k, 0, sizeof(*k));
-	k->id = sqlite3_column_int64(st, 0);
+	k->id = db_col_int64(st, 0);
 	if ((rc = db_text(st, 1, k->key_id, sizeof(k->key_id))) ||
 	    (rc = db_text(st, 2, k->name, sizeof(k->name))) ||
 	    (rc = db_text(st, 3, k->role, sizeof(k->role))) ||
 	    (rc = db_text(st, 4, k->org_ids, sizeof(k->org_ids))) ||
 	    (rc = db_text(st, 5, k->credentials, sizeof(k->credentials))))
 		return rc;
-	k->created_at = sqlite3_column_int64(st, 6);
-	k->last_used_at = sqlite3_column_int64(st, 7);
-	k->revoked_at = sqlite3_column_int64(st, 8);
-	k->expires_at = sqlite3_column_int64(st, 9);
+	k->created_at = db_col_int64(st, 6);
+	k->last_used_at = db_col_int64(st, 7);
+	k->revoked_at = db_col_int64(st, 8);
+	k->expires_at = db_col_int64(st, 9);
 	return orgs_resolve(v, k);
 }
 
@@ -133,18 +133,18 @@ apikey_row(struct vault *v, sqlite3_stmt *st, struct vault_apikey *k)
  * secret_hash and row_mac at hcol, hcol + 1); *ok: the stored one
  * matches.  k receives the row. */
 static enum ov_rc
-apikey_row_mac(struct vault *v, sqlite3_stmt *st, int hcol,
+apikey_row_mac(struct vault *v, struct db_stmt *st, int hcol,
     struct vault_apikey *k, unsigned char mac[32], int *ok)
 {
 	enum ov_rc rc;
 
 	*ok = 0;
 	if ((rc = apikey_row(v, st, k)) != OV_OK ||
-	    (rc = apikey_mac(v, k, sqlite3_column_blob(st, hcol),
-	    (size_t)sqlite3_column_bytes(st, hcol), mac)) != OV_OK)
+	    (rc = apikey_mac(v, k, db_col_blob(st, hcol),
+	    (size_t)db_col_bytes(st, hcol), mac)) != OV_OK)
 		return rc;
-	*ok = row_mac_ok(mac, sqlite3_column_blob(st, hcol + 1),
-	    sqlite3_column_bytes(st, hcol + 1));
+	*ok = row_mac_ok(mac, db_col_blob(st, hcol + 1),
+	    db_col_bytes(st, hcol + 1));
 	return OV_OK;
 }
 
@@ -154,15 +154,15 @@ apikey_mac_write(struct vault *v, int64_t id)
 {
 	struct vault_apikey k;
 	unsigned char mac[32];
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int ok, src;
 
 	if ((rc = db_prepare(v, "SELECT " APIKEY_COLS ", secret_hash, row_mac "
 	    "FROM api_keys WHERE id = ?", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, id);
-	if ((src = sqlite3_step(st)) == SQLITE_ROW)
+	db_bind_int64(st, 1, id);
+	if ((src = db_step(st)) == DB_ROW)
 		rc = apikey_row_mac(v, st, APIKEY_HCOL, &k, mac, &ok);
 	else
 		rc = db_err(v, src, "reading an API key");
@@ -246,7 +246,7 @@ apikey_org_ids(struct vault *v, const char *slugs, int skip_unknown,
 	int64_t ids[OV_APIKEY_ORGS_MAX / 2 + 1];
 	char slug[OV_SLUG_MAX + 1];
 	size_t nids = 0, n, len = 0;
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc = OV_OK;
 	int src;
 
@@ -259,15 +259,15 @@ apikey_org_ids(struct vault *v, const char *slugs, int skip_unknown,
 	for (const char *p = slugs; rc == OV_OK; p += n + 1) {
 		n = strcspn(p, ",");
 		snprintf(slug, sizeof(slug), "%.*s", (int)n, p);
-		sqlite3_reset(st);
-		sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
-		if ((src = sqlite3_step(st)) == SQLITE_ROW)
-			ids[nids++] = sqlite3_column_int64(st, 0);
-		else if (src == SQLITE_DONE && !skip_unknown)
+		db_reset(st);
+		db_bind_text(st, 1, slug, -1);
+		if ((src = db_step(st)) == DB_ROW)
+			ids[nids++] = db_col_int64(st, 0);
+		else if (src == DB_DONE && !skip_unknown)
 			rc = ov_seterr(OV_EINVAL, "orgs names %s, which is no "
 			    "org: a key covers orgs that exist (add it first: "
 			    "orgvault org add %s)", slug, slug);
-		else if (src != SQLITE_DONE)
+		else if (src != DB_DONE)
 			rc = db_err(v, src, "reading orgs");
 		if (p[n] == '\0')
 			break;
@@ -345,7 +345,7 @@ vault_apikey_expired(const struct vault_apikey *k, int64_t now)
 static enum ov_rc
 hash_key_read(struct vault *v, unsigned char **env, size_t *envlen)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	const char *hex;
 	size_t hexlen;
 	enum ov_rc rc;
@@ -355,17 +355,17 @@ hash_key_read(struct vault *v, unsigned char **env, size_t *envlen)
 	if ((rc = db_prepare(v, "SELECT value FROM vault_meta WHERE key = ?",
 	    &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_text(st, 1, HASH_KEY_META, -1, SQLITE_STATIC);
-	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		hex = (const char *)sqlite3_column_text(st, 0);
-		hexlen = (size_t)sqlite3_column_bytes(st, 0);
+	db_bind_text(st, 1, HASH_KEY_META, -1);
+	if ((src = db_step(st)) == DB_ROW) {
+		hex = db_col_text(st, 0);
+		hexlen = (size_t)db_col_bytes(st, 0);
 		if (hex == NULL || hexlen < 2 || hexlen > 1024 ||
 		    (*env = malloc(hexlen / 2)) == NULL ||
 		    sodium_hex2bin(*env, hexlen / 2, hex, hexlen, NULL,
 		    envlen, NULL) != 0)
 			rc = ov_seterr(OV_EINTEGRITY, "vault setting %s is "
 			    "malformed; run: orgvault check", HASH_KEY_META);
-	} else if (src != SQLITE_DONE)
+	} else if (src != DB_DONE)
 		rc = db_err(v, src, "reading the API key hash key");
 	db_finish(v, st);
 	if (rc != OV_OK) {
@@ -484,18 +484,18 @@ key_make(struct secret **out)
 static enum ov_rc
 name_free(struct vault *v, const char *name)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src, live = 0, found = 0;
 
 	if ((rc = db_prepare(v, "SELECT revoked_at IS NULL FROM api_keys "
 	    "WHERE name = ?", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
+	db_bind_text(st, 1, name, -1);
+	if ((src = db_step(st)) == DB_ROW) {
 		found = 1;
-		live = sqlite3_column_int(st, 0);
-	} else if (src != SQLITE_DONE)
+		live = db_col_int(st, 0);
+	} else if (src != DB_DONE)
 		rc = db_err(v, src, "reading API keys");
 	db_finish(v, st);
 	if (rc != OV_OK || !found)
@@ -506,10 +506,10 @@ name_free(struct vault *v, const char *name)
 	if ((rc = db_prepare(v, "DELETE FROM api_keys WHERE name = ?",
 	    &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	src = sqlite3_step(st);
+	db_bind_text(st, 1, name, -1);
+	src = db_step(st);
 	db_finish(v, st);
-	return src == SQLITE_DONE ? OV_OK :
+	return src == DB_DONE ? OV_OK :
 	    db_err(v, src, "replacing a revoked API key");
 }
 
@@ -539,7 +539,7 @@ static enum ov_rc
 apikey_insert(struct vault *v, const struct secret *key,
     const unsigned char hash[32], struct vault_apikey *k)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
@@ -549,16 +549,16 @@ apikey_insert(struct vault *v, const struct secret *key,
 	    "org_ids, credentials, secret_hash, created_at, expires_at) "
 	    "VALUES (?, ?, ?, ?, ?, ?, ?, nullif(?, 0)) RETURNING id", &st)))
 		return rc;
-	sqlite3_bind_text(st, 1, k->key_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, k->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, k->role, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, k->org_ids, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, k->credentials, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 6, hash, 32, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 7, k->created_at);
-	sqlite3_bind_int64(st, 8, k->expires_at);
-	if ((src = sqlite3_step(st)) == SQLITE_ROW)
-		k->id = sqlite3_column_int64(st, 0);
+	db_bind_text(st, 1, k->key_id, -1);
+	db_bind_text(st, 2, k->name, -1);
+	db_bind_text(st, 3, k->role, -1);
+	db_bind_text(st, 4, k->org_ids, -1);
+	db_bind_text(st, 5, k->credentials, -1);
+	db_bind_blob(st, 6, hash, 32);
+	db_bind_int64(st, 7, k->created_at);
+	db_bind_int64(st, 8, k->expires_at);
+	if ((src = db_step(st)) == DB_ROW)
+		k->id = db_col_int64(st, 0);
 	else
 		rc = db_err(v, src, "adding an API key");
 	db_finish(v, st);
@@ -639,7 +639,7 @@ out:
 enum ov_rc
 vault_apikey_list(struct vault *v, vault_apikey_cb cb, void *arg)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	struct vault_apikey k;
 	enum ov_rc rc;
 	int src;
@@ -647,11 +647,11 @@ vault_apikey_list(struct vault *v, vault_apikey_cb cb, void *arg)
 	if ((rc = db_prepare(v, "SELECT " APIKEY_COLS " FROM api_keys "
 	    "ORDER BY name", &st)) != OV_OK)
 		return rc;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((src = db_step(st)) == DB_ROW) {
 		if ((rc = apikey_row(v, st, &k)) != OV_OK || cb(&k, arg))
 			break;
 	}
-	if (rc == OV_OK && src != SQLITE_DONE && src != SQLITE_ROW)
+	if (rc == OV_OK && src != DB_DONE && src != DB_ROW)
 		rc = db_err(v, src, "listing API keys");
 	db_finish(v, st);
 	return rc;
@@ -660,7 +660,7 @@ vault_apikey_list(struct vault *v, vault_apikey_cb cb, void *arg)
 enum ov_rc
 vault_apikey_get(struct vault *v, const char *name, struct vault_apikey *out)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	struct vault_apikey k;
 	enum ov_rc rc;
 	int src;
@@ -668,11 +668,11 @@ vault_apikey_get(struct vault *v, const char *name, struct vault_apikey *out)
 	if ((rc = db_prepare(v, "SELECT " APIKEY_COLS " FROM api_keys "
 	    "WHERE name = ?", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
+	db_bind_text(st, 1, name, -1);
+	if ((src = db_step(st)) == DB_ROW) {
 		if ((rc = apikey_row(v, st, &k)) == OV_OK)
 			*out = k;
-	} else if (src == SQLITE_DONE)
+	} else if (src == DB_DONE)
 		rc = ov_seterr(OV_ENOTFOUND, "no API key named %s; list them "
 		    "with: orgvault apikey list", name);
 	else
@@ -689,15 +689,15 @@ apikey_revoke_row(struct vault *v, int64_t id, const char *reason)
 {
 	struct vault_apikey k;
 	unsigned char mac[32];
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int ok = 0, src;
 
 	if ((rc = db_prepare(v, "SELECT " APIKEY_COLS ", secret_hash, row_mac "
 	    "FROM api_keys WHERE id = ?", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, id);
-	if ((src = sqlite3_step(st)) == SQLITE_ROW)
+	db_bind_int64(st, 1, id);
+	if ((src = db_step(st)) == DB_ROW)
 		rc = apikey_row_mac(v, st, APIKEY_HCOL, &k, mac, &ok);
 	else
 		rc = db_err(v, src, "reading an API key");
@@ -708,11 +708,11 @@ apikey_revoke_row(struct vault *v, int64_t id, const char *reason)
 	if ((rc = db_prepare(v, "UPDATE api_keys SET revoked_at = ? WHERE "
 	    "id = ? AND revoked_at IS NULL", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, k.revoked_at);
-	sqlite3_bind_int64(st, 2, id);
-	src = sqlite3_step(st);
+	db_bind_int64(st, 1, k.revoked_at);
+	db_bind_int64(st, 2, id);
+	src = db_step(st);
 	db_finish(v, st);
-	if (src != SQLITE_DONE)
+	if (src != DB_DONE)
 		return db_err(v, src, "revoking an API key");
 	if (ok && (rc = apikey_mac_write(v, id)) != OV_OK)
 		return rc;
@@ -722,7 +722,7 @@ apikey_revoke_row(struct vault *v, int64_t id, const char *reason)
 enum ov_rc
 vault_apikey_revoke(struct vault *v, const char *name)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	int64_t id = 0;
 	enum ov_rc rc;
 	int src;
@@ -732,10 +732,10 @@ vault_apikey_revoke(struct vault *v, const char *name)
 	if ((rc = db_prepare(v, "SELECT id FROM api_keys WHERE name = ? AND "
 	    "revoked_at IS NULL", &st)) != OV_OK)
 		return tx_end(v, rc);
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	if ((src = sqlite3_step(st)) == SQLITE_ROW)
-		id = sqlite3_column_int64(st, 0);
-	else if (src == SQLITE_DONE)
+	db_bind_text(st, 1, name, -1);
+	if ((src = db_step(st)) == DB_ROW)
+		id = db_col_int64(st, 0);
+	else if (src == DB_DONE)
 		rc = ov_seterr(OV_ENOTFOUND, "no live API key named %s; list "
 		    "them with: orgvault apikey list", name);
 	else
@@ -756,7 +756,7 @@ enum ov_rc
 apikey_orgs_removed(struct vault *v, const char *reason)
 {
 	int64_t ids[64];
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int n, src;
 
@@ -764,15 +764,15 @@ apikey_orgs_removed(struct vault *v, const char *reason)
 		/* A row whose org_ids is not a list was edited: left to
 		 * check, which names it. */
 		if ((rc = db_prepare(v, "SELECT id FROM api_keys a WHERE "
-		    "revoked_at IS NULL AND org_ids != '*' AND json_valid('[' "
-		    "|| a.org_ids || ']') AND NOT EXISTS (SELECT 1 FROM orgs o, "
-		    "json_each('[' || a.org_ids || ']') j WHERE o.id = j.value) "
-		    "ORDER BY id LIMIT 64", &st)))
+		    "revoked_at IS NULL AND org_ids != '*' AND "
+		    "json_valid('[' || a.org_ids || ']') AND NOT EXISTS "
+		    "(SELECT 1 FROM orgs o, json_each('[' || a.org_ids || "
+		    "']') j WHERE o.id = j.value) ORDER BY id LIMIT 64", &st)))
 			return rc;
-		for (n = 0; (src = sqlite3_step(st)) == SQLITE_ROW; n++)
-			ids[n] = sqlite3_column_int64(st, 0);
+		for (n = 0; (src = db_step(st)) == DB_ROW; n++)
+			ids[n] = db_col_int64(st, 0);
 		db_finish(v, st);
-		if (src != SQLITE_DONE)
+		if (src != DB_DONE)
 			return db_err(v, src, "reading API keys");
 		for (int i = 0; i < n && rc == OV_OK; i++)
 			rc = apikey_revoke_row(v, ids[i], reason);
@@ -818,7 +818,7 @@ static enum ov_rc
 by_key_id(struct vault *v, const char *key_id, struct vault_apikey *k,
     unsigned char stored[32], int *found)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
@@ -826,19 +826,20 @@ by_key_id(struct vault *v, const char *key_id, struct vault_apikey *k,
 	if ((rc = db_prepare(v, "SELECT " APIKEY_COLS ", secret_hash, row_mac "
 	    "FROM api_keys WHERE key_id = ?", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_text(st, 1, key_id, VAULT_APIKEY_ID_LEN, SQLITE_STATIC);
-	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
+	db_bind_text(st, 1, key_id, VAULT_APIKEY_ID_LEN);
+	if ((src = db_step(st)) == DB_ROW) {
 		unsigned char mac[32];
 		int mac_ok;
 
 		/* A row whose MAC fails (role, orgs or revoked_at edited in
 		 * the database) is no key at all. */
-		if ((rc = apikey_row_mac(v, st, APIKEY_HCOL, k, mac, &mac_ok)) == OV_OK &&
-		    mac_ok && sqlite3_column_bytes(st, APIKEY_HCOL) == 32) {
-			memcpy(stored, sqlite3_column_blob(st, APIKEY_HCOL), 32);
+		if ((rc = apikey_row_mac(v, st, APIKEY_HCOL, k, mac,
+		    &mac_ok)) == OV_OK &&
+		    mac_ok && db_col_bytes(st, APIKEY_HCOL) == 32) {
+			memcpy(stored, db_col_blob(st, APIKEY_HCOL), 32);
 			*found = 1;
 		}
-	} else if (src != SQLITE_DONE)
+	} else if (src != DB_DONE)
 		rc = db_err(v, src, "reading API keys");
 	db_finish(v, st);
 	return rc;
@@ -852,16 +853,16 @@ by_key_id(struct vault *v, const char *key_id, struct vault_apikey *k,
 static int
 revoked_in_chain(struct vault *v, const struct vault_apikey *k)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	int src;
 
 	if (db_prepare(v, "SELECT 1 FROM events WHERE kind = 'apikey.revoked' "
 	    "AND json_extract(detail, '$.key_id') = ? LIMIT 1", &st) != OV_OK)
 		return 1;
-	sqlite3_bind_text(st, 1, k->key_id, -1, SQLITE_STATIC);
-	src = sqlite3_step(st);
+	db_bind_text(st, 1, k->key_id, -1);
+	src = db_step(st);
 	db_finish(v, st);
-	return src != SQLITE_DONE;
+	return src != DB_DONE;
 }
 
 /* Best effort, at most once a LAST_USED_GRAIN_S: a busy database must
@@ -869,7 +870,7 @@ revoked_in_chain(struct vault *v, const struct vault_apikey *k)
 static void
 last_used_touch(struct vault *v, struct vault_apikey *k)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	int64_t now = timefmt_now();
 
 	if (now - k->last_used_at < LAST_USED_GRAIN_S)
@@ -877,9 +878,9 @@ last_used_touch(struct vault *v, struct vault_apikey *k)
 	if (db_prepare(v, "UPDATE api_keys SET last_used_at = ? WHERE id = ?",
 	    &st) != OV_OK)
 		return;
-	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int64(st, 2, k->id);
-	if (sqlite3_step(st) == SQLITE_DONE)
+	db_bind_int64(st, 1, now);
+	db_bind_int64(st, 2, k->id);
+	if (db_step(st) == DB_DONE)
 		k->last_used_at = now;
 	db_finish(v, st);
 }
@@ -959,16 +960,17 @@ apikey_rows_check(struct vault *v, vault_check_cb cb, void *arg,
 {
 	struct vault_apikey k;
 	unsigned char mac[32];
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int ok, src;
 
 	if ((rc = db_prepare(v, "SELECT " APIKEY_COLS ", secret_hash, row_mac "
 	    "FROM api_keys ORDER BY id", &st)) != OV_OK)
 		return rc;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((src = db_step(st)) == DB_ROW) {
 		(*checked)++;
-		if ((rc = apikey_row_mac(v, st, APIKEY_HCOL, &k, mac, &ok)) != OV_OK)
+		if ((rc = apikey_row_mac(v, st, APIKEY_HCOL, &k, mac,
+		    &ok)) != OV_OK)
 			break;
 		if (!ok)
 			row_report(cb, arg, failures, "row_mac", k.id, "its MAC "
@@ -979,19 +981,19 @@ apikey_rows_check(struct vault *v, vault_check_cb cb, void *arg,
 	db_finish(v, st);
 	if (rc != OV_OK)
 		return rc;
-	if (src != SQLITE_DONE)
+	if (src != DB_DONE)
 		return db_err(v, src, "reading API keys");
 	if ((rc = db_prepare(v, "SELECT a.id FROM events e JOIN api_keys a ON "
 	    "a.key_id = json_extract(e.detail, '$.key_id') WHERE e.kind = "
 	    "'apikey.revoked' AND a.revoked_at IS NULL", &st)) != OV_OK)
 		return rc;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW)
+	while ((src = db_step(st)) == DB_ROW)
 		row_report(cb, arg, failures, "revoked_at",
-		    sqlite3_column_int64(st, 0), "the audit chain records "
+		    db_col_int64(st, 0), "the audit chain records "
 		    "this key's revocation, but its row is live: the row was "
 		    "restored or edited; revoke it again");
 	db_finish(v, st);
-	return src == SQLITE_DONE ? OV_OK : db_err(v, src, "reading events");
+	return src == DB_DONE ? OV_OK : db_err(v, src, "reading events");
 }
 
 enum ov_rc
@@ -1000,14 +1002,14 @@ apikey_check(struct vault *v, vault_check_cb cb, void *arg, int64_t *checked,
 {
 	struct vault_check_failure f = { "vault_meta", "value", 0, NULL };
 	struct secret *hk = NULL;
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	int64_t keys = 0;
 	enum ov_rc rc;
 
 	if ((rc = db_prepare(v, "SELECT count(*) FROM api_keys", &st)))
 		return rc;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		keys = sqlite3_column_int64(st, 0);
+	if (db_step(st) == DB_ROW)
+		keys = db_col_int64(st, 0);
 	db_finish(v, st);
 	rc = hash_key_open(v, 0, &hk);
 	secret_free(hk);

@@ -16,22 +16,22 @@
 /* k from a V4_COLS row (k->orgs: the slugs it holds) and its MAC in the
  * 0004 form. */
 static enum ov_rc
-v4_mac(struct vault *v, sqlite3_stmt *st, struct vault_apikey *k,
+v4_mac(struct vault *v, struct db_stmt *st, struct vault_apikey *k,
     unsigned char mac[32])
 {
 	enum ov_rc rc;
 
 	memset(k, 0, sizeof(*k));
-	k->id = sqlite3_column_int64(st, 0);
+	k->id = db_col_int64(st, 0);
 	if ((rc = db_text(st, 1, k->key_id, sizeof(k->key_id))) ||
 	    (rc = db_text(st, 2, k->name, sizeof(k->name))) ||
 	    (rc = db_text(st, 3, k->role, sizeof(k->role))) ||
 	    (rc = db_text(st, 4, k->orgs, sizeof(k->orgs))))
 		return rc;
-	k->created_at = sqlite3_column_int64(st, 5);
-	k->revoked_at = sqlite3_column_int64(st, 6);
-	return apikey_mac_v4(v, k, sqlite3_column_blob(st, 7),
-	    (size_t)sqlite3_column_bytes(st, 7), mac);
+	k->created_at = db_col_int64(st, 5);
+	k->revoked_at = db_col_int64(st, 6);
+	return apikey_mac_v4(v, k, db_col_blob(st, 7),
+	    (size_t)db_col_bytes(st, 7), mac);
 }
 
 /* The columns of a row in its 0004 form; orgs: the column holding the
@@ -44,15 +44,15 @@ apikey_v4_mac_write(struct vault *v, int64_t id)
 {
 	struct vault_apikey k;
 	unsigned char mac[32];
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
 	if ((rc = db_prepare(v, "SELECT " V4_COLS("orgs") " WHERE id = ?",
 	    &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, id);
-	if ((src = sqlite3_step(st)) == SQLITE_ROW)
+	db_bind_int64(st, 1, id);
+	if ((src = db_step(st)) == DB_ROW)
 		rc = v4_mac(v, st, &k, mac);
 	else
 		rc = db_err(v, src, "reading an API key");
@@ -73,19 +73,19 @@ convert_one(struct vault *v, int64_t id)
 	unsigned char mac[32];
 	const char *why = "migration 0005: keys name orgs by id, and none of "
 	    "the orgs this key named exists";
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int ok = 0, src;
 
 	if ((rc = db_prepare(v, "SELECT " V4_COLS("org_ids") " WHERE id = ?",
 	    &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, id);
-	if ((src = sqlite3_step(st)) != SQLITE_ROW)
+	db_bind_int64(st, 1, id);
+	if ((src = db_step(st)) != DB_ROW)
 		rc = db_err(v, src, "reading an API key");
 	else if ((rc = v4_mac(v, st, &k, mac)) == OV_OK)
-		ok = row_mac_ok(mac, sqlite3_column_blob(st, 8),
-		    sqlite3_column_bytes(st, 8));
+		ok = row_mac_ok(mac, db_col_blob(st, 8),
+		    db_col_bytes(st, 8));
 	db_finish(v, st);
 	if (rc != OV_OK)
 		return rc;
@@ -101,11 +101,11 @@ convert_one(struct vault *v, int64_t id)
 	if ((rc = db_prepare(v, "UPDATE api_keys SET org_ids = ? WHERE id = ?",
 	    &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_text(st, 1, ids, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, id);
-	src = sqlite3_step(st);
+	db_bind_text(st, 1, ids, -1);
+	db_bind_int64(st, 2, id);
+	src = db_step(st);
 	db_finish(v, st);
-	if (src != SQLITE_DONE)
+	if (src != DB_DONE)
 		return db_err(v, src, "converting an API key's orgs");
 	if (!ok)
 		return OV_OK;	/* stays refused: check names it */
@@ -120,7 +120,7 @@ apikey_scope_migrate(struct vault *v)
 {
 	int64_t *ids = NULL, *grown;
 	size_t n = 0, cap = 0;
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
@@ -128,19 +128,20 @@ apikey_scope_migrate(struct vault *v)
 		return rc;
 	if ((rc = db_prepare(v, "SELECT id FROM api_keys ORDER BY id", &st)))
 		return rc;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((src = db_step(st)) == DB_ROW) {
 		if (n == cap) {
 			cap = cap ? cap * 2 : 64;
-			if ((grown = realloc(ids, cap * sizeof(*ids))) == NULL) {
+			grown = realloc(ids, cap * sizeof(*ids));
+			if (grown == NULL) {
 				rc = ov_seterr(OV_ENOMEM, "out of memory");
 				break;
 			}
 			ids = grown;
 		}
-		ids[n++] = sqlite3_column_int64(st, 0);
+		ids[n++] = db_col_int64(st, 0);
 	}
 	db_finish(v, st);
-	if (rc == OV_OK && src != SQLITE_DONE)
+	if (rc == OV_OK && src != DB_DONE)
 		rc = db_err(v, src, "reading API keys");
 	for (size_t i = 0; i < n && rc == OV_OK; i++)
 		rc = convert_one(v, ids[i]);

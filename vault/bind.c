@@ -113,14 +113,14 @@ canon_mac(struct vault *v, struct canon *c, unsigned char out[32])
 /* --------------------------------------------------------- the binding */
 
 void
-dest_row(sqlite3_stmt *st, int col, struct vault_cred *c)
+dest_row(struct db_stmt *st, int col, struct vault_cred *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->org_id = sqlite3_column_int64(st, col);
-	c->id = sqlite3_column_int64(st, col + 1);
+	c->org_id = db_col_int64(st, col);
+	c->id = db_col_int64(st, col + 1);
 #define COPY(field, i) snprintf(c->field, sizeof(c->field), "%s", \
-	    (const char *)sqlite3_column_text(st, col + (i)) ? \
-	    (const char *)sqlite3_column_text(st, col + (i)) : "")
+	    db_col_text(st, col + (i)) ? \
+	    db_col_text(st, col + (i)) : "")
 	COPY(name, 2);
 	COPY(provider, 3);
 	COPY(region, 4);
@@ -195,7 +195,7 @@ secret_digest(struct vault *v, const char *kind, const struct secret *s,
 static enum ov_rc
 cred_canon(struct vault *v, int64_t cred_id, struct canon *c, int *found)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
@@ -208,15 +208,15 @@ cred_canon(struct vault *v, int64_t cred_id, struct canon *c, int *found)
 	    "c.expected_scope, o.slug FROM credentials c LEFT JOIN orgs o ON "
 	    "o.id = c.org_id WHERE c.id = ?", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, cred_id);
+	db_bind_int64(st, 1, cred_id);
 	canon_str(c, "credentials");
-	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
+	if ((src = db_step(st)) == DB_ROW) {
 		*found = 1;
-		canon_int(c, sqlite3_column_int64(st, 0));
-		canon_int(c, sqlite3_column_int64(st, 1));
+		canon_int(c, db_col_int64(st, 0));
+		canon_int(c, db_col_int64(st, 1));
 		for (int i = 2; i < 11; i++)
-			canon_str(c, (const char *)sqlite3_column_text(st, i));
-	} else if (src != SQLITE_DONE)
+			canon_str(c, db_col_text(st, i));
+	} else if (src != DB_DONE)
 		rc = db_err(v, src, "reading a credential");
 	db_finish(v, st);
 	if (rc != OV_OK || !*found)
@@ -225,15 +225,15 @@ cred_canon(struct vault *v, int64_t cred_id, struct canon *c, int *found)
 	    "secret_versions WHERE credential_id = ? AND stage IS NOT NULL "
 	    "ORDER BY kind, stage", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, cred_id);
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		canon_str(c, (const char *)sqlite3_column_text(st, 0));
-		canon_str(c, (const char *)sqlite3_column_text(st, 1));
-		canon_int(c, sqlite3_column_int64(st, 2));
-		canon_bytes(c, sqlite3_column_blob(st, 3),
-		    (size_t)sqlite3_column_bytes(st, 3));
+	db_bind_int64(st, 1, cred_id);
+	while ((src = db_step(st)) == DB_ROW) {
+		canon_str(c, db_col_text(st, 0));
+		canon_str(c, db_col_text(st, 1));
+		canon_int(c, db_col_int64(st, 2));
+		canon_bytes(c, db_col_blob(st, 3),
+		    (size_t)db_col_bytes(st, 3));
 	}
-	if (src != SQLITE_DONE)
+	if (src != DB_DONE)
 		rc = db_err(v, src, "reading secret labels");
 	db_finish(v, st);
 	return rc;
@@ -243,17 +243,17 @@ enum ov_rc
 row_mac_put(struct vault *v, const char *update, int64_t id,
     const unsigned char mac[32], const char *what)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
 	if ((rc = db_prepare(v, update, &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_blob(st, 1, mac, 32, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 2, id);
-	src = sqlite3_step(st);
+	db_bind_blob_copy(st, 1, mac, 32);
+	db_bind_int64(st, 2, id);
+	src = db_step(st);
 	db_finish(v, st);
-	return src == SQLITE_DONE ? OV_OK : db_err(v, src, what);
+	return src == DB_DONE ? OV_OK : db_err(v, src, what);
 }
 
 enum ov_rc
@@ -288,7 +288,7 @@ static enum ov_rc mac_verify(struct vault *, int64_t);
 enum ov_rc
 cred_mac_verify(struct vault *v, int64_t cred_id)
 {
-	int own = sqlite3_get_autocommit(v->db);
+	int own = !db_in_tx(v->db);
 	enum ov_rc rc;
 
 	if (own && (rc = db_exec(v, "BEGIN")) != OV_OK)
@@ -304,7 +304,7 @@ mac_verify(struct vault *v, int64_t cred_id)
 {
 	struct canon c = { 0 };
 	unsigned char mac[32];
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int found, ok = 0;
 
@@ -317,10 +317,10 @@ mac_verify(struct vault *v, int64_t cred_id)
 	    (rc = db_prepare(v, "SELECT row_mac FROM credentials WHERE id = ?",
 	    &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, cred_id);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		ok = mac_equal(mac, sqlite3_column_blob(st, 0),
-		    sqlite3_column_bytes(st, 0));
+	db_bind_int64(st, 1, cred_id);
+	if (db_step(st) == DB_ROW)
+		ok = mac_equal(mac, db_col_blob(st, 0),
+		    db_col_bytes(st, 0));
 	db_finish(v, st);
 	if (!ok)
 		return ov_seterr(OV_EINTEGRITY, "credential %lld: its row MAC "
@@ -431,14 +431,14 @@ binding_flag_value(struct vault *v, char *buf, size_t len)
 static int
 closed_in_chain(struct vault *v)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	int src;
 
 	if (db_prepare(v, CLOSED_EVENT, &st) != OV_OK)
 		return 1;	/* cannot tell: closed is the safe side */
-	src = sqlite3_step(st);
+	src = db_step(st);
 	db_finish(v, st);
-	return src == SQLITE_ROW;
+	return src == DB_ROW;
 }
 
 static enum ov_rc
@@ -536,19 +536,19 @@ static enum ov_rc
 each_id(struct vault *v, const char *sql, enum ov_rc (*fn)(struct vault *,
     int64_t), int64_t *n)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
 	if ((rc = db_prepare(v, sql, &st)) != OV_OK)
 		return rc;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((rc = fn(v, sqlite3_column_int64(st, 0))) != OV_OK)
+	while ((src = db_step(st)) == DB_ROW) {
+		if ((rc = fn(v, db_col_int64(st, 0))) != OV_OK)
 			break;
 		(*n)++;
 	}
 	db_finish(v, st);
-	return rc == OV_OK && src != SQLITE_DONE ? db_err(v, src,
+	return rc == OV_OK && src != DB_DONE ? db_err(v, src,
 	    "reading rows to MAC") : rc;
 }
 
@@ -579,7 +579,7 @@ enum ov_rc
 mac_key_bootstrap(struct vault *v)
 {
 	unsigned char *wrapped = NULL;
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	size_t wlen;
 	int64_t n = 0;
 	json_t *d;
@@ -591,7 +591,7 @@ mac_key_bootstrap(struct vault *v)
 	if ((rc = db_prepare(v, "SELECT 1 FROM events WHERE kind = "
 	    "'key.mac_created' LIMIT 1", &st)) != OV_OK)
 		return tx_end(v, rc);
-	seen = sqlite3_step(st) == SQLITE_ROW;
+	seen = db_step(st) == DB_ROW;
 	db_finish(v, st);
 	if (seen)
 		return tx_end(v, ov_seterr(OV_EINTEGRITY, "vault setting "
@@ -678,7 +678,7 @@ vault_cred_tampered(struct vault *v, int64_t cred_id, const char *why)
 	struct event_rec ev = { .kind = "credential.tampered",
 	    .outcome = "tampered" };
 	char org[OV_SLUG_MAX + 1], name[OV_SLUG_MAX + 1], reason[200];
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	json_t *d;
 	enum ov_rc rc;
 	int src, already = 1;
@@ -690,14 +690,14 @@ vault_cred_tampered(struct vault *v, int64_t cred_id, const char *why)
 	    "'tampered' FROM credentials c JOIN orgs o ON o.id = c.org_id "
 	    "WHERE c.id = ?", &st)) != OV_OK)
 		return tx_end(v, rc);
-	sqlite3_bind_int64(st, 1, cred_id);
-	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		ev.org_id = sqlite3_column_int64(st, 0);
+	db_bind_int64(st, 1, cred_id);
+	if ((src = db_step(st)) == DB_ROW) {
+		ev.org_id = db_col_int64(st, 0);
 		rc = db_text(st, 1, org, sizeof(org));
 		if (rc == OV_OK)
 			rc = db_text(st, 2, name, sizeof(name));
-		already = sqlite3_column_int(st, 3);
-	} else if (src != SQLITE_DONE)
+		already = db_col_int(st, 3);
+	} else if (src != DB_DONE)
 		rc = db_err(v, src, "reading a credential");
 	db_finish(v, st);
 	if (rc != OV_OK || already)	/* removed, or said once already */
@@ -706,11 +706,11 @@ vault_cred_tampered(struct vault *v, int64_t cred_id, const char *why)
 	    "status_reason = ?2, last_error = ?2, next_refresh_at = NULL "
 	    "WHERE id = ?1", &st)) != OV_OK)
 		return tx_end(v, rc);
-	sqlite3_bind_int64(st, 1, cred_id);
-	sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
-	src = sqlite3_step(st);
+	db_bind_int64(st, 1, cred_id);
+	db_bind_text(st, 2, reason, -1);
+	src = db_step(st);
 	db_finish(v, st);
-	if (src != SQLITE_DONE)
+	if (src != DB_DONE)
 		return tx_end(v, db_err(v, src, "marking a credential tampered"));
 	ev.org = org;
 	ev.credential = name;

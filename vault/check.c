@@ -39,7 +39,7 @@ static enum ov_rc
 check_envelopes(struct vault *v, const struct walk *w, vault_check_cb cb,
     void *arg, int64_t *checked, int64_t *failures)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	char binding[160];
 	struct secret *pt;
 	uint32_t kv;
@@ -48,21 +48,21 @@ check_envelopes(struct vault *v, const struct walk *w, vault_check_cb cb,
 
 	if ((rc = db_prepare(v, w->sql, &st)) != OV_OK)
 		return rc;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t row = sqlite3_column_int64(st, 0);
-		const unsigned char *ct = sqlite3_column_blob(st, 5);
-		size_t len = (size_t)sqlite3_column_bytes(st, 5);
+	while ((src = db_step(st)) == DB_ROW) {
+		int64_t row = db_col_int64(st, 0);
+		const unsigned char *ct = db_col_blob(st, 5);
+		size_t len = (size_t)db_col_bytes(st, 5);
 
 		(*checked)++;
 		binding_token(binding, sizeof(binding),
-		    sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
-		    sqlite3_column_int64(st, 4));
+		    db_col_int64(st, 1), db_col_int64(st, 2),
+		    db_col_int64(st, 4));
 		if (envelope_key_version(ct, len, &kv) != OV_OK) {
 			report(cb, arg, failures, w->table, "ciphertext", row,
 			    "envelope is malformed");
 			continue;
 		}
-		if (kv != (uint32_t)sqlite3_column_int64(st, 6))
+		if (kv != (uint32_t)db_col_int64(st, 6))
 			report(cb, arg, failures, w->table, "key_version", row,
 			    "recorded key version differs from the envelope's");
 		if (vault_env_open(v, binding, ct, len, &pt) != OV_OK)
@@ -71,7 +71,7 @@ check_envelopes(struct vault *v, const struct walk *w, vault_check_cb cb,
 		else
 			secret_free(pt);
 	}
-	if (src != SQLITE_DONE)
+	if (src != DB_DONE)
 		rc = db_err(v, src, "reading envelopes");
 	db_finish(v, st);
 	return rc;
@@ -82,30 +82,30 @@ static enum ov_rc
 check_sqlite(struct vault *v, vault_check_cb cb, void *arg,
     int64_t *failures)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
 	if ((rc = db_prepare(v, "PRAGMA integrity_check", &st)) != OV_OK)
 		return rc;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *msg = (const char *)sqlite3_column_text(st, 0);
+	while ((src = db_step(st)) == DB_ROW) {
+		const char *msg = db_col_text(st, 0);
 
 		if (msg && strcmp(msg, "ok") != 0)
 			report(cb, arg, failures, "sqlite", "", 0, msg);
 	}
 	db_finish(v, st);
-	if (src != SQLITE_DONE)
+	if (src != DB_DONE)
 		return db_err(v, src, "running integrity_check");
 	if ((rc = db_prepare(v, "PRAGMA foreign_key_check", &st)) != OV_OK)
 		return rc;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW)
+	while ((src = db_step(st)) == DB_ROW)
 		report(cb, arg, failures,
-		    (const char *)sqlite3_column_text(st, 0), "foreign key",
-		    sqlite3_column_int64(st, 1), "row points at a missing "
+		    db_col_text(st, 0), "foreign key",
+		    db_col_int64(st, 1), "row points at a missing "
 		    "parent");
 	db_finish(v, st);
-	return src == SQLITE_DONE ? OV_OK :
+	return src == DB_DONE ? OV_OK :
 	    db_err(v, src, "running foreign_key_check");
 }
 

@@ -37,17 +37,17 @@ static const char *const shift_sql[] = {
 static enum ov_rc
 shift_all(struct vault *v, int64_t delta_s)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
 	for (size_t i = 0; i < sizeof(shift_sql) / sizeof(shift_sql[0]); i++) {
 		if ((rc = db_prepare(v, shift_sql[i], &st)) != OV_OK)
 			return rc;
-		sqlite3_bind_int64(st, 1, delta_s);
-		src = sqlite3_step(st);
+		db_bind_int64(st, 1, delta_s);
+		src = db_step(st);
 		db_finish(v, st);
-		if (src != SQLITE_DONE)
+		if (src != DB_DONE)
 			return db_err(v, src, "moving deadlines after a clock "
 			    "jump");
 	}

@@ -35,13 +35,13 @@
 	"LEFT JOIN tokens t ON t.credential_id = c.id "
 
 static enum ov_rc
-cred_row(sqlite3_stmt *st, struct vault_cred *c)
+cred_row(struct db_stmt *st, struct vault_cred *c)
 {
 	enum ov_rc rc;
 
 	memset(c, 0, sizeof(*c));
-	c->id = sqlite3_column_int64(st, 0);
-	c->org_id = sqlite3_column_int64(st, 1);
+	c->id = db_col_int64(st, 0);
+	c->org_id = db_col_int64(st, 1);
 	if ((rc = db_text(st, 2, c->org, sizeof(c->org))) ||
 	    (rc = db_text(st, 3, c->name, sizeof(c->name))) ||
 	    (rc = db_text(st, 4, c->provider, sizeof(c->provider))) ||
@@ -54,24 +54,24 @@ cred_row(sqlite3_stmt *st, struct vault_cred *c)
 	    sizeof(c->expected_scope))) ||
 	    (rc = db_text(st, 13, c->status, sizeof(c->status))))
 		return rc;
-	c->refresh_fraction = sqlite3_column_double(st, 11);
-	c->refresh_age_s = sqlite3_column_int64(st, 12);
-	c->created_at = sqlite3_column_int64(st, 14);
-	c->updated_at = sqlite3_column_int64(st, 15);
-	c->has_refresh_token = sqlite3_column_int(st, 16);
-	c->has_pending_secret = sqlite3_column_int(st, 17);
-	c->next_refresh_at = sqlite3_column_int64(st, 18);
-	c->expires_at = sqlite3_column_int64(st, 19);
-	c->issued_at = sqlite3_column_int64(st, 20);
-	c->last_success_at = sqlite3_column_int64(st, 21);
-	c->last_attempt_at = sqlite3_column_int64(st, 22);
-	c->unknown_outcome_at = sqlite3_column_int64(st, 23);
-	c->token_generation = sqlite3_column_int64(st, 24);
-	c->lease_until = sqlite3_column_int64(st, 25);
-	c->consecutive_failures = sqlite3_column_int(st, 27);
-	c->refresh_token_set_at = sqlite3_column_int64(st, 30);
-	c->refresh_token_expires_at = sqlite3_column_int64(st, 31);
-	c->refresh_token_kept = sqlite3_column_int(st, 32);
+	c->refresh_fraction = db_col_double(st, 11);
+	c->refresh_age_s = db_col_int64(st, 12);
+	c->created_at = db_col_int64(st, 14);
+	c->updated_at = db_col_int64(st, 15);
+	c->has_refresh_token = db_col_int(st, 16);
+	c->has_pending_secret = db_col_int(st, 17);
+	c->next_refresh_at = db_col_int64(st, 18);
+	c->expires_at = db_col_int64(st, 19);
+	c->issued_at = db_col_int64(st, 20);
+	c->last_success_at = db_col_int64(st, 21);
+	c->last_attempt_at = db_col_int64(st, 22);
+	c->unknown_outcome_at = db_col_int64(st, 23);
+	c->token_generation = db_col_int64(st, 24);
+	c->lease_until = db_col_int64(st, 25);
+	c->consecutive_failures = db_col_int(st, 27);
+	c->refresh_token_set_at = db_col_int64(st, 30);
+	c->refresh_token_expires_at = db_col_int64(st, 31);
+	c->refresh_token_kept = db_col_int(st, 32);
 	if ((rc = db_text(st, 26, c->lease_owner, sizeof(c->lease_owner))) ||
 	    (rc = db_text(st, 28, c->last_error, sizeof(c->last_error))) ||
 	    (rc = db_text(st, 29, c->granted_scope, sizeof(c->granted_scope))))
@@ -81,16 +81,16 @@ cred_row(sqlite3_stmt *st, struct vault_cred *c)
 
 /* Walks the rows of a prepared, bound CRED_COLS query; finishes st. */
 static enum ov_rc
-cred_walk(struct vault *v, sqlite3_stmt *st, vault_cred_cb cb, void *arg)
+cred_walk(struct vault *v, struct db_stmt *st, vault_cred_cb cb, void *arg)
 {
 	struct vault_cred c;
 	enum ov_rc rc = OV_OK;
 	int src;
 
-	while ((src = sqlite3_step(st)) == SQLITE_ROW)
+	while ((src = db_step(st)) == DB_ROW)
 		if ((rc = cred_row(st, &c)) != OV_OK || cb(&c, arg))
 			break;
-	if (rc == OV_OK && src != SQLITE_DONE && src != SQLITE_ROW)
+	if (rc == OV_OK && src != DB_DONE && src != DB_ROW)
 		rc = db_err(v, src, "reading credentials");
 	db_finish(v, st);
 	return rc;
@@ -117,14 +117,14 @@ vault_cred_get(struct vault *v, const char *org, const char *name,
 {
 	struct vault_cred c;
 	struct found f = { &c, 0 };
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 
 	if ((rc = db_prepare(v, "SELECT " CRED_COLS CRED_FROM
 	    "WHERE o.slug = ? AND c.name = ?", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_text(st, 1, org, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	db_bind_text(st, 1, org, -1);
+	db_bind_text(st, 2, name, -1);
 	if ((rc = cred_walk(v, st, found_one, &f)) != OV_OK)
 		return rc;
 	if (!f.n)
@@ -139,13 +139,13 @@ vault_cred_by_id(struct vault *v, int64_t id, struct vault_cred *out)
 {
 	struct vault_cred c;
 	struct found f = { &c, 0 };
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 
 	if ((rc = db_prepare(v, "SELECT " CRED_COLS CRED_FROM "WHERE c.id = ?",
 	    &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, id);
+	db_bind_int64(st, 1, id);
 	if ((rc = cred_walk(v, st, found_one, &f)) != OV_OK)
 		return rc;
 	if (!f.n)
@@ -175,7 +175,7 @@ enum ov_rc
 vault_cred_list(struct vault *v, const struct vault_cred_filter *f,
     vault_cred_cb cb, void *arg)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 
 	struct filtered ff = { f, cb, arg, timefmt_now() };
@@ -191,13 +191,12 @@ vault_cred_list(struct vault *v, const struct vault_cred_filter *f,
 	    "AND (?5 IS NULL OR (o.slug, c.name) > (?5, ?6)) "
 	    "ORDER BY o.slug, c.name", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_text(st, 1, f->org, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, f->provider, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, f->region, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, f->client_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, f->after_org, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, f->after_name ? f->after_name : "", -1,
-	    SQLITE_STATIC);
+	db_bind_text(st, 1, f->org, -1);
+	db_bind_text(st, 2, f->provider, -1);
+	db_bind_text(st, 3, f->region, -1);
+	db_bind_text(st, 4, f->client_id, -1);
+	db_bind_text(st, 5, f->after_org, -1);
+	db_bind_text(st, 6, f->after_name ? f->after_name : "", -1);
 	return cred_walk(v, st, filter_row, &ff);
 }
 
@@ -224,17 +223,17 @@ changed_fields(const struct vault_cred *a, const struct vault_cred *b)
 }
 
 static void
-bind_cred(sqlite3_stmt *st, const struct vault_cred *c, int64_t now)
+bind_cred(struct db_stmt *st, const struct vault_cred *c, int64_t now)
 {
-	sqlite3_bind_text(st, 1, c->region, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, c->token_url, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, c->auth, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, c->grant, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, c->client_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, c->expected_scope, -1, SQLITE_STATIC);
-	sqlite3_bind_double(st, 7, c->refresh_fraction);
-	sqlite3_bind_int64(st, 8, c->refresh_age_s);
-	sqlite3_bind_int64(st, 9, now);
+	db_bind_text(st, 1, c->region, -1);
+	db_bind_text(st, 2, c->token_url, -1);
+	db_bind_text(st, 3, c->auth, -1);
+	db_bind_text(st, 4, c->grant, -1);
+	db_bind_text(st, 5, c->client_id, -1);
+	db_bind_text(st, 6, c->expected_scope, -1);
+	db_bind_double(st, 7, c->refresh_fraction);
+	db_bind_int64(st, 8, c->refresh_age_s);
+	db_bind_int64(st, 9, now);
 }
 
 /* Writes the row; *id and *created on success. */
@@ -242,7 +241,7 @@ static enum ov_rc
 cred_write(struct vault *v, const struct vault_cred *c,
     const struct vault_cred *old, int reauthorized, int64_t *id)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	int64_t now = timefmt_now();
 	enum ov_rc rc;
 	int src;
@@ -263,16 +262,16 @@ cred_write(struct vault *v, const struct vault_cred *c,
 		return rc;
 	bind_cred(st, c, now);
 	if (old) {
-		sqlite3_bind_int64(st, 10, old->id);
+		db_bind_int64(st, 10, old->id);
 		/* A tampered row's provider is put back too. */
-		sqlite3_bind_text(st, 11, c->provider, -1, SQLITE_STATIC);
+		db_bind_text(st, 11, c->provider, -1);
 	} else {
-		sqlite3_bind_int64(st, 10, c->org_id);
-		sqlite3_bind_text(st, 11, c->name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 12, c->provider, -1, SQLITE_STATIC);
+		db_bind_int64(st, 10, c->org_id);
+		db_bind_text(st, 11, c->name, -1);
+		db_bind_text(st, 12, c->provider, -1);
 	}
-	if ((src = sqlite3_step(st)) == SQLITE_ROW)
-		*id = sqlite3_column_int64(st, 0);
+	if ((src = db_step(st)) == DB_ROW)
+		*id = db_col_int64(st, 0);
 	else
 		rc = db_err(v, src, "writing a credential");
 	db_finish(v, st);
@@ -285,7 +284,7 @@ cred_write(struct vault *v, const struct vault_cred *c,
 enum ov_rc
 cred_reschedule(struct vault *v, int64_t cred_id)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
@@ -293,9 +292,9 @@ cred_reschedule(struct vault *v, int64_t cred_id)
 	    "status_reason = '', consecutive_failures = 0, "
 	    "next_refresh_at = NULL, updated_at = ?2 WHERE id = ?1", &st)))
 		return rc;
-	sqlite3_bind_int64(st, 1, cred_id);
-	sqlite3_bind_int64(st, 2, timefmt_now());
-	if ((src = sqlite3_step(st)) != SQLITE_DONE)
+	db_bind_int64(st, 1, cred_id);
+	db_bind_int64(st, 2, timefmt_now());
+	if ((src = db_step(st)) != DB_DONE)
 		rc = db_err(v, src, "rescheduling a credential");
 	db_finish(v, st);
 	return rc;
@@ -572,7 +571,7 @@ vault_cred_rm(struct vault *v, const char *org, const char *name)
 	struct vault_cred c;
 	struct event_rec ev = { .kind = "credential.deleted", .org = org,
 	    .credential = name };
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
@@ -582,10 +581,10 @@ vault_cred_rm(struct vault *v, const char *org, const char *name)
 		return tx_end(v, rc);
 	if ((rc = db_prepare(v, "DELETE FROM credentials WHERE id = ?", &st)))
 		return tx_end(v, rc);
-	sqlite3_bind_int64(st, 1, c.id);
-	src = sqlite3_step(st);
+	db_bind_int64(st, 1, c.id);
+	src = db_step(st);
 	db_finish(v, st);
-	if (src != SQLITE_DONE)
+	if (src != DB_DONE)
 		return tx_end(v, db_err(v, src, "removing a credential"));
 	ev.org_id = c.org_id;
 	ev.cred_id = c.id;

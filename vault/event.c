@@ -54,21 +54,21 @@ canonical(const struct canon *c)
 
 /* Canonical bytes of the row at the current step of st (EVENT_COLS). */
 static char *
-canonical_row(sqlite3_stmt *st)
+canonical_row(struct db_stmt *st)
 {
 	struct canon c = {
-		.id = sqlite3_column_int64(st, 0),
-		.time_ms = sqlite3_column_int64(st, 1),
-		.actor = (const char *)sqlite3_column_text(st, 2),
-		.org_id = sqlite3_column_int64(st, 3),
-		.org = (const char *)sqlite3_column_text(st, 4),
-		.cred_id = sqlite3_column_int64(st, 5),
-		.credential = (const char *)sqlite3_column_text(st, 6),
-		.kind = (const char *)sqlite3_column_text(st, 7),
-		.http_status = sqlite3_column_int64(st, 8),
-		.oauth_error = (const char *)sqlite3_column_text(st, 9),
-		.outcome = (const char *)sqlite3_column_text(st, 10),
-		.detail = (const char *)sqlite3_column_text(st, 11),
+		.id = db_col_int64(st, 0),
+		.time_ms = db_col_int64(st, 1),
+		.actor = db_col_text(st, 2),
+		.org_id = db_col_int64(st, 3),
+		.org = db_col_text(st, 4),
+		.cred_id = db_col_int64(st, 5),
+		.credential = db_col_text(st, 6),
+		.kind = db_col_text(st, 7),
+		.http_status = db_col_int64(st, 8),
+		.oauth_error = db_col_text(st, 9),
+		.outcome = db_col_text(st, 10),
+		.detail = db_col_text(st, 11),
 	};
 
 	return canonical(&c);
@@ -137,7 +137,7 @@ head_verify(struct vault *v, int64_t last_id, const unsigned char *last_hash,
 enum ov_rc
 event_append(struct vault *v, const struct event_rec *e)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	unsigned char prev[32] = { 0 }, hash[32];
 	char *detail = NULL, *canon = NULL;
 	struct canon c;
@@ -151,11 +151,11 @@ event_append(struct vault *v, const struct event_rec *e)
 	if ((rc = db_prepare(v, "SELECT id, hash FROM events ORDER BY id DESC "
 	    "LIMIT 1", &st)) != OV_OK)
 		return rc;
-	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		c.id = sqlite3_column_int64(st, 0) + 1;
-		if (sqlite3_column_bytes(st, 1) == 32)
-			memcpy(prev, sqlite3_column_blob(st, 1), 32);
-	} else if (src != SQLITE_DONE)
+	if ((src = db_step(st)) == DB_ROW) {
+		c.id = db_col_int64(st, 0) + 1;
+		if (db_col_bytes(st, 1) == 32)
+			memcpy(prev, db_col_blob(st, 1), 32);
+	} else if (src != DB_DONE)
 		rc = db_err(v, src, "reading the audit trail");
 	db_finish(v, st);
 	st = NULL;
@@ -196,20 +196,20 @@ event_append(struct vault *v, const struct event_rec *e)
 	    "nullif(?, 0), ?, nullif(?, 0), ?, ?, ?, nullif(?, 0), ?, ?, ?)",
 	    &st)) != OV_OK)
 		goto out;
-	sqlite3_bind_int64(st, 1, c.id);
-	sqlite3_bind_int64(st, 2, c.time_ms);
-	sqlite3_bind_text(st, 3, c.actor, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, c.org_id);
-	sqlite3_bind_text(st, 5, c.org, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, c.cred_id);
-	sqlite3_bind_text(st, 7, c.credential, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 8, c.kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 9, c.detail, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 10, c.http_status);
-	sqlite3_bind_text(st, 11, c.oauth_error, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 12, c.outcome, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 13, hash, 32, SQLITE_STATIC);
-	if ((src = sqlite3_step(st)) != SQLITE_DONE)
+	db_bind_int64(st, 1, c.id);
+	db_bind_int64(st, 2, c.time_ms);
+	db_bind_text(st, 3, c.actor, -1);
+	db_bind_int64(st, 4, c.org_id);
+	db_bind_text(st, 5, c.org, -1);
+	db_bind_int64(st, 6, c.cred_id);
+	db_bind_text(st, 7, c.credential, -1);
+	db_bind_text(st, 8, c.kind, -1);
+	db_bind_text(st, 9, c.detail, -1);
+	db_bind_int64(st, 10, c.http_status);
+	db_bind_text(st, 11, c.oauth_error, -1);
+	db_bind_text(st, 12, c.outcome, -1);
+	db_bind_blob(st, 13, hash, 32);
+	if ((src = db_step(st)) != DB_DONE)
 		rc = db_err(v, src, "writing an audit event");
 	else if ((rc = head_write(v, c.id, hash)) == OV_OK)
 		/* Alerts for webhooks, in this same transaction. */
@@ -225,7 +225,7 @@ enum ov_rc
 event_verify_chain(struct vault *v, vault_check_cb cb, void *arg,
     int64_t *checked, int64_t *failures)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	unsigned char prev[32] = { 0 }, want[32];
 	int64_t expect_id = 1;
 	int broken = 0;
@@ -235,8 +235,8 @@ event_verify_chain(struct vault *v, vault_check_cb cb, void *arg,
 	if ((rc = db_prepare(v, "SELECT " EVENT_COLS ", hash FROM events "
 	    "ORDER BY id", &st)) != OV_OK)
 		return rc;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
+	while ((src = db_step(st)) == DB_ROW) {
+		int64_t id = db_col_int64(st, 0);
 		char *canon = canonical_row(st);
 		struct vault_check_failure f = { "events", "hash", id, NULL };
 
@@ -251,8 +251,8 @@ event_verify_chain(struct vault *v, vault_check_cb cb, void *arg,
 			f.problem = id > expect_id ? "audit chain: events "
 			    "before this one were deleted" : "audit chain: "
 			    "event ids out of order";
-		else if (sqlite3_column_bytes(st, 12) != 32 ||
-		    sodium_memcmp(sqlite3_column_blob(st, 12), want, 32) != 0)
+		else if (db_col_bytes(st, 12) != 32 ||
+		    sodium_memcmp(db_col_blob(st, 12), want, 32) != 0)
 			f.problem = "audit chain: event was edited, inserted "
 			    "or reordered (hash does not match)";
 		if (f.problem) {
@@ -274,7 +274,7 @@ event_verify_chain(struct vault *v, vault_check_cb cb, void *arg,
 enum ov_rc
 event_rehash_chain(struct vault *v, int64_t *rehashed)
 {
-	sqlite3_stmt *st, *up;
+	struct db_stmt *st, *up;
 	unsigned char prev[32] = { 0 }, hash[32];
 	int64_t id = 0, n = 0;
 	enum ov_rc rc;
@@ -284,7 +284,7 @@ event_rehash_chain(struct vault *v, int64_t *rehashed)
 	    "id", &st)) != OV_OK)
 		return rc;
 	/* Only the current row's hash changes: the walk is unaffected. */
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((src = db_step(st)) == DB_ROW) {
 		char *canon = canonical_row(st);
 
 		if (canon == NULL) {
@@ -293,13 +293,13 @@ event_rehash_chain(struct vault *v, int64_t *rehashed)
 		}
 		chain_hash(v, prev, canon, hash);
 		free(canon);
-		id = sqlite3_column_int64(st, 0);
+		id = db_col_int64(st, 0);
 		if ((rc = db_prepare(v, "UPDATE events SET hash = ? WHERE "
 		    "id = ?", &up)) != OV_OK)
 			break;
-		sqlite3_bind_blob(up, 1, hash, 32, SQLITE_STATIC);
-		sqlite3_bind_int64(up, 2, id);
-		if ((src = sqlite3_step(up)) != SQLITE_DONE)
+		db_bind_blob(up, 1, hash, 32);
+		db_bind_int64(up, 2, id);
+		if ((src = db_step(up)) != DB_DONE)
 			rc = db_err(v, src, "re-hashing the audit trail");
 		db_finish(v, up);
 		if (rc != OV_OK)
@@ -307,7 +307,7 @@ event_rehash_chain(struct vault *v, int64_t *rehashed)
 		memcpy(prev, hash, 32);
 		n++;
 	}
-	if (rc == OV_OK && src != SQLITE_DONE)
+	if (rc == OV_OK && src != DB_DONE)
 		rc = db_err(v, src, "reading the audit trail");
 	db_finish(v, st);
 	if (rc == OV_OK && n > 0)
@@ -323,17 +323,17 @@ event_rehash_chain(struct vault *v, int64_t *rehashed)
 
 /* Walks the rows of a prepared EVENT_LIST_COLS query. */
 static enum ov_rc
-event_walk(struct vault *v, sqlite3_stmt *st, vault_event_cb cb, void *arg)
+event_walk(struct vault *v, struct db_stmt *st, vault_event_cb cb, void *arg)
 {
 	struct vault_event e;
 	enum ov_rc rc = OV_OK;
 	int src;
 
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		e.id = sqlite3_column_int64(st, 0);
-		e.time_ms = sqlite3_column_int64(st, 1);
-		e.http_status = (long)sqlite3_column_int64(st, 7);
-		e.org_id = sqlite3_column_int64(st, 10);
+	while ((src = db_step(st)) == DB_ROW) {
+		e.id = db_col_int64(st, 0);
+		e.time_ms = db_col_int64(st, 1);
+		e.http_status = (long)db_col_int64(st, 7);
+		e.org_id = db_col_int64(st, 10);
 		if ((rc = db_text(st, 2, e.actor, sizeof(e.actor))) ||
 		    (rc = db_text(st, 3, e.org, sizeof(e.org))) ||
 		    (rc = db_text(st, 4, e.credential, sizeof(e.credential))) ||
@@ -346,7 +346,7 @@ event_walk(struct vault *v, sqlite3_stmt *st, vault_event_cb cb, void *arg)
 		if (cb(&e, arg))
 			break;
 	}
-	if (rc == OV_OK && src != SQLITE_DONE && src != SQLITE_ROW)
+	if (rc == OV_OK && src != DB_DONE && src != DB_ROW)
 		rc = db_err(v, src, "reading events");
 	db_finish(v, st);
 	return rc;
@@ -356,7 +356,7 @@ enum ov_rc
 vault_event_list(struct vault *v, const struct vault_event_filter *f,
     vault_event_cb cb, void *arg)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 
 	if ((rc = db_prepare(v, "SELECT " EVENT_LIST_COLS " FROM events "
@@ -369,15 +369,15 @@ vault_event_list(struct vault *v, const struct vault_event_filter *f,
 	    "AND (?8 = 0 OR id < ?8) "
 	    "ORDER BY id DESC LIMIT ?4", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_text(st, 1, f->org, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, f->credential, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, f->kind, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 4, f->limit > 0 ? f->limit : 100);
-	sqlite3_bind_text(st, 5, f->org_ids_json, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, f->since_ms);
-	sqlite3_bind_int64(st, 7, f->until_ms);
-	sqlite3_bind_int64(st, 8, f->before_id);
-	sqlite3_bind_text(st, 9, f->creds_json, -1, SQLITE_STATIC);
+	db_bind_text(st, 1, f->org, -1);
+	db_bind_text(st, 2, f->credential, -1);
+	db_bind_text(st, 3, f->kind, -1);
+	db_bind_int(st, 4, f->limit > 0 ? f->limit : 100);
+	db_bind_text(st, 5, f->org_ids_json, -1);
+	db_bind_int64(st, 6, f->since_ms);
+	db_bind_int64(st, 7, f->until_ms);
+	db_bind_int64(st, 8, f->before_id);
+	db_bind_text(st, 9, f->creds_json, -1);
 	return event_walk(v, st, cb, arg);
 }
 
@@ -413,7 +413,7 @@ enum ov_rc
 vault_event_list_kinds(struct vault *v, const char *const *kinds, int limit,
     vault_event_cb cb, void *arg)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	json_t *list = json_array();
 	char *text;
 	enum ov_rc rc;
@@ -427,8 +427,8 @@ vault_event_list_kinds(struct vault *v, const char *const *kinds, int limit,
 	if ((rc = db_prepare(v, "SELECT " EVENT_LIST_COLS " FROM events "
 	    "WHERE kind IN (SELECT value FROM json_each(?1)) "
 	    "ORDER BY id DESC LIMIT ?2", &st)) == OV_OK) {
-		sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
-		sqlite3_bind_int(st, 2, limit > 0 ? limit : 100);
+		db_bind_text(st, 1, text, -1);
+		db_bind_int(st, 2, limit > 0 ? limit : 100);
 		rc = event_walk(v, st, cb, arg);
 	}
 	free(text);
@@ -465,36 +465,36 @@ vault_audit_verify(struct vault *v, struct vault_audit_report *out)
 }
 
 static json_t *
-export_row(sqlite3_stmt *st)
+export_row(struct db_stmt *st)
 {
 	char hash[65] = "", prev[65] = "", when[40];
 	json_t *detail, *o;
 
-	if (sqlite3_column_bytes(st, 12) == 32)
-		sodium_bin2hex(hash, sizeof(hash), sqlite3_column_blob(st, 12),
+	if (db_col_bytes(st, 12) == 32)
+		sodium_bin2hex(hash, sizeof(hash), db_col_blob(st, 12),
 		    32);
-	if (sqlite3_column_bytes(st, 13) == 32)
-		sodium_bin2hex(prev, sizeof(prev), sqlite3_column_blob(st, 13),
+	if (db_col_bytes(st, 13) == 32)
+		sodium_bin2hex(prev, sizeof(prev), db_col_blob(st, 13),
 		    32);
 	else
 		memset(prev, '0', 64);	/* the first event's */
-	detail = json_loads((const char *)sqlite3_column_text(st, 11), 0,
+	detail = json_loads(db_col_text(st, 11), 0,
 	    NULL);
 	o = json_pack("{s:I, s:I, s:s, s:s, s:I, s:s, s:I, s:s, s:s, s:I, "
 	    "s:s, s:s, s:o, s:s, s:s}",
-	    "id", (json_int_t)sqlite3_column_int64(st, 0),
-	    "time_ms", (json_int_t)sqlite3_column_int64(st, 1),
-	    "time", timefmt_rfc3339_ms(sqlite3_column_int64(st, 1), when,
+	    "id", (json_int_t)db_col_int64(st, 0),
+	    "time_ms", (json_int_t)db_col_int64(st, 1),
+	    "time", timefmt_rfc3339_ms(db_col_int64(st, 1), when,
 	    sizeof(when)),
-	    "actor", (const char *)sqlite3_column_text(st, 2),
-	    "org_id", (json_int_t)sqlite3_column_int64(st, 3),
-	    "org", (const char *)sqlite3_column_text(st, 4),
-	    "credential_id", (json_int_t)sqlite3_column_int64(st, 5),
-	    "credential", (const char *)sqlite3_column_text(st, 6),
-	    "kind", (const char *)sqlite3_column_text(st, 7),
-	    "http_status", (json_int_t)sqlite3_column_int64(st, 8),
-	    "oauth_error", (const char *)sqlite3_column_text(st, 9),
-	    "outcome", (const char *)sqlite3_column_text(st, 10),
+	    "actor", db_col_text(st, 2),
+	    "org_id", (json_int_t)db_col_int64(st, 3),
+	    "org", db_col_text(st, 4),
+	    "credential_id", (json_int_t)db_col_int64(st, 5),
+	    "credential", db_col_text(st, 6),
+	    "kind", db_col_text(st, 7),
+	    "http_status", (json_int_t)db_col_int64(st, 8),
+	    "oauth_error", db_col_text(st, 9),
+	    "outcome", db_col_text(st, 10),
 	    "detail", detail ? detail : json_object(),
 	    "prev_hash", prev, "hash", hash);
 	return o;
@@ -504,7 +504,7 @@ enum ov_rc
 vault_audit_export(struct vault *v, int64_t since_ms, int64_t until_ms,
     vault_json_cb cb, void *arg)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
@@ -513,9 +513,9 @@ vault_audit_export(struct vault *v, int64_t since_ms, int64_t until_ms,
 	    "WHERE (?1 = 0 OR time_ms >= ?1) AND (?2 = 0 OR time_ms < ?2) "
 	    "ORDER BY id", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, since_ms);
-	sqlite3_bind_int64(st, 2, until_ms);
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+	db_bind_int64(st, 1, since_ms);
+	db_bind_int64(st, 2, until_ms);
+	while ((src = db_step(st)) == DB_ROW) {
 		json_t *o = export_row(st);
 
 		if (o == NULL) {
@@ -528,7 +528,7 @@ vault_audit_export(struct vault *v, int64_t since_ms, int64_t until_ms,
 		}
 		json_decref(o);
 	}
-	if (rc == OV_OK && src != SQLITE_ROW && src != SQLITE_DONE)
+	if (rc == OV_OK && src != DB_ROW && src != DB_DONE)
 		rc = db_err(v, src, "reading the audit trail");
 	db_finish(v, st);
 	return rc;

@@ -25,20 +25,20 @@
 static enum ov_rc
 keyring_catch_up(struct vault *v)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
 	if ((rc = db_prepare(v, "SELECT version, wrapped_key FROM keyring "
 	    "WHERE version > ? ORDER BY version", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, keyring_newest(v->kr));
-	while ((src = sqlite3_step(st)) == SQLITE_ROW)
+	db_bind_int64(st, 1, keyring_newest(v->kr));
+	while ((src = db_step(st)) == DB_ROW)
 		if ((rc = keyring_add_data_key(v->kr, (uint32_t)
-		    sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
-		    (size_t)sqlite3_column_bytes(st, 1))) != OV_OK)
+		    db_col_int64(st, 0), db_col_blob(st, 1),
+		    (size_t)db_col_bytes(st, 1))) != OV_OK)
 			break;
-	if (rc == OV_OK && src != SQLITE_DONE)
+	if (rc == OV_OK && src != DB_DONE)
 		rc = db_err(v, src, "reading the keyring");
 	db_finish(v, st);
 	return rc;
@@ -47,14 +47,14 @@ keyring_catch_up(struct vault *v)
 static enum ov_rc
 newest_in_db(struct vault *v, uint32_t *out)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 
 	if ((rc = db_prepare(v, "SELECT coalesce(max(version), 0) FROM "
 	    "keyring", &st)) != OV_OK)
 		return rc;
-	*out = sqlite3_step(st) == SQLITE_ROW ?
-	    (uint32_t)sqlite3_column_int64(st, 0) : 0;
+	*out = db_step(st) == DB_ROW ?
+	    (uint32_t)db_col_int64(st, 0) : 0;
 	db_finish(v, st);
 	return OV_OK;
 }
@@ -95,7 +95,7 @@ enum ov_rc
 vault_key_rotate(struct vault *v, uint32_t *version)
 {
 	unsigned char *wrapped = NULL;
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	uint32_t newest;
 	size_t wlen;
 	json_t *d = NULL;
@@ -113,10 +113,10 @@ vault_key_rotate(struct vault *v, uint32_t *version)
 	if ((rc = db_prepare(v, "INSERT INTO keyring (version, wrapped_key, "
 	    "created_at) VALUES (?, ?, ?)", &st)) != OV_OK)
 		goto out;
-	sqlite3_bind_int64(st, 1, newest + 1);
-	sqlite3_bind_blob(st, 2, wrapped, (int)wlen, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, timefmt_now());
-	if ((src = sqlite3_step(st)) != SQLITE_DONE) {
+	db_bind_int64(st, 1, newest + 1);
+	db_bind_blob(st, 2, wrapped, (int)wlen);
+	db_bind_int64(st, 3, timefmt_now());
+	if ((src = db_step(st)) != DB_DONE) {
 		rc = db_err(v, src, "writing the keyring");
 		goto out;
 	}
@@ -174,15 +174,15 @@ rewrap_rows(struct vault *v, enum sealed which, uint32_t newest, int batch,
 		("UPDATE webhooks SET secret_ct = ?, key_version = ? WHERE "
 		    "id = ?"),
 	};
-	sqlite3_stmt *st, *up;
+	struct db_stmt *st, *up;
 	enum ov_rc rc;
 	int src;
 
 	if ((rc = db_prepare(v, select[which], &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, newest);
-	sqlite3_bind_int(st, 2, batch);
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+	db_bind_int64(st, 1, newest);
+	db_bind_int(st, 2, batch);
+	while ((src = db_step(st)) == DB_ROW) {
 		unsigned char *env = NULL;
 		char binding[OV_URL_MAX + 64];
 		size_t envlen;
@@ -190,23 +190,22 @@ rewrap_rows(struct vault *v, enum sealed which, uint32_t newest, int batch,
 
 		if (which == SEALED_WEBHOOK)
 			binding_webhook(binding, sizeof(binding),
-			    sqlite3_column_int64(st, 0),
-			    (const char *)sqlite3_column_text(st, 3));
+			    db_col_int64(st, 0),
+			    db_col_text(st, 3));
 		else
 			binding_token(binding, sizeof(binding),
-			    sqlite3_column_int64(st, 1),
-			    sqlite3_column_int64(st, 2),
-			    sqlite3_column_int64(st, 4));
-		if ((rc = reseal(v, binding, sqlite3_column_blob(st, 5),
-		    (size_t)sqlite3_column_bytes(st, 5), &env, &envlen,
+			    db_col_int64(st, 1),
+			    db_col_int64(st, 2),
+			    db_col_int64(st, 4));
+		if ((rc = reseal(v, binding, db_col_blob(st, 5),
+		    (size_t)db_col_bytes(st, 5), &env, &envlen,
 		    &kv)) != OV_OK)
 			break;
 		if ((rc = db_prepare(v, update[which], &up)) == OV_OK) {
-			sqlite3_bind_blob(up, 1, env, (int)envlen,
-			    SQLITE_STATIC);
-			sqlite3_bind_int64(up, 2, kv);
-			sqlite3_bind_int64(up, 3, sqlite3_column_int64(st, 0));
-			if ((src = sqlite3_step(up)) != SQLITE_DONE)
+			db_bind_blob(up, 1, env, (int)envlen);
+			db_bind_int64(up, 2, kv);
+			db_bind_int64(up, 3, db_col_int64(st, 0));
+			if ((src = db_step(up)) != DB_DONE)
 				rc = db_err(v, src, "rewrapping a row");
 			db_finish(v, up);
 		}
@@ -215,7 +214,7 @@ rewrap_rows(struct vault *v, enum sealed which, uint32_t newest, int batch,
 			break;
 		(*n)++;
 	}
-	if (rc == OV_OK && src != SQLITE_ROW && src != SQLITE_DONE)
+	if (rc == OV_OK && src != DB_ROW && src != DB_DONE)
 		rc = db_err(v, src, "reading rows to rewrap");
 	db_finish(v, st);
 	return rc;
@@ -232,15 +231,15 @@ rewrap_meta(struct vault *v, const char *key, const char *binding,
 	uint32_t kv;
 	enum ov_rc rc;
 
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	int present;
 
 	/* A vault without API keys has no hash key: nothing to do. */
 	if ((rc = db_prepare(v, "SELECT 1 FROM vault_meta WHERE key = ?",
 	    &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	present = sqlite3_step(st) == SQLITE_ROW;
+	db_bind_text(st, 1, key, -1);
+	present = db_step(st) == DB_ROW;
 	db_finish(v, st);
 	if (!present)
 		return OV_OK;
@@ -280,7 +279,7 @@ out:
 static enum ov_rc
 retire_unused(struct vault *v, uint32_t newest, int64_t *retired)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
@@ -290,11 +289,11 @@ retire_unused(struct vault *v, uint32_t newest, int64_t *retired)
 	    "SELECT key_version FROM tokens UNION SELECT key_version FROM "
 	    "webhooks)", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, timefmt_now());
-	sqlite3_bind_int64(st, 2, newest);
-	if ((src = sqlite3_step(st)) != SQLITE_DONE)
+	db_bind_int64(st, 1, timefmt_now());
+	db_bind_int64(st, 2, newest);
+	if ((src = db_step(st)) != DB_DONE)
 		rc = db_err(v, src, "retiring data keys");
-	*retired = sqlite3_changes(v->db);
+	*retired = db_changes(v->db);
 	db_finish(v, st);
 	return rc;
 }
@@ -349,7 +348,7 @@ out:
 enum ov_rc
 vault_key_status(struct vault *v, vault_key_cb cb, void *arg)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
@@ -361,22 +360,22 @@ vault_key_status(struct vault *v, vault_key_cb cb, void *arg)
 	    "s.key_version = k.version AND (s.bind < 2 OR s.digest IS NULL)) "
 	    "FROM keyring k ORDER BY k.version", &st)) != OV_OK)
 		return rc;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((src = db_step(st)) == DB_ROW) {
 		struct vault_key k = {
-			.version = (uint32_t)sqlite3_column_int64(st, 0),
-			.created_at = sqlite3_column_int64(st, 2),
-			.retired_at = sqlite3_column_int64(st, 3),
-			.secrets = sqlite3_column_int64(st, 4),
-			.tokens = sqlite3_column_int64(st, 5),
-			.old_binding = sqlite3_column_int64(st, 6),
+			.version = (uint32_t)db_col_int64(st, 0),
+			.created_at = db_col_int64(st, 2),
+			.retired_at = db_col_int64(st, 3),
+			.secrets = db_col_int64(st, 4),
+			.tokens = db_col_int64(st, 5),
+			.old_binding = db_col_int64(st, 6),
 		};
 
 		snprintf(k.state, sizeof(k.state), "%s",
-		    (const char *)sqlite3_column_text(st, 1));
+		    db_col_text(st, 1));
 		if (cb(&k, arg) != 0)
 			break;
 	}
-	if (src != SQLITE_ROW && src != SQLITE_DONE)
+	if (src != DB_ROW && src != DB_DONE)
 		rc = db_err(v, src, "reading the keyring");
 	db_finish(v, st);
 	return rc;

@@ -130,15 +130,15 @@ chain_whole(struct vault *v)
 static enum ov_rc
 rewrap_keyring(struct vault *v, const struct keyring *nk, int64_t *n)
 {
-	sqlite3_stmt *st, *up;
+	struct db_stmt *st, *up;
 	enum ov_rc rc;
 	int src;
 
 	if ((rc = db_prepare(v, "SELECT version FROM keyring ORDER BY "
 	    "version", &st)) != OV_OK)
 		return rc;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		uint32_t ver = (uint32_t)sqlite3_column_int64(st, 0);
+	while ((src = db_step(st)) == DB_ROW) {
+		uint32_t ver = (uint32_t)db_col_int64(st, 0);
 		unsigned char *wrapped;
 		size_t wlen;
 
@@ -146,10 +146,9 @@ rewrap_keyring(struct vault *v, const struct keyring *nk, int64_t *n)
 			break;
 		if ((rc = db_prepare(v, "UPDATE keyring SET wrapped_key = ? "
 		    "WHERE version = ?", &up)) == OV_OK) {
-			sqlite3_bind_blob(up, 1, wrapped, (int)wlen,
-			    SQLITE_STATIC);
-			sqlite3_bind_int64(up, 2, ver);
-			if ((src = sqlite3_step(up)) != SQLITE_DONE)
+			db_bind_blob(up, 1, wrapped, (int)wlen);
+			db_bind_int64(up, 2, ver);
+			if ((src = db_step(up)) != DB_DONE)
 				rc = db_err(v, src, "rewrapping a data key");
 			db_finish(v, up);
 		}
@@ -158,7 +157,7 @@ rewrap_keyring(struct vault *v, const struct keyring *nk, int64_t *n)
 			break;
 		(*n)++;
 	}
-	if (rc == OV_OK && src != SQLITE_DONE)
+	if (rc == OV_OK && src != DB_DONE)
 		rc = db_err(v, src, "reading the keyring");
 	db_finish(v, st);
 	return rc;

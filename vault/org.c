@@ -11,26 +11,26 @@
 	"(SELECT count(*) FROM credentials c WHERE c.org_id = o.id)"
 
 static enum ov_rc
-org_row(sqlite3_stmt *st, struct vault_org *o)
+org_row(struct db_stmt *st, struct vault_org *o)
 {
 	enum ov_rc rc;
 
-	o->id = sqlite3_column_int64(st, 0);
+	o->id = db_col_int64(st, 0);
 	if ((rc = db_text(st, 1, o->slug, sizeof(o->slug))) ||
 	    (rc = db_text(st, 2, o->name, sizeof(o->name))) ||
 	    (rc = db_text(st, 3, o->external_id, sizeof(o->external_id))))
 		return rc;
-	o->enabled = sqlite3_column_int(st, 4);
-	o->created_at = sqlite3_column_int64(st, 5);
-	o->updated_at = sqlite3_column_int64(st, 6);
-	o->credentials = sqlite3_column_int64(st, 7);
+	o->enabled = db_col_int(st, 4);
+	o->created_at = db_col_int64(st, 5);
+	o->updated_at = db_col_int64(st, 6);
+	o->credentials = db_col_int64(st, 7);
 	return OV_OK;
 }
 
 enum ov_rc
 vault_org_add(struct vault *v, const struct vault_org *o)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	json_t *detail;
 	struct event_rec ev = { .kind = "org.created", .org = o->slug };
 	int64_t now = timefmt_now();
@@ -43,20 +43,19 @@ vault_org_add(struct vault *v, const struct vault_org *o)
 	    "created_at, updated_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
 	    &st)) != OV_OK)
 		return tx_end(v, rc);
-	sqlite3_bind_text(st, 1, o->slug, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, o->name[0] ? o->name : o->slug, -1,
-	    SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, o->external_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, now);
-	sqlite3_bind_int64(st, 5, now);
-	src = sqlite3_step(st);
-	if (src == SQLITE_ROW)
-		ev.org_id = sqlite3_column_int64(st, 0);
+	db_bind_text(st, 1, o->slug, -1);
+	db_bind_text(st, 2, o->name[0] ? o->name : o->slug, -1);
+	db_bind_text(st, 3, o->external_id, -1);
+	db_bind_int64(st, 4, now);
+	db_bind_int64(st, 5, now);
+	src = db_step(st);
+	if (src == DB_ROW)
+		ev.org_id = db_col_int64(st, 0);
 	db_finish(v, st);
-	if ((src & 0xff) == SQLITE_CONSTRAINT)
+	if (db_errclass(src) == DB_E_CONSTRAINT)
 		return tx_end(v, ov_seterr(OV_ECONFLICT, "org %s already "
 		    "exists", o->slug));
-	if (src != SQLITE_ROW)
+	if (src != DB_ROW)
 		return tx_end(v, db_err(v, src, "adding an org"));
 	detail = json_pack("{s:s, s:s}", "name", o->name[0] ? o->name :
 	    o->slug, "external_id", o->external_id);
@@ -69,7 +68,7 @@ vault_org_add(struct vault *v, const struct vault_org *o)
 enum ov_rc
 vault_org_get(struct vault *v, const char *slug, struct vault_org *out)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	struct vault_org o;
 	enum ov_rc rc;
 	int src;
@@ -77,11 +76,11 @@ vault_org_get(struct vault *v, const char *slug, struct vault_org *out)
 	if ((rc = db_prepare(v, "SELECT " ORG_COLS " FROM orgs o "
 	    "WHERE o.slug = ?", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
-	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
+	db_bind_text(st, 1, slug, -1);
+	if ((src = db_step(st)) == DB_ROW) {
 		if ((rc = org_row(st, &o)) == OV_OK)
 			*out = o;
-	} else if (src == SQLITE_DONE)
+	} else if (src == DB_DONE)
 		rc = ov_seterr(OV_ENOTFOUND, "no org %s; list them with: "
 		    "orgvault org list", slug);
 	else
@@ -95,7 +94,7 @@ vault_org_list(struct vault *v, const struct vault_org_filter *f,
     vault_org_cb cb, void *arg)
 {
 	static const struct vault_org_filter all = { NULL, NULL };
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	struct vault_org o;
 	enum ov_rc rc;
 	int src;
@@ -107,13 +106,13 @@ vault_org_list(struct vault *v, const struct vault_org_filter *f,
 	    "WHERE (?1 IS NULL OR instr(lower(o.name), lower(?1)) > 0) "
 	    "AND (?2 IS NULL OR o.slug > ?2) ORDER BY o.slug", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_text(st, 1, f->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, f->after_slug, -1, SQLITE_STATIC);
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+	db_bind_text(st, 1, f->name, -1);
+	db_bind_text(st, 2, f->after_slug, -1);
+	while ((src = db_step(st)) == DB_ROW) {
 		if ((rc = org_row(st, &o)) != OV_OK || cb(&o, arg))
 			break;
 	}
-	if (rc == OV_OK && src != SQLITE_DONE && src != SQLITE_ROW)
+	if (rc == OV_OK && src != DB_DONE && src != DB_ROW)
 		rc = db_err(v, src, "listing orgs");
 	db_finish(v, st);
 	return rc;
@@ -122,7 +121,7 @@ vault_org_list(struct vault *v, const struct vault_org_filter *f,
 enum ov_rc
 vault_org_rm(struct vault *v, const char *slug, int force)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	struct vault_org o;
 	struct event_rec ev = { .kind = "org.deleted", .org = slug };
 	json_t *detail;
@@ -140,10 +139,10 @@ vault_org_rm(struct vault *v, const char *slug, int force)
 	/* Secrets go with the credentials (ON DELETE CASCADE, wiped). */
 	if ((rc = db_prepare(v, "DELETE FROM orgs WHERE id = ?", &st)) != OV_OK)
 		return tx_end(v, rc);
-	sqlite3_bind_int64(st, 1, o.id);
-	src = sqlite3_step(st);
+	db_bind_int64(st, 1, o.id);
+	src = db_step(st);
 	db_finish(v, st);
-	if (src != SQLITE_DONE)
+	if (src != DB_DONE)
 		return tx_end(v, db_err(v, src, "removing an org"));
 	ev.org_id = o.id;
 	detail = json_pack("{s:I}", "credentials_removed",
@@ -182,7 +181,7 @@ enum ov_rc
 vault_org_update(struct vault *v, const char *slug, const char *name,
     const char *external_id, struct vault_org *out)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	struct vault_org o;
 	struct event_rec ev = { .kind = "org.updated", .org = slug };
 	json_t *detail = NULL;
@@ -206,13 +205,13 @@ vault_org_update(struct vault *v, const char *slug, const char *name,
 	if ((rc = db_prepare(v, "UPDATE orgs SET name = ?, external_id = ?, "
 	    "updated_at = ? WHERE id = ?", &st)) != OV_OK)
 		goto out;
-	sqlite3_bind_text(st, 1, o.name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, o.external_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, o.updated_at);
-	sqlite3_bind_int64(st, 4, o.id);
-	src = sqlite3_step(st);
+	db_bind_text(st, 1, o.name, -1);
+	db_bind_text(st, 2, o.external_id, -1);
+	db_bind_int64(st, 3, o.updated_at);
+	db_bind_int64(st, 4, o.id);
+	src = db_step(st);
 	db_finish(v, st);
-	if (src != SQLITE_DONE) {
+	if (src != DB_DONE) {
 		rc = db_err(v, src, "updating an org");
 		goto out;
 	}

@@ -81,7 +81,7 @@ static enum ov_rc
 state_write(struct vault *v, int64_t cred_id, const char *alert,
     int64_t event_id)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
@@ -90,13 +90,13 @@ state_write(struct vault *v, int64_t cred_id, const char *alert,
 	    "ON CONFLICT (credential_id) DO UPDATE SET alert = ?2, "
 	    "event_id = ?3, since = ?4", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, cred_id);
-	sqlite3_bind_text(st, 2, alert, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, event_id);
-	sqlite3_bind_int64(st, 4, timefmt_now());
-	src = sqlite3_step(st);
+	db_bind_int64(st, 1, cred_id);
+	db_bind_text(st, 2, alert, -1);
+	db_bind_int64(st, 3, event_id);
+	db_bind_int64(st, 4, timefmt_now());
+	src = db_step(st);
 	db_finish(v, st);
-	return src == SQLITE_DONE ? OV_OK :
+	return src == DB_DONE ? OV_OK :
 	    db_err(v, src, "recording an alert state");
 }
 
@@ -109,7 +109,7 @@ static enum ov_rc
 state_read(struct vault *v, int64_t cred_id, int clear, char *prior,
     size_t len)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
@@ -118,12 +118,12 @@ state_read(struct vault *v, int64_t cred_id, int clear, char *prior,
 	    "WHERE credential_id = ? RETURNING alert" : "SELECT alert FROM "
 	    "webhook_alert_state WHERE credential_id = ?", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, cred_id);
-	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
+	db_bind_int64(st, 1, cred_id);
+	if ((src = db_step(st)) == DB_ROW) {
 		rc = db_text(st, 0, prior, len);
-		src = sqlite3_step(st);		/* RETURNING: run to the end */
+		src = db_step(st);		/* RETURNING: run to the end */
 	}
-	if (rc == OV_OK && src != SQLITE_DONE)
+	if (rc == OV_OK && src != DB_DONE)
 		rc = db_err(v, src, "reading an alert state");
 	db_finish(v, st);
 	return rc;
@@ -132,7 +132,7 @@ state_read(struct vault *v, int64_t cred_id, int clear, char *prior,
 static enum ov_rc
 cred_status(struct vault *v, int64_t cred_id, char *buf, size_t len)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
@@ -140,10 +140,10 @@ cred_status(struct vault *v, int64_t cred_id, char *buf, size_t len)
 	if ((rc = db_prepare(v, "SELECT status FROM credentials WHERE id = ?",
 	    &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, cred_id);
-	if ((src = sqlite3_step(st)) == SQLITE_ROW)
+	db_bind_int64(st, 1, cred_id);
+	if ((src = db_step(st)) == DB_ROW)
 		rc = db_text(st, 0, buf, len);
-	else if (src != SQLITE_DONE)
+	else if (src != DB_DONE)
 		rc = db_err(v, src, "reading a credential's status");
 	db_finish(v, st);
 	return rc;
@@ -181,7 +181,7 @@ static enum ov_rc
 delivery_insert(struct vault *v, int64_t webhook_id, const char *alert,
     int64_t event_id, json_t *body)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	int64_t now = timefmt_now(), id = 0;
 	char *text;
 	enum ov_rc rc;
@@ -191,26 +191,26 @@ delivery_insert(struct vault *v, int64_t webhook_id, const char *alert,
 	    "event_id, kind, body, next_attempt_at, created_at) VALUES "
 	    "(?, ?, ?, '', ?, ?) RETURNING id", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, webhook_id);
-	sqlite3_bind_int64(st, 2, event_id);
-	sqlite3_bind_text(st, 3, alert, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, now);
-	sqlite3_bind_int64(st, 5, now);
-	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		id = sqlite3_column_int64(st, 0);
-		src = sqlite3_step(st);
+	db_bind_int64(st, 1, webhook_id);
+	db_bind_int64(st, 2, event_id);
+	db_bind_text(st, 3, alert, -1);
+	db_bind_int64(st, 4, now);
+	db_bind_int64(st, 5, now);
+	if ((src = db_step(st)) == DB_ROW) {
+		id = db_col_int64(st, 0);
+		src = db_step(st);
 	}
 	db_finish(v, st);
-	if (id == 0 || src != SQLITE_DONE)
+	if (id == 0 || src != DB_DONE)
 		return db_err(v, src, "queueing a webhook delivery");
 	json_object_set_new(body, "id", json_integer(id));
 	if ((text = json_dumps(body, JSON_COMPACT)) == NULL)
 		return ov_seterr(OV_ENOMEM, "out of memory");
 	if ((rc = db_prepare(v, "UPDATE webhook_outbox SET body = ? WHERE "
 	    "id = ?", &st)) == OV_OK) {
-		sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, id);
-		if ((src = sqlite3_step(st)) != SQLITE_DONE)
+		db_bind_text(st, 1, text, -1);
+		db_bind_int64(st, 2, id);
+		if ((src = db_step(st)) != DB_DONE)
 			rc = db_err(v, src, "queueing a webhook delivery");
 		db_finish(v, st);
 	}
@@ -222,19 +222,19 @@ delivery_insert(struct vault *v, int64_t webhook_id, const char *alert,
 static enum ov_rc
 queue(struct vault *v, const char *alert, int64_t event_id, json_t *body)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
 	if ((rc = db_prepare(v, "SELECT id FROM webhooks WHERE instr(',' || "
 	    "events || ',', ',' || ? || ',') > 0 ORDER BY id", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_text(st, 1, alert, -1, SQLITE_STATIC);
-	while ((src = sqlite3_step(st)) == SQLITE_ROW)
-		if ((rc = delivery_insert(v, sqlite3_column_int64(st, 0), alert,
+	db_bind_text(st, 1, alert, -1);
+	while ((src = db_step(st)) == DB_ROW)
+		if ((rc = delivery_insert(v, db_col_int64(st, 0), alert,
 		    event_id, body)) != OV_OK)
 			break;
-	if (rc == OV_OK && src != SQLITE_DONE)
+	if (rc == OV_OK && src != DB_DONE)
 		rc = db_err(v, src, "reading webhooks");
 	db_finish(v, st);
 	return rc;
@@ -288,23 +288,23 @@ outbox_enqueue(struct vault *v, const struct event_rec *e, int64_t event_id,
 	"o.created_at, o.next_attempt_at, coalesce(o.delivered_at, 0)"
 
 static enum ov_rc
-delivery_row(sqlite3_stmt *st, struct vault_delivery *d)
+delivery_row(struct db_stmt *st, struct vault_delivery *d)
 {
 	enum ov_rc rc;
 
 	memset(d, 0, sizeof(*d));
-	d->id = sqlite3_column_int64(st, 0);
-	d->webhook_id = sqlite3_column_int64(st, 1);
-	d->event_id = sqlite3_column_int64(st, 2);
+	d->id = db_col_int64(st, 0);
+	d->webhook_id = db_col_int64(st, 1);
+	d->event_id = db_col_int64(st, 2);
 	if ((rc = db_text(st, 3, d->url, sizeof(d->url))) ||
 	    (rc = db_text(st, 4, d->event, sizeof(d->event))) ||
 	    (rc = db_text(st, 7, d->last_error, sizeof(d->last_error))))
 		return rc;
-	d->attempts = sqlite3_column_int(st, 5);
-	d->last_status = (long)sqlite3_column_int64(st, 6);
-	d->created_at = sqlite3_column_int64(st, 8);
-	d->next_attempt_at = sqlite3_column_int64(st, 9);
-	d->delivered_at = sqlite3_column_int64(st, 10);
+	d->attempts = db_col_int(st, 5);
+	d->last_status = (long)db_col_int64(st, 6);
+	d->created_at = db_col_int64(st, 8);
+	d->next_attempt_at = db_col_int64(st, 9);
+	d->delivered_at = db_col_int64(st, 10);
 	return OV_OK;
 }
 
@@ -313,7 +313,7 @@ vault_delivery_list(struct vault *v, int pending_only, int limit,
     vault_delivery_cb cb, void *arg)
 {
 	struct vault_delivery d;
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
@@ -321,12 +321,12 @@ vault_delivery_list(struct vault *v, int pending_only, int limit,
 	    "o JOIN webhooks w ON w.id = o.webhook_id WHERE (?1 = 0 OR "
 	    "o.delivered_at IS NULL) ORDER BY o.id DESC LIMIT ?2", &st)))
 		return rc;
-	sqlite3_bind_int(st, 1, pending_only);
-	sqlite3_bind_int(st, 2, limit > 0 ? limit : 100);
-	while ((src = sqlite3_step(st)) == SQLITE_ROW)
+	db_bind_int(st, 1, pending_only);
+	db_bind_int(st, 2, limit > 0 ? limit : 100);
+	while ((src = db_step(st)) == DB_ROW)
 		if ((rc = delivery_row(st, &d)) != OV_OK || cb(&d, arg))
 			break;
-	if (rc == OV_OK && src != SQLITE_DONE && src != SQLITE_ROW)
+	if (rc == OV_OK && src != DB_DONE && src != DB_ROW)
 		rc = db_err(v, src, "listing webhook deliveries");
 	db_finish(v, st);
 	return rc;
@@ -336,15 +336,15 @@ vault_delivery_list(struct vault *v, int pending_only, int limit,
 static enum ov_rc
 next_due(struct vault *v, int64_t *at)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
 	if ((rc = db_prepare(v, "SELECT coalesce(min(next_attempt_at), 0) "
 	    "FROM webhook_outbox WHERE delivered_at IS NULL", &st)) != OV_OK)
 		return rc;
-	if ((src = sqlite3_step(st)) == SQLITE_ROW)
-		*at = sqlite3_column_int64(st, 0);
+	if ((src = db_step(st)) == DB_ROW)
+		*at = db_col_int64(st, 0);
 	else
 		rc = db_err(v, src, "reading webhook deliveries");
 	db_finish(v, st);
@@ -356,7 +356,7 @@ static enum ov_rc
 claim_one(struct vault *v, int64_t now, int lease_s,
     struct vault_delivery *d, int *found)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
@@ -366,19 +366,19 @@ claim_one(struct vault *v, int64_t now, int lease_s,
 	    "o.delivered_at IS NULL AND o.next_attempt_at <= ? ORDER BY "
 	    "o.next_attempt_at, o.id LIMIT 1", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, now);
-	if ((src = sqlite3_step(st)) == SQLITE_ROW &&
+	db_bind_int64(st, 1, now);
+	if ((src = db_step(st)) == DB_ROW &&
 	    (rc = delivery_row(st, d)) == OV_OK) {
-		d->body_len = (size_t)sqlite3_column_bytes(st, 11);
+		d->body_len = (size_t)db_col_bytes(st, 11);
 		if ((d->body = malloc(d->body_len + 1)) == NULL)
 			rc = ov_seterr(OV_ENOMEM, "out of memory");
 		else {
-			memcpy(d->body, sqlite3_column_text(st, 11),
+			memcpy(d->body, db_col_text(st, 11),
 			    d->body_len);
 			d->body[d->body_len] = '\0';
 			*found = 1;
 		}
-	} else if (src != SQLITE_ROW && src != SQLITE_DONE)
+	} else if (src != DB_ROW && src != DB_DONE)
 		rc = db_err(v, src, "claiming a webhook delivery");
 	db_finish(v, st);
 	if (rc != OV_OK || !*found)
@@ -386,9 +386,9 @@ claim_one(struct vault *v, int64_t now, int lease_s,
 	if ((rc = db_prepare(v, "UPDATE webhook_outbox SET next_attempt_at = ? "
 	    "WHERE id = ?", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, now + lease_s);
-	sqlite3_bind_int64(st, 2, d->id);
-	if ((src = sqlite3_step(st)) != SQLITE_DONE)
+	db_bind_int64(st, 1, now + lease_s);
+	db_bind_int64(st, 2, d->id);
+	if ((src = db_step(st)) != DB_DONE)
 		rc = db_err(v, src, "claiming a webhook delivery");
 	db_finish(v, st);
 	return rc;
@@ -441,7 +441,7 @@ vault_delivery_done(struct vault *v, int64_t id, long http_status,
     const char *error, int64_t retry_at)
 {
 	char err[OV_WEBHOOK_ERROR_MAX + 1];
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
@@ -453,32 +453,32 @@ vault_delivery_done(struct vault *v, int64_t id, long http_status,
 	    "CASE WHEN ?3 = 0 THEN next_attempt_at ELSE ?3 END "
 	    "WHERE id = ?5 AND delivered_at IS NULL", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, http_status);
-	sqlite3_bind_text(st, 2, err, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, retry_at);
-	sqlite3_bind_int64(st, 4, timefmt_now());
-	sqlite3_bind_int64(st, 5, id);
-	src = sqlite3_step(st);
+	db_bind_int64(st, 1, http_status);
+	db_bind_text(st, 2, err, -1);
+	db_bind_int64(st, 3, retry_at);
+	db_bind_int64(st, 4, timefmt_now());
+	db_bind_int64(st, 5, id);
+	src = db_step(st);
 	db_finish(v, st);
-	return src == SQLITE_DONE ? OV_OK :
+	return src == DB_DONE ? OV_OK :
 	    db_err(v, src, "recording a webhook delivery");
 }
 
 enum ov_rc
 vault_delivery_prune(struct vault *v, int64_t before, int64_t *n)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
 	if ((rc = db_prepare(v, "DELETE FROM webhook_outbox WHERE "
 	    "delivered_at IS NOT NULL AND delivered_at < ?", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, before);
-	src = sqlite3_step(st);
-	if (src == SQLITE_DONE)
-		*n = sqlite3_changes(v->db);
+	db_bind_int64(st, 1, before);
+	src = db_step(st);
+	if (src == DB_DONE)
+		*n = db_changes(v->db);
 	db_finish(v, st);
-	return src == SQLITE_DONE ? OV_OK :
+	return src == DB_DONE ? OV_OK :
 	    db_err(v, src, "pruning webhook deliveries");
 }

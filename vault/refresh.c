@@ -26,7 +26,7 @@ enum ov_rc
 vault_due_list(struct vault *v, int64_t now, const char *self, int limit,
     vault_due_cb cb, void *arg)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	struct vault_due d;
 	enum ov_rc rc;
 	int src;
@@ -39,13 +39,13 @@ vault_due_list(struct vault *v, int64_t now, const char *self, int limit,
 	    "(coalesce(c.lease_owner, '') = ?3 AND c.lease_until >= ?1) "
 	    "ORDER BY coalesce(c.next_refresh_at, 0), c.id LIMIT ?2", &st)))
 		return rc;
-	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int(st, 2, limit);
-	sqlite3_bind_text(st, 3, self, -1, SQLITE_STATIC);
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		d.id = sqlite3_column_int64(st, 0);
-		d.next_refresh_at = sqlite3_column_int64(st, 1);
-		d.lease_until = sqlite3_column_int64(st, 2);
+	db_bind_int64(st, 1, now);
+	db_bind_int(st, 2, limit);
+	db_bind_text(st, 3, self, -1);
+	while ((src = db_step(st)) == DB_ROW) {
+		d.id = db_col_int64(st, 0);
+		d.next_refresh_at = db_col_int64(st, 1);
+		d.lease_until = db_col_int64(st, 2);
 		if ((rc = db_text(st, 3, d.lease_owner,
 		    sizeof(d.lease_owner))) ||
 		    (rc = db_text(st, 4, d.token_url, sizeof(d.token_url))) ||
@@ -53,7 +53,7 @@ vault_due_list(struct vault *v, int64_t now, const char *self, int limit,
 		    cb(&d, arg))
 			break;
 	}
-	if (rc == OV_OK && src != SQLITE_DONE && src != SQLITE_ROW)
+	if (rc == OV_OK && src != DB_DONE && src != DB_ROW)
 		rc = db_err(v, src, "listing due credentials");
 	db_finish(v, st);
 	return rc;
@@ -62,7 +62,7 @@ vault_due_list(struct vault *v, int64_t now, const char *self, int limit,
 enum ov_rc
 vault_next_deadline(struct vault *v, int64_t after, int64_t *at)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
@@ -70,9 +70,9 @@ vault_next_deadline(struct vault *v, int64_t after, int64_t *at)
 	    "FROM credentials c WHERE c.next_refresh_at > ? AND "
 	    SCHEDULABLE, &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, after);
-	if ((src = sqlite3_step(st)) == SQLITE_ROW)
-		*at = sqlite3_column_int64(st, 0);
+	db_bind_int64(st, 1, after);
+	if ((src = db_step(st)) == DB_ROW)
+		*at = db_col_int64(st, 0);
 	else
 		rc = db_err(v, src, "reading deadlines");
 	db_finish(v, st);
@@ -84,7 +84,7 @@ vault_lease_claim(struct vault *v, int64_t cred_id, const char *owner,
     const char *expected_owner, int64_t now, int64_t until, int force,
     int64_t if_gen, struct vault_cred *out)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	struct vault_cred c;
 	enum ov_rc rc;
 	int src, changed;
@@ -100,18 +100,17 @@ vault_lease_claim(struct vault *v, int64_t cred_id, const char *owner,
 	    "(?7 < 0 OR coalesce((SELECT generation FROM tokens WHERE "
 	    "credential_id = ?3), 0) = ?7)", &st)) != OV_OK)
 		return tx_end(v, rc);
-	sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, until);
-	sqlite3_bind_int64(st, 3, cred_id);
-	sqlite3_bind_int64(st, 4, now);
-	sqlite3_bind_text(st, 5, expected_owner ? expected_owner : "", -1,
-	    SQLITE_STATIC);
-	sqlite3_bind_int(st, 6, force);
-	sqlite3_bind_int64(st, 7, if_gen);
-	src = sqlite3_step(st);
-	changed = sqlite3_changes(v->db);
+	db_bind_text(st, 1, owner, -1);
+	db_bind_int64(st, 2, until);
+	db_bind_int64(st, 3, cred_id);
+	db_bind_int64(st, 4, now);
+	db_bind_text(st, 5, expected_owner ? expected_owner : "", -1);
+	db_bind_int(st, 6, force);
+	db_bind_int64(st, 7, if_gen);
+	src = db_step(st);
+	changed = db_changes(v->db);
 	db_finish(v, st);
-	if (src != SQLITE_DONE)
+	if (src != DB_DONE)
 		return tx_end(v, db_err(v, src, "taking a lease"));
 	if (changed == 0)
 		return tx_end(v, ov_seterr(OV_ECONFLICT, "credential %lld is "
@@ -126,18 +125,18 @@ vault_lease_claim(struct vault *v, int64_t cred_id, const char *owner,
 enum ov_rc
 vault_lease_release(struct vault *v, int64_t cred_id, const char *owner)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
 	if ((rc = db_prepare(v, "UPDATE credentials SET lease_owner = NULL, "
 	    "lease_until = NULL WHERE id = ? AND lease_owner = ?", &st)))
 		return rc;
-	sqlite3_bind_int64(st, 1, cred_id);
-	sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
-	src = sqlite3_step(st);
+	db_bind_int64(st, 1, cred_id);
+	db_bind_text(st, 2, owner, -1);
+	src = db_step(st);
 	db_finish(v, st);
-	return src == SQLITE_DONE ? OV_OK : db_err(v, src, "releasing a lease");
+	return src == DB_DONE ? OV_OK : db_err(v, src, "releasing a lease");
 }
 
 enum ov_rc
@@ -146,7 +145,7 @@ vault_note_unknown(struct vault *v, int64_t cred_id, const char *dead_owner)
 	struct vault_cred c;
 	struct event_rec ev = { .kind = "refresh.outcome_unknown",
 	    .outcome = "outcome_unknown", .oauth_error = "refresher_died" };
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	json_t *detail;
 	enum ov_rc rc;
 	int src;
@@ -168,12 +167,12 @@ vault_note_unknown(struct vault *v, int64_t cred_id, const char *dead_owner)
 	    "lease_owner = ?3 THEN NULL ELSE lease_until END WHERE id = ?2",
 	    &st)) != OV_OK)
 		return tx_end(v, rc);
-	sqlite3_bind_int64(st, 1, timefmt_now());
-	sqlite3_bind_int64(st, 2, cred_id);
-	sqlite3_bind_text(st, 3, dead_owner, -1, SQLITE_STATIC);
-	src = sqlite3_step(st);
+	db_bind_int64(st, 1, timefmt_now());
+	db_bind_int64(st, 2, cred_id);
+	db_bind_text(st, 3, dead_owner, -1);
+	src = db_step(st);
 	db_finish(v, st);
-	if (src != SQLITE_DONE)
+	if (src != DB_DONE)
 		return tx_end(v, db_err(v, src, "recording an unknown outcome"));
 	ev.org_id = c.org_id;
 	ev.org = c.org;
@@ -193,7 +192,7 @@ static enum ov_rc
 token_store(struct vault *v, const struct vault_cred *c,
     const struct vault_refresh *r)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	unsigned char *env = NULL;
 	char binding[160];
 	size_t envlen;
@@ -211,16 +210,16 @@ token_store(struct vault *v, const struct vault_cred *c,
 	    "issued_at, expires_at, refresh_token_expires_at) VALUES "
 	    "(?, ?, ?, ?, ?, ?, ?, ?, nullif(?, 0))", &st)))
 		goto out;
-	sqlite3_bind_int64(st, 1, c->id);
-	sqlite3_bind_int64(st, 2, gen);
-	sqlite3_bind_blob(st, 3, env, (int)envlen, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, kv);
-	sqlite3_bind_text(st, 5, r->token_type, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, r->granted_scope, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 7, r->issued_at);
-	sqlite3_bind_int64(st, 8, r->expires_at);
-	sqlite3_bind_int64(st, 9, r->refresh_token_expires_at);
-	if ((src = sqlite3_step(st)) != SQLITE_DONE)
+	db_bind_int64(st, 1, c->id);
+	db_bind_int64(st, 2, gen);
+	db_bind_blob(st, 3, env, (int)envlen);
+	db_bind_int64(st, 4, kv);
+	db_bind_text(st, 5, r->token_type, -1);
+	db_bind_text(st, 6, r->granted_scope, -1);
+	db_bind_int64(st, 7, r->issued_at);
+	db_bind_int64(st, 8, r->expires_at);
+	db_bind_int64(st, 9, r->refresh_token_expires_at);
+	if ((src = db_step(st)) != DB_DONE)
 		rc = db_err(v, src, "storing a token");
 out:
 	db_finish(v, st);
@@ -232,7 +231,7 @@ static enum ov_rc
 cred_state_update(struct vault *v, int64_t cred_id,
     const struct vault_refresh *r, int64_t now)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	char last_error[sizeof(((struct vault_cred *)0)->last_error)];
 	int ok = r->access_token != NULL;
 	enum ov_rc rc;
@@ -255,18 +254,18 @@ cred_state_update(struct vault *v, int64_t cred_id,
 	    "lease_until = NULL, refresh_token_kept = CASE WHEN ?6 THEN ?9 "
 	    "ELSE refresh_token_kept END WHERE id = ?8", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_text(st, 1, r->status, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, last_error, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 3, r->consecutive_failures);
-	sqlite3_bind_int64(st, 4, r->next_refresh_at);
-	sqlite3_bind_int64(st, 5, now);
-	sqlite3_bind_int(st, 6, ok);
-	sqlite3_bind_int(st, 7, r->unknown_outcome);
-	sqlite3_bind_int64(st, 8, cred_id);
-	sqlite3_bind_int(st, 9, r->refresh_token == NULL);
-	src = sqlite3_step(st);
+	db_bind_text(st, 1, r->status, -1);
+	db_bind_text(st, 2, last_error, -1);
+	db_bind_int(st, 3, r->consecutive_failures);
+	db_bind_int64(st, 4, r->next_refresh_at);
+	db_bind_int64(st, 5, now);
+	db_bind_int(st, 6, ok);
+	db_bind_int(st, 7, r->unknown_outcome);
+	db_bind_int64(st, 8, cred_id);
+	db_bind_int(st, 9, r->refresh_token == NULL);
+	src = db_step(st);
 	db_finish(v, st);
-	return src == SQLITE_DONE ? OV_OK :
+	return src == DB_DONE ? OV_OK :
 	    db_err(v, src, "recording a refresh");
 }
 
@@ -351,7 +350,7 @@ enum ov_rc
 vault_token_open_gen(struct vault *v, int64_t cred_id, struct secret **out,
     int64_t *generation)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	char binding[160];
 	enum ov_rc rc;
 	int src;
@@ -362,16 +361,16 @@ vault_token_open_gen(struct vault *v, int64_t cred_id, struct secret **out,
 	    "FROM tokens t JOIN credentials c ON c.id = t.credential_id "
 	    "WHERE t.credential_id = ?", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, cred_id);
-	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
+	db_bind_int64(st, 1, cred_id);
+	if ((src = db_step(st)) == DB_ROW) {
 		binding_token(binding, sizeof(binding),
-		    sqlite3_column_int64(st, 0), cred_id,
-		    sqlite3_column_int64(st, 1));
-		rc = vault_env_open(v, binding, sqlite3_column_blob(st, 2),
-		    (size_t)sqlite3_column_bytes(st, 2), out);
+		    db_col_int64(st, 0), cred_id,
+		    db_col_int64(st, 1));
+		rc = vault_env_open(v, binding, db_col_blob(st, 2),
+		    (size_t)db_col_bytes(st, 2), out);
 		if (rc == OV_OK && generation)
-			*generation = sqlite3_column_int64(st, 1);
-	} else if (src == SQLITE_DONE)
+			*generation = db_col_int64(st, 1);
+	} else if (src == DB_DONE)
 		rc = ov_seterr(OV_ENOTFOUND, "credential %lld has no access "
 		    "token yet", (long long)cred_id);
 	else

@@ -33,18 +33,18 @@ static const char create_table[] =
 static enum ov_rc
 ensure_table(struct vault *v, int create)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
 	if ((rc = db_prepare(v, "SELECT 1 FROM sqlite_schema WHERE type = "
 	    "'table' AND name = 'schema_migrations'", &st)) != OV_OK)
 		return rc;
-	src = sqlite3_step(st);
+	src = db_step(st);
 	db_finish(v, st);
-	if (src == SQLITE_ROW)
+	if (src == DB_ROW)
 		return OV_OK;
-	if (src != SQLITE_DONE)
+	if (src != DB_DONE)
 		return db_err(v, src, "reading the schema");
 	if (!create)
 		return ov_seterr(OV_EINTEGRITY, "%s is not an orgvault "
@@ -76,18 +76,18 @@ embedded(int version)
 static enum ov_rc
 fk_clean(struct vault *v, const struct migration *m)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
 	if ((rc = db_prepare(v, "PRAGMA foreign_key_check", &st)) != OV_OK)
 		return rc;
-	src = sqlite3_step(st);
-	if (src == SQLITE_ROW)
+	src = db_step(st);
+	if (src == DB_ROW)
 		rc = ov_seterr(OV_ESCHEMA, "migration %s left a row of %s "
 		    "pointing at a missing parent", m->name,
-		    (const char *)sqlite3_column_text(st, 0));
-	else if (src != SQLITE_DONE)
+		    db_col_text(st, 0));
+	else if (src != DB_DONE)
 		rc = db_err(v, src, "checking foreign keys");
 	db_finish(v, st);
 	return rc;
@@ -124,7 +124,7 @@ run_hook(struct vault *v, const struct migration *m)
 static enum ov_rc
 apply_one(struct vault *v, const struct migration *m, int create)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	char sum[65];
 	enum ov_rc rc;
 	int src, fk_on;
@@ -135,7 +135,7 @@ apply_one(struct vault *v, const struct migration *m, int create)
 	 * with foreign keys on would cascade its children away. */
 	if ((rc = db_prepare(v, "PRAGMA foreign_keys", &st)) != OV_OK)
 		return rc;
-	fk_on = sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int(st, 0);
+	fk_on = db_step(st) != DB_ROW || db_col_int(st, 0);
 	db_finish(v, st);
 	st = NULL;
 	if (fk_on)
@@ -143,10 +143,9 @@ apply_one(struct vault *v, const struct migration *m, int create)
 		    "for migration %s", m->name);
 	if ((rc = tx_begin(v)) != OV_OK)
 		goto fk;
-	if ((src = sqlite3_exec(v->db, m->sql, NULL, NULL, NULL)) !=
-	    SQLITE_OK) {
+	if ((src = db_script(v->db, m->sql)) != DB_OK) {
 		rc = ov_seterr(OV_ESCHEMA, "migration %s failed: %s", m->name,
-		    sqlite3_errmsg(v->db));
+		    db_errmsg(v->db, src));
 		goto out;
 	}
 	if ((rc = fk_clean(v, m)) != OV_OK ||
@@ -156,11 +155,11 @@ apply_one(struct vault *v, const struct migration *m, int create)
 	if ((rc = db_prepare(v, "INSERT INTO schema_migrations (version, "
 	    "name, checksum, applied_at) VALUES (?, ?, ?, ?)", &st)) != OV_OK)
 		goto out;
-	sqlite3_bind_int(st, 1, m->version);
-	sqlite3_bind_text(st, 2, m->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, sum, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, timefmt_now());
-	if ((src = sqlite3_step(st)) != SQLITE_DONE)
+	db_bind_int(st, 1, m->version);
+	db_bind_text(st, 2, m->name, -1);
+	db_bind_text(st, 3, sum, -1);
+	db_bind_int64(st, 4, timefmt_now());
+	if ((src = db_step(st)) != DB_DONE)
 		rc = db_err(v, src, "recording a migration");
 out:
 	db_finish(v, st);
@@ -176,7 +175,7 @@ fk:
 static enum ov_rc
 verify_applied(struct vault *v, int *max_applied)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
@@ -184,10 +183,10 @@ verify_applied(struct vault *v, int *max_applied)
 	if ((rc = db_prepare(v, "SELECT version, name, checksum FROM "
 	    "schema_migrations ORDER BY version", &st)) != OV_OK)
 		return rc;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		int ver = sqlite3_column_int(st, 0);
-		const char *name = (const char *)sqlite3_column_text(st, 1);
-		const char *sum = (const char *)sqlite3_column_text(st, 2);
+	while ((src = db_step(st)) == DB_ROW) {
+		int ver = db_col_int(st, 0);
+		const char *name = db_col_text(st, 1);
+		const char *sum = db_col_text(st, 2);
 		const struct migration *m = embedded(ver);
 		char want[65];
 
@@ -221,7 +220,7 @@ verify_applied(struct vault *v, int *max_applied)
 			break;
 		*max_applied = ver;
 	}
-	if (rc == OV_OK && src != SQLITE_DONE)
+	if (rc == OV_OK && src != DB_DONE)
 		rc = db_err(v, src, "reading schema_migrations");
 	db_finish(v, st);
 	return rc;
@@ -288,7 +287,7 @@ vault_migrate(struct vault *v, int *applied)
 enum ov_rc
 vault_migrate_status(struct vault *v, vault_migration_cb cb, void *arg)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 
 	if ((rc = db_prepare(v, "SELECT applied_at FROM schema_migrations "
@@ -301,10 +300,10 @@ vault_migrate_status(struct vault *v, vault_migration_cb cb, void *arg)
 		};
 
 		checksum(&migrations[i], m.checksum);
-		sqlite3_reset(st);
-		sqlite3_bind_int(st, 1, m.version);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			m.applied_at = sqlite3_column_int64(st, 0);
+		db_reset(st);
+		db_bind_int(st, 1, m.version);
+		if (db_step(st) == DB_ROW)
+			m.applied_at = db_col_int64(st, 0);
 		if (cb(&m, arg))
 			break;
 	}

@@ -27,12 +27,12 @@
 static const char *const kind_names[] = { "client_secret", "refresh_token" };
 
 static enum ov_rc
-step_done(struct vault *v, sqlite3_stmt *st, const char *doing)
+step_done(struct vault *v, struct db_stmt *st, const char *doing)
 {
-	int src = sqlite3_step(st);
+	int src = db_step(st);
 
 	db_finish(v, st);
-	return src == SQLITE_DONE ? OV_OK : db_err(v, src, doing);
+	return src == DB_DONE ? OV_OK : db_err(v, src, doing);
 }
 
 enum ov_rc
@@ -40,7 +40,7 @@ secret_seal_version(struct vault *v, const struct vault_cred *c,
     const char *kind, int64_t version, const char *stage,
     const struct secret *s)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	unsigned char *env = NULL, digest[32];
 	char binding[BINDING_MAX];
 	size_t envlen;
@@ -55,15 +55,14 @@ secret_seal_version(struct vault *v, const struct vault_cred *c,
 	if ((rc = db_prepare(v, "INSERT INTO secret_versions (credential_id, "
 	    "kind, version, stage, ciphertext, key_version, created_at, bind, "
 	    "digest) VALUES (?, ?, ?, ?, ?, ?, ?, 2, ?)", &st)) == OV_OK) {
-		sqlite3_bind_int64(st, 1, c->id);
-		sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, version);
-		sqlite3_bind_text(st, 4, stage, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 5, env, (int)envlen, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 6, kv);
-		sqlite3_bind_int64(st, 7, timefmt_now());
-		sqlite3_bind_blob(st, 8, digest, sizeof(digest),
-		    SQLITE_TRANSIENT);
+		db_bind_int64(st, 1, c->id);
+		db_bind_text(st, 2, kind, -1);
+		db_bind_int64(st, 3, version);
+		db_bind_text(st, 4, stage, -1);
+		db_bind_blob(st, 5, env, (int)envlen);
+		db_bind_int64(st, 6, kv);
+		db_bind_int64(st, 7, timefmt_now());
+		db_bind_blob_copy(st, 8, digest, sizeof(digest));
 		rc = step_done(v, st, "storing a secret");
 	}
 	free(env);
@@ -76,12 +75,12 @@ secret_seal_version(struct vault *v, const struct vault_cred *c,
  * envelope and the digest.
  */
 static enum ov_rc
-open_row(struct vault *v, sqlite3_stmt *st, int col, const struct vault_cred *c,
+open_row(struct vault *v, struct db_stmt *st, int col, const struct vault_cred *c,
     const char *kind, int64_t version, struct secret **out)
 {
-	int bind = sqlite3_column_int(st, col);
-	const void *digest = sqlite3_column_blob(st, col + 2);
-	int dlen = sqlite3_column_bytes(st, col + 2);
+	int bind = db_col_int(st, col);
+	const void *digest = db_col_blob(st, col + 2);
+	int dlen = db_col_bytes(st, col + 2);
 	char binding[BINDING_MAX];
 	unsigned char have[32];
 	struct secret *pt;
@@ -96,8 +95,8 @@ open_row(struct vault *v, sqlite3_stmt *st, int col, const struct vault_cred *c,
 		    "binding, which this vault no longer opens (every row was "
 		    "re-sealed): the row was restored or edited");
 	binding_secret(binding, sizeof(binding), c, kind, version, bind);
-	if ((rc = vault_env_open(v, binding, sqlite3_column_blob(st, col + 1),
-	    (size_t)sqlite3_column_bytes(st, col + 1), &pt)) != OV_OK)
+	if ((rc = vault_env_open(v, binding, db_col_blob(st, col + 1),
+	    (size_t)db_col_bytes(st, col + 1), &pt)) != OV_OK)
 		return rc;
 	if (digest != NULL && ((rc = secret_digest(v, kind, pt, have)) ||
 	    !row_mac_ok(have, digest, dlen))) {
@@ -134,7 +133,7 @@ secret_open(struct vault *v, int64_t cred_id, const struct vault_cred *expect,
 {
 	struct vault_cred c;
 	struct secret *pt = NULL;
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
@@ -146,11 +145,11 @@ secret_open(struct vault *v, int64_t cred_id, const struct vault_cred *expect,
 	    "s.credential_id = ? AND s.kind = ? AND s.stage = ?", &st)) !=
 	    OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, cred_id);
-	sqlite3_bind_text(st, 2, kind_names[kind], -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, stage ? stage : "current", -1, SQLITE_STATIC);
-	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *scope = (const char *)sqlite3_column_text(st, 13);
+	db_bind_int64(st, 1, cred_id);
+	db_bind_text(st, 2, kind_names[kind], -1);
+	db_bind_text(st, 3, stage ? stage : "current", -1);
+	if ((src = db_step(st)) == DB_ROW) {
+		const char *scope = db_col_text(st, 13);
 
 		dest_row(st, 0, &c);
 		if (expect && (dest_differs(expect, &c) || strcmp(
@@ -160,7 +159,7 @@ secret_open(struct vault *v, int64_t cred_id, const struct vault_cred *expect,
 			    "edited");
 		else
 			rc = open_row(v, st, 10, &c, kind_names[kind],
-			    sqlite3_column_int64(st, 9), &pt);
+			    db_col_int64(st, 9), &pt);
 		if (rc == OV_OK && kind == VAULT_REFRESH_TOKEN && !stage)
 			rc = not_retired(v, pt);
 		if (rc != OV_OK) {
@@ -171,7 +170,7 @@ secret_open(struct vault *v, int64_t cred_id, const struct vault_cred *expect,
 			    "open: %s", kind_names[kind], (long long)cred_id,
 			    why);
 		}
-	} else if (src == SQLITE_DONE)
+	} else if (src == DB_DONE)
 		rc = ov_seterr(OV_ENOTFOUND, "credential %lld has no %s %s",
 		    (long long)cred_id, stage ? stage : "current",
 		    kind_names[kind]);
@@ -191,7 +190,7 @@ static enum ov_rc
 open_snapshot(struct vault *v, int64_t cred_id, const struct vault_cred *expect,
     enum vault_secret_kind kind, const char *stage, struct secret **out)
 {
-	int own = sqlite3_get_autocommit(v->db);
+	int own = !db_in_tx(v->db);
 	enum ov_rc rc;
 
 	if ((rc = vault_need_key(v)) != OV_OK ||
@@ -223,7 +222,7 @@ static enum ov_rc
 current_digest(struct vault *v, const struct vault_cred *c, const char *kind,
     unsigned char out[32], int *found)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	struct secret *pt;
 	enum ov_rc rc;
 	int src;
@@ -234,23 +233,23 @@ current_digest(struct vault *v, const struct vault_cred *c, const char *kind,
 	    "ON c.id = s.credential_id WHERE s.credential_id = ? AND "
 	    "s.kind = ? AND s.stage = 'current'", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, c->id);
-	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
-	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
+	db_bind_int64(st, 1, c->id);
+	db_bind_text(st, 2, kind, -1);
+	if ((src = db_step(st)) == DB_ROW) {
 		struct vault_cred stored;
 
 		*found = 1;
-		if (sqlite3_column_bytes(st, 12) == 32)
-			memcpy(out, sqlite3_column_blob(st, 12), 32);
+		if (db_col_bytes(st, 12) == 32)
+			memcpy(out, db_col_blob(st, 12), 32);
 		else {
 			dest_row(st, 0, &stored);
 			if ((rc = open_row(v, st, 10, &stored, kind,
-			    sqlite3_column_int64(st, 9), &pt)) == OV_OK) {
+			    db_col_int64(st, 9), &pt)) == OV_OK) {
 				rc = secret_digest(v, kind, pt, out);
 				secret_free(pt);
 			}
 		}
-	} else if (src != SQLITE_DONE)
+	} else if (src != DB_DONE)
 		rc = db_err(v, src, "reading a secret");
 	db_finish(v, st);
 	return rc;
@@ -275,7 +274,7 @@ enum ov_rc
 rt_retired_at(struct vault *v, const struct secret *rt, int64_t *at)
 {
 	unsigned char d[32];
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
@@ -287,14 +286,14 @@ rt_retired_at(struct vault *v, const struct secret *rt, int64_t *at)
 	if ((rc = db_prepare(v, "SELECT digest, retired_at FROM "
 	    "retired_refresh_tokens WHERE digest = ? ORDER BY id DESC", &st)))
 		return rc;
-	sqlite3_bind_blob(st, 1, d, sizeof(d), SQLITE_TRANSIENT);
-	while ((src = sqlite3_step(st)) == SQLITE_ROW)
-		if (row_mac_ok(d, sqlite3_column_blob(st, 0),
-		    sqlite3_column_bytes(st, 0))) {
-			*at = sqlite3_column_int64(st, 1);
+	db_bind_blob_copy(st, 1, d, sizeof(d));
+	while ((src = db_step(st)) == DB_ROW)
+		if (row_mac_ok(d, db_col_blob(st, 0),
+		    db_col_bytes(st, 0))) {
+			*at = db_col_int64(st, 1);
 			break;
 		}
-	if (src != SQLITE_ROW && src != SQLITE_DONE)
+	if (src != DB_ROW && src != DB_DONE)
 		rc = db_err(v, src, "reading retired refresh tokens");
 	db_finish(v, st);
 	return rc;
@@ -304,7 +303,7 @@ enum ov_rc
 rt_retire_current(struct vault *v, const struct vault_cred *c)
 {
 	unsigned char d[32], mac[32];
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	int64_t now = timefmt_now(), expires;
 	enum ov_rc rc;
 	int found;
@@ -321,11 +320,11 @@ rt_retire_current(struct vault *v, const struct vault_cred *c)
 	    "(credential_id, digest, retired_at, expires_at, mac) VALUES "
 	    "(?, ?, ?, nullif(?, 0), ?)", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, c->id);
-	sqlite3_bind_blob(st, 2, d, sizeof(d), SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 3, now);
-	sqlite3_bind_int64(st, 4, expires);
-	sqlite3_bind_blob(st, 5, mac, sizeof(mac), SQLITE_TRANSIENT);
+	db_bind_int64(st, 1, c->id);
+	db_bind_blob_copy(st, 2, d, sizeof(d));
+	db_bind_int64(st, 3, now);
+	db_bind_int64(st, 4, expires);
+	db_bind_blob_copy(st, 5, mac, sizeof(mac));
 	if ((rc = step_done(v, st, "retiring a refresh token")) != OV_OK)
 		return rc;
 	/* Bounded: a token past its own expiry is refused by the provider
@@ -335,24 +334,24 @@ rt_retire_current(struct vault *v, const struct vault_cred *c)
 	    "retired_refresh_tokens WHERE credential_id = ?1 ORDER BY id DESC "
 	    "LIMIT 1 OFFSET ?2))", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, c->id);
-	sqlite3_bind_int(st, 2, RETIRED_KEEP);
-	sqlite3_bind_int64(st, 3, now);
+	db_bind_int64(st, 1, c->id);
+	db_bind_int(st, 2, RETIRED_KEEP);
+	db_bind_int64(st, 3, now);
 	return step_done(v, st, "pruning retired refresh tokens");
 }
 
 /* Re-seals the row of secret_versions id (sealed for `from`, bind) for
  * `to` in the destination binding, with its digest. */
 static enum ov_rc
-reseal_row(struct vault *v, sqlite3_stmt *row, const struct vault_cred *from,
+reseal_row(struct vault *v, struct db_stmt *row, const struct vault_cred *from,
     const struct vault_cred *to)
 {
-	const char *kind = (const char *)sqlite3_column_text(row, 10);
-	int64_t version = sqlite3_column_int64(row, 9);
+	const char *kind = db_col_text(row, 10);
+	int64_t version = db_col_int64(row, 9);
 	unsigned char *env = NULL, digest[32];
 	char binding[BINDING_MAX];
 	struct secret *pt;
-	sqlite3_stmt *up;
+	struct db_stmt *up;
 	size_t envlen;
 	uint32_t kv;
 	enum ov_rc rc;
@@ -369,11 +368,10 @@ reseal_row(struct vault *v, sqlite3_stmt *row, const struct vault_cred *from,
 	if ((rc = db_prepare(v, "UPDATE secret_versions SET ciphertext = ?, "
 	    "key_version = ?, bind = 2, digest = ? WHERE id = ?", &up)) ==
 	    OV_OK) {
-		sqlite3_bind_blob(up, 1, env, (int)envlen, SQLITE_STATIC);
-		sqlite3_bind_int64(up, 2, kv);
-		sqlite3_bind_blob(up, 3, digest, sizeof(digest),
-		    SQLITE_TRANSIENT);
-		sqlite3_bind_int64(up, 4, sqlite3_column_int64(row, 11));
+		db_bind_blob(up, 1, env, (int)envlen);
+		db_bind_int64(up, 2, kv);
+		db_bind_blob_copy(up, 3, digest, sizeof(digest));
+		db_bind_int64(up, 4, db_col_int64(row, 11));
 		rc = step_done(v, up, "re-sealing a secret");
 	}
 	free(env);
@@ -387,7 +385,7 @@ enum ov_rc
 secret_move(struct vault *v, const struct vault_cred *from,
     const struct vault_cred *to, const char *kind)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
@@ -395,12 +393,12 @@ secret_move(struct vault *v, const struct vault_cred *from,
 	    "JOIN credentials c ON c.id = s.credential_id WHERE "
 	    "s.credential_id = ? AND s.kind = ?", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, from->id);
-	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
-	while ((src = sqlite3_step(st)) == SQLITE_ROW)
+	db_bind_int64(st, 1, from->id);
+	db_bind_text(st, 2, kind, -1);
+	while ((src = db_step(st)) == DB_ROW)
 		if ((rc = reseal_row(v, st, from, to)) != OV_OK)
 			break;
-	if (rc == OV_OK && src != SQLITE_DONE)
+	if (rc == OV_OK && src != DB_DONE)
 		rc = db_err(v, src, "reading secrets to re-seal");
 	db_finish(v, st);
 	return rc;
@@ -409,20 +407,20 @@ secret_move(struct vault *v, const struct vault_cred *from,
 enum ov_rc
 secret_drop_all(struct vault *v, int64_t cred_id)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 
 	if ((rc = db_prepare(v, "DELETE FROM secret_versions WHERE "
 	    "credential_id = ?", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, cred_id);
+	db_bind_int64(st, 1, cred_id);
 	return step_done(v, st, "deleting secrets");
 }
 
 enum ov_rc
 secret_drop_kind(struct vault *v, const struct vault_cred *c, const char *kind)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 
 	if (strcmp(kind, kind_names[VAULT_REFRESH_TOKEN]) == 0 &&
@@ -431,8 +429,8 @@ secret_drop_kind(struct vault *v, const struct vault_cred *c, const char *kind)
 	if ((rc = db_prepare(v, "DELETE FROM secret_versions WHERE "
 	    "credential_id = ? AND kind = ?", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, c->id);
-	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+	db_bind_int64(st, 1, c->id);
+	db_bind_text(st, 2, kind, -1);
 	return step_done(v, st, "deleting secrets");
 }
 
@@ -444,7 +442,7 @@ enum ov_rc
 secret_rebind_batch(struct vault *v, uint32_t newest, int batch, int64_t *n,
     int *seen_out)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	int64_t checked = 0;
 	enum ov_rc rc;
 	int src, seen = 0, good = 0;
@@ -454,9 +452,9 @@ secret_rebind_batch(struct vault *v, uint32_t newest, int batch, int64_t *n,
 	    "(s.key_version < ?1 OR s.bind < 2 OR s.digest IS NULL) AND "
 	    "c.status != 'tampered' ORDER BY s.credential_id LIMIT ?2", &st)))
 		return rc;
-	sqlite3_bind_int64(st, 1, newest);
-	sqlite3_bind_int(st, 2, batch);
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+	db_bind_int64(st, 1, newest);
+	db_bind_int(st, 2, batch);
+	while ((src = db_step(st)) == DB_ROW) {
 		struct vault_cred c;
 
 		seen++;
@@ -483,7 +481,7 @@ secret_rebind_batch(struct vault *v, uint32_t newest, int batch, int64_t *n,
 			break;
 		(*n)++;
 	}
-	if (rc == OV_OK && src != SQLITE_ROW && src != SQLITE_DONE)
+	if (rc == OV_OK && src != DB_ROW && src != DB_DONE)
 		rc = db_err(v, src, "reading secrets to re-seal");
 	db_finish(v, st);
 	if (rc == OV_OK && good)
@@ -501,13 +499,13 @@ secret_rebind_batch(struct vault *v, uint32_t newest, int batch, int64_t *n,
 enum ov_rc
 secret_old_binding(struct vault *v, int64_t *rows)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 
 	if ((rc = db_prepare(v, "SELECT count(*) FROM secret_versions WHERE "
 	    "bind < 2 OR digest IS NULL", &st)) != OV_OK)
 		return rc;
-	*rows = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) :
+	*rows = db_step(st) == DB_ROW ? db_col_int64(st, 0) :
 	    0;
 	db_finish(v, st);
 	return OV_OK;
@@ -540,7 +538,7 @@ enum ov_rc
 secret_check(struct vault *v, vault_check_cb cb, void *arg, int64_t *checked,
     int64_t *failures)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
@@ -548,26 +546,26 @@ secret_check(struct vault *v, vault_check_cb cb, void *arg, int64_t *checked,
 	    "secret_versions s JOIN credentials c ON c.id = s.credential_id "
 	    "ORDER BY s.id", &st)) != OV_OK)
 		return rc;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t row = sqlite3_column_int64(st, 11);
+	while ((src = db_step(st)) == DB_ROW) {
+		int64_t row = db_col_int64(st, 11);
 		struct vault_cred c;
 		struct secret *pt;
 		uint32_t kv;
 
 		(*checked)++;
 		dest_row(st, 0, &c);
-		if (envelope_key_version(sqlite3_column_blob(st, 13),
-		    (size_t)sqlite3_column_bytes(st, 13), &kv) != OV_OK) {
+		if (envelope_key_version(db_col_blob(st, 13),
+		    (size_t)db_col_bytes(st, 13), &kv) != OV_OK) {
 			check_report(cb, arg, failures, "secret_versions",
 			    "ciphertext", row, "envelope is malformed");
 			continue;
 		}
-		if (kv != (uint32_t)sqlite3_column_int64(st, 15))
+		if (kv != (uint32_t)db_col_int64(st, 15))
 			check_report(cb, arg, failures, "secret_versions",
 			    "key_version", row, "recorded key version differs "
 			    "from the envelope's");
 		if (open_row(v, st, 12, &c, (const char *)
-		    sqlite3_column_text(st, 10), sqlite3_column_int64(st, 9),
+		    db_col_text(st, 10), db_col_int64(st, 9),
 		    &pt) != OV_OK) {
 			check_report(cb, arg, failures, "secret_versions",
 			    "ciphertext", row, ov_errmsg());
@@ -576,47 +574,47 @@ secret_check(struct vault *v, vault_check_cb cb, void *arg, int64_t *checked,
 			secret_free(pt);
 	}
 	db_finish(v, st);
-	if (src != SQLITE_DONE)
+	if (src != DB_DONE)
 		return db_err(v, src, "reading secrets");
 	if ((rc = db_prepare(v, "SELECT id, status, status_reason FROM "
 	    "credentials ORDER BY id", &st)) != OV_OK)
 		return rc;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
+	while ((src = db_step(st)) == DB_ROW) {
+		int64_t id = db_col_int64(st, 0);
 
 		(*checked)++;
 		if (cred_mac_verify(v, id) != OV_OK) {
 			check_report(cb, arg, failures, "credentials",
 			    "row_mac", id, ov_errmsg());
 			mark_tampered(v, id);
-		} else if (strcmp((const char *)sqlite3_column_text(st, 1),
+		} else if (strcmp(db_col_text(st, 1),
 		    "tampered") == 0)
 			check_report(cb, arg, failures, "credentials",
 			    "status", id, "the credential is tampered: put its "
 			    "secrets again");
 	}
 	db_finish(v, st);
-	if (src != SQLITE_DONE)
+	if (src != DB_DONE)
 		return db_err(v, src, "reading credentials");
 	if ((rc = db_prepare(v, "SELECT id, credential_id, digest, "
 	    "retired_at, coalesce(expires_at, 0), mac FROM "
 	    "retired_refresh_tokens ORDER BY id", &st)))
 		return rc;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((src = db_step(st)) == DB_ROW) {
 		unsigned char mac[32];
 
 		(*checked)++;
-		if (sqlite3_column_bytes(st, 2) != 32 || retired_mac(v,
-		    sqlite3_column_int64(st, 1), sqlite3_column_blob(st, 2),
-		    sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4),
-		    mac) != OV_OK || !row_mac_ok(mac, sqlite3_column_blob(st, 5),
-		    sqlite3_column_bytes(st, 5)))
+		if (db_col_bytes(st, 2) != 32 || retired_mac(v,
+		    db_col_int64(st, 1), db_col_blob(st, 2),
+		    db_col_int64(st, 3), db_col_int64(st, 4),
+		    mac) != OV_OK || !row_mac_ok(mac, db_col_blob(st, 5),
+		    db_col_bytes(st, 5)))
 			check_report(cb, arg, failures,
 			    "retired_refresh_tokens", "mac",
-			    sqlite3_column_int64(st, 0), "its MAC does not "
+			    db_col_int64(st, 0), "its MAC does not "
 			    "match: the row was edited");
 	}
 	db_finish(v, st);
-	return src == SQLITE_DONE ? OV_OK :
+	return src == DB_DONE ? OV_OK :
 	    db_err(v, src, "reading retired refresh tokens");
 }

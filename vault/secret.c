@@ -36,7 +36,7 @@ static enum ov_rc
 stages_read(struct vault *v, int64_t cred_id, const char *kname,
     struct stages *out)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
@@ -44,11 +44,11 @@ stages_read(struct vault *v, int64_t cred_id, const char *kname,
 	if ((rc = db_prepare(v, "SELECT coalesce(stage, ''), version FROM "
 	    "secret_versions WHERE credential_id = ? AND kind = ?", &st)))
 		return rc;
-	sqlite3_bind_int64(st, 1, cred_id);
-	sqlite3_bind_text(st, 2, kname, -1, SQLITE_STATIC);
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *stage = (const char *)sqlite3_column_text(st, 0);
-		int64_t version = sqlite3_column_int64(st, 1);
+	db_bind_int64(st, 1, cred_id);
+	db_bind_text(st, 2, kname, -1);
+	while ((src = db_step(st)) == DB_ROW) {
+		const char *stage = db_col_text(st, 0);
+		int64_t version = db_col_int64(st, 1);
 
 		if (strcmp(stage, "current") == 0)
 			out->current = version;
@@ -59,7 +59,7 @@ stages_read(struct vault *v, int64_t cred_id, const char *kname,
 		if (version > out->newest)
 			out->newest = version;
 	}
-	if (src != SQLITE_DONE)
+	if (src != DB_DONE)
 		rc = db_err(v, src, "reading secret versions");
 	db_finish(v, st);
 	return rc;
@@ -67,26 +67,26 @@ stages_read(struct vault *v, int64_t cred_id, const char *kname,
 
 /* Runs a prepared, bound statement that returns no rows; finishes st. */
 static enum ov_rc
-step_done(struct vault *v, sqlite3_stmt *st, const char *doing)
+step_done(struct vault *v, struct db_stmt *st, const char *doing)
 {
-	int src = sqlite3_step(st);
+	int src = db_step(st);
 
 	db_finish(v, st);
-	return src == SQLITE_DONE ? OV_OK : db_err(v, src, doing);
+	return src == DB_DONE ? OV_OK : db_err(v, src, doing);
 }
 
 /* Prepares sql and binds one version: ?1 credential, ?2 kind, ?3 version. */
 static enum ov_rc
 version_stmt(struct vault *v, const char *sql, int64_t cred_id,
-    const char *kname, int64_t version, sqlite3_stmt **st)
+    const char *kname, int64_t version, struct db_stmt **st)
 {
 	enum ov_rc rc;
 
 	if ((rc = db_prepare(v, sql, st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(*st, 1, cred_id);
-	sqlite3_bind_text(*st, 2, kname, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(*st, 3, version);
+	db_bind_int64(*st, 1, cred_id);
+	db_bind_text(*st, 2, kname, -1);
+	db_bind_int64(*st, 3, version);
 	return OV_OK;
 }
 
@@ -95,14 +95,14 @@ static enum ov_rc
 set_stage(struct vault *v, int64_t cred_id, const char *kname,
     int64_t version, const char *stage)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 
 	if ((rc = version_stmt(v, "UPDATE secret_versions SET stage = ?4 "
 	    "WHERE credential_id = ?1 AND kind = ?2 AND version = ?3",
 	    cred_id, kname, version, &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_text(st, 4, stage, -1, SQLITE_STATIC);
+	db_bind_text(st, 4, stage, -1);
 	return step_done(v, st, "moving a secret's label");
 }
 
@@ -110,7 +110,7 @@ static enum ov_rc
 drop_version(struct vault *v, int64_t cred_id, const char *kname,
     int64_t version)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 
 	if ((rc = version_stmt(v, "DELETE FROM secret_versions WHERE "

@@ -1,6 +1,7 @@
 /*
  * store.c — opening and creating the vault: files, pragmas, the key,
- * the keyring; SQLite error mapping and transaction helpers.
+ * the keyring; the mapping of database errors, statement and
+ * transaction helpers over the storage seam (db.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,140 +38,86 @@ static enum ov_rc db_connect(struct vault *, int);
 enum ov_rc
 db_err(struct vault *v, int src, const char *doing)
 {
-	switch (src & 0xff) {
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
+	switch (db_errclass(src)) {
+	case DB_E_BUSY:
 		return ov_seterr(OV_EBUSY, "database %s is locked by another "
 		    "process (waited %d ms while %s); retry, or raise "
 		    "ORGVAULT_BUSY_TIMEOUT_MS", v->db_path, v->busy_timeout_ms,
 		    doing);
-	case SQLITE_CORRUPT:
-	case SQLITE_NOTADB:
+	case DB_E_CORRUPT:
 		return ov_seterr(OV_EINTEGRITY, "database %s is corrupted or "
 		    "not an orgvault database (while %s); restore it from a "
 		    "backup", v->db_path, doing);
-	case SQLITE_READONLY:
-	case SQLITE_PERM:
-	case SQLITE_CANTOPEN:
+	case DB_E_READONLY:
 		return ov_seterr(OV_EIO, "cannot write %s while %s: the file "
 		    "or its directory is read-only or not accessible",
 		    v->db_path, doing);
-	case SQLITE_FULL:
+	case DB_E_FULL:
 		return ov_seterr(OV_EIO, "disk full while %s on %s; free "
 		    "space and retry (nothing was changed)", doing,
 		    v->db_path);
-	case SQLITE_IOERR:
+	case DB_E_IO:
 		return ov_seterr(OV_EIO, "I/O error while %s on %s: %s", doing,
-		    v->db_path, sqlite3_errstr(src));
-	case SQLITE_CONSTRAINT:
+		    v->db_path, db_errmsg(v->db, src));
+	case DB_E_CONSTRAINT:
 		return ov_seterr(OV_ECONFLICT, "conflict while %s", doing);
 	default:
 		return ov_seterr(OV_EIO, "database error while %s: %s", doing,
-		    v->db ? sqlite3_errmsg(v->db) : sqlite3_errstr(src));
+		    db_errmsg(v->db, src));
 	}
 }
 
-static uint32_t
-sql_hash(const char *s)
-{
-	uint32_t h = 2166136261u;	/* FNV-1a */
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 16777619u;
-	return h;
-}
-
-/*
- * The refresh path runs the same dozen statements thousands of times a
- * second; compiling them each time was a third of its CPU.  A statement
- * in use (a nested call with the same SQL) falls back to a fresh one.
- */
 enum ov_rc
-db_prepare(struct vault *v, const char *sql, sqlite3_stmt **st)
+db_prepare(struct vault *v, const char *sql, struct db_stmt **st)
 {
-	uint32_t h = sql_hash(sql);
-	struct cached_stmt *c;
-	int src;
+	int src = db_stmt_prepare(v->db, sql, st);
 
-	for (size_t i = 0; i < v->ncache; i++) {
-		c = &v->cache[i];
-		if (c->hash == h && !c->in_use && strcmp(c->sql, sql) == 0) {
-			c->in_use = 1;
-			*st = c->st;
-			return OV_OK;
-		}
-	}
-	src = sqlite3_prepare_v3(v->db, sql, -1, v->ncache < VAULT_STMT_CACHE ?
-	    SQLITE_PREPARE_PERSISTENT : 0, st, NULL);
-	if (src != SQLITE_OK)
-		return db_err(v, src, "preparing a query");
-	if (v->ncache < VAULT_STMT_CACHE) {
-		c = &v->cache[v->ncache++];
-		c->st = *st;
-		c->sql = sqlite3_sql(*st);
-		c->hash = h;
-		c->in_use = 1;
-	}
-	return OV_OK;
+	return src == DB_OK ? OV_OK : db_err(v, src, "preparing a query");
 }
 
 void
-db_finish(struct vault *v, sqlite3_stmt *st)
+db_finish(struct vault *v, struct db_stmt *st)
 {
-	if (st == NULL)
-		return;
-	for (size_t i = 0; i < v->ncache; i++)
-		if (v->cache[i].st == st) {
-			sqlite3_reset(st);
-			sqlite3_clear_bindings(st);
-			v->cache[i].in_use = 0;
-			return;
-		}
-	sqlite3_finalize(st);
-}
-
-static void
-cache_clear(struct vault *v)
-{
-	for (size_t i = 0; i < v->ncache; i++)
-		sqlite3_finalize(v->cache[i].st);
-	v->ncache = 0;
+	db_stmt_release(v->db, st);
 }
 
 enum ov_rc
 db_exec(struct vault *v, const char *sql)
 {
-	int src = sqlite3_exec(v->db, sql, NULL, NULL, NULL);
+	int src = db_script(v->db, sql);
 
-	return src == SQLITE_OK ? OV_OK : db_err(v, src, "writing");
+	return src == DB_OK ? OV_OK : db_err(v, src, "writing");
 }
 
 enum ov_rc
-db_text(sqlite3_stmt *st, int col, char *buf, size_t len)
+db_text(struct db_stmt *st, int col, char *buf, size_t len)
 {
-	const unsigned char *t = sqlite3_column_text(st, col);
-	size_t n = (size_t)sqlite3_column_bytes(st, col);
+	const char *t = db_col_text(st, col);
+	size_t n = (size_t)db_col_bytes(st, col);
 
 	if (n >= len)
 		return ov_seterr(OV_EINTEGRITY, "a stored %s value is longer "
-		    "than orgvault allows", sqlite3_column_name(st, col));
+		    "than orgvault allows", db_col_name(st, col));
 	memcpy(buf, t ? (const char *)t : "", n);
 	buf[n] = '\0';
 	return OV_OK;
 }
 
-/* Runs one statement without results through the cache: SQLITE_*. */
+/* Runs one statement without results through the cache: DB_OK or an
+ * engine code. */
 static int
 db_run(struct vault *v, const char *sql)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	int src;
 
-	if (db_prepare(v, sql, &st) != OV_OK)
-		return sqlite3_errcode(v->db);
-	src = sqlite3_step(st);
+	int prc;
+
+	if ((prc = db_stmt_prepare(v->db, sql, &st)) != DB_OK)
+		return prc;
+	src = db_step(st);
 	db_finish(v, st);
-	return src == SQLITE_DONE ? SQLITE_OK : src;
+	return src == DB_DONE ? DB_OK : src;
 }
 
 /* Nested calls (a batch, or an operation that calls another) are
@@ -181,7 +128,7 @@ tx_begin(struct vault *v)
 	int src = db_run(v, v->batch || v->tx_depth ? "SAVEPOINT op" :
 	    "BEGIN IMMEDIATE");
 
-	if (src != SQLITE_OK)
+	if (src != DB_OK)
 		return db_err(v, src, "starting a transaction");
 	v->tx_depth++;
 	return OV_OK;
@@ -204,7 +151,7 @@ tx_end(struct vault *v, enum ov_rc rc)
 		db_run(v, "ROLLBACK");
 		return rc;
 	}
-	if ((src = db_run(v, "COMMIT")) != SQLITE_OK) {
+	if ((src = db_run(v, "COMMIT")) != DB_OK) {
 		rc = db_err(v, src, "committing");
 		db_run(v, "ROLLBACK");
 	}
@@ -238,17 +185,17 @@ vault_rollback(struct vault *v)
 enum ov_rc
 meta_get(struct vault *v, const char *key, char *buf, size_t len)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
 	if ((rc = db_prepare(v, "SELECT value FROM vault_meta WHERE key = ?",
 	    &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	if ((src = sqlite3_step(st)) == SQLITE_ROW)
+	db_bind_text(st, 1, key, -1);
+	if ((src = db_step(st)) == DB_ROW)
 		rc = db_text(st, 0, buf, len);
-	else if (src == SQLITE_DONE)
+	else if (src == DB_DONE)
 		rc = ov_seterr(OV_EINTEGRITY, "vault setting %s is missing "
 		    "from %s", key, v->db_path);
 	else
@@ -260,16 +207,16 @@ meta_get(struct vault *v, const char *key, char *buf, size_t len)
 enum ov_rc
 meta_set(struct vault *v, const char *key, const char *value)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
 	if ((rc = db_prepare(v, "INSERT OR REPLACE INTO vault_meta "
 	    "(key, value) VALUES (?, ?)", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
-	if ((src = sqlite3_step(st)) != SQLITE_DONE)
+	db_bind_text(st, 1, key, -1);
+	db_bind_text(st, 2, value, -1);
+	if ((src = db_step(st)) != DB_DONE)
 		rc = db_err(v, src, "writing vault settings");
 	db_finish(v, st);
 	return rc;
@@ -283,42 +230,20 @@ binding_token(char *buf, size_t len, int64_t org_id, int64_t cred_id,
 	    (long long)org_id, (long long)cred_id, (long long)generation);
 }
 
-/*
- * Opens (or creates) the database file and sets the connection pragmas.
- * DB_EXCLUSIVE sets SQLite's exclusive locking mode before the first
- * read: in WAL mode that read then needs an exclusive lock on the file,
- * which fails while any other connection (every one holds a shared lock
- * while open) has it, and keeps others out until this one closes.
- */
+/* Opens (or creates) the database file (db_sqlite.c: pragmas, and what
+ * DB_EXCLUSIVE does). */
 static enum ov_rc
 db_connect(struct vault *v, int how)
 {
-	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW |
-	    SQLITE_OPEN_FULLMUTEX | (how & DB_CREATE ? SQLITE_OPEN_CREATE : 0);
-	int src;
+	struct db_open o = {
+		.path = v->db_path,
+		.create = (how & DB_CREATE) != 0,
+		.exclusive = (how & DB_EXCLUSIVE) != 0,
+		.busy_timeout_ms = v->busy_timeout_ms,
+	};
+	int src = db_open(&o, &v->db);
 
-	if ((src = sqlite3_open_v2(v->db_path, &v->db, flags, NULL)) !=
-	    SQLITE_OK)
-		return db_err(v, src, "opening the database");
-	sqlite3_extended_result_codes(v->db, 1);
-	sqlite3_busy_timeout(v->db, v->busy_timeout_ms);
-	/* First: PRAGMA synchronous already reads the schema. */
-	src = how & DB_EXCLUSIVE ? sqlite3_exec(v->db, "PRAGMA locking_mode "
-	    "= EXCLUSIVE", NULL, NULL, NULL) : SQLITE_OK;
-	if (src == SQLITE_OK)
-		src = sqlite3_exec(v->db, "PRAGMA foreign_keys = ON; "
-		    "PRAGMA secure_delete = ON; PRAGMA synchronous = FULL; "
-		    "PRAGMA trusted_schema = OFF", NULL, NULL, NULL);
-	if (src != SQLITE_OK)
-		return db_err(v, src, "opening the database");
-	/* A file that is not a database fails here, not later. */
-	src = sqlite3_exec(v->db, "SELECT count(*) FROM sqlite_schema", NULL,
-	    NULL, NULL);
-	if (src != SQLITE_OK)
-		return db_err(v, src, "reading the schema");
-	if (how & DB_CREATE)
-		return db_exec(v, "PRAGMA journal_mode = WAL");
-	return OV_OK;
+	return src == DB_OK ? OV_OK : db_err(v, src, "opening the database");
 }
 
 static enum ov_rc
@@ -410,13 +335,13 @@ vault_set_request_id(struct vault *v, const char *id)
 const char *
 vault_sqlite_version(void)
 {
-	return sqlite3_libversion();
+	return db_engine_version();
 }
 
 int64_t
 vault_sqlite_memory(void)
 {
-	return sqlite3_memory_used();
+	return db_engine_memory();
 }
 
 void
@@ -424,8 +349,7 @@ vault_close(struct vault *v)
 {
 	if (v == NULL)
 		return;
-	cache_clear(v);
-	sqlite3_close_v2(v->db);
+	db_close(v->db);
 	keyring_free(v->kr);
 	free(v);
 }
@@ -541,24 +465,24 @@ key_load(struct vault *v, const struct vault_opts *o)
 static enum ov_rc
 keyring_rows_load(struct vault *v)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
 	if ((rc = db_prepare(v, "SELECT version, wrapped_key FROM keyring "
 	    "ORDER BY version", &st)) != OV_OK)
 		return rc;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		uint32_t ver = (uint32_t)sqlite3_column_int64(st, 0);
+	while ((src = db_step(st)) == DB_ROW) {
+		uint32_t ver = (uint32_t)db_col_int64(st, 0);
 
-		if (keyring_add_data_key(v->kr, ver, sqlite3_column_blob(st, 1),
-		    (size_t)sqlite3_column_bytes(st, 1)) != OV_OK) {
+		if (keyring_add_data_key(v->kr, ver, db_col_blob(st, 1),
+		    (size_t)db_col_bytes(st, 1)) != OV_OK) {
 			log_warnx("%s", ov_errmsg());
 			if (v->nbad_keys < VAULT_BAD_KEYS_MAX)
 				v->bad_keys[v->nbad_keys++] = ver;
 		}
 	}
-	if (src != SQLITE_DONE)
+	if (src != DB_DONE)
 		rc = db_err(v, src, "reading the keyring");
 	db_finish(v, st);
 	return rc;
@@ -662,7 +586,7 @@ init_contents(struct vault *v, const struct vault_opts *o,
 {
 	unsigned char *wrapped = NULL;
 	size_t wlen;
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	struct event_rec ev = { .kind = "vault.initialized" };
 	enum ov_rc rc;
 	int src;
@@ -676,9 +600,9 @@ init_contents(struct vault *v, const struct vault_opts *o,
 	if ((rc = db_prepare(v, "INSERT INTO keyring (version, wrapped_key, "
 	    "created_at) VALUES (1, ?, ?)", &st)) != OV_OK)
 		goto out;
-	sqlite3_bind_blob(st, 1, wrapped, (int)wlen, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, timefmt_now());
-	if ((src = sqlite3_step(st)) != SQLITE_DONE) {
+	db_bind_blob(st, 1, wrapped, (int)wlen);
+	db_bind_int64(st, 2, timefmt_now());
+	if ((src = db_step(st)) != DB_DONE) {
 		rc = db_err(v, src, "writing the keyring");
 		goto out;
 	}
@@ -741,8 +665,7 @@ vault_init(const struct vault_opts *o, enum vault_kdf_cost cost)
 out:
 	if (rc != OV_OK) {
 		/* Leave nothing half made, so init can simply be re-run. */
-		cache_clear(v);
-		sqlite3_close_v2(v->db);
+		db_close(v->db);
 		v->db = NULL;
 		if (made_db) {
 			char p[PATH_MAX + 8];

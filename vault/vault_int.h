@@ -10,24 +10,16 @@
 #include <stdint.h>
 
 #include <jansson.h>
-#include <sqlite3.h>
+
+#include "vault/db.h"
 
 #include "vault/keyring.h"
 #include "vault/vault.h"
 
 #define VAULT_BAD_KEYS_MAX 16
-#define VAULT_STMT_CACHE 48
-
-/* A prepared statement kept for reuse (db_prepare/db_finish). */
-struct cached_stmt {
-	sqlite3_stmt	*st;
-	const char	*sql;		/* sqlite3_sql(st) */
-	uint32_t	 hash;
-	int		 in_use;
-};
 
 struct vault {
-	sqlite3		*db;
+	struct db	*db;
 	struct keyring	*kr;		/* NULL when opened with NO_KEY */
 	char		 dir[PATH_MAX];
 	char		 db_path[PATH_MAX];
@@ -39,21 +31,19 @@ struct vault {
 	int		 binding_final;	/* no secret row in bind 1 left */
 	uint32_t	 bad_keys[VAULT_BAD_KEYS_MAX]; /* versions not opened */
 	size_t		 nbad_keys;
-	struct cached_stmt cache[VAULT_STMT_CACHE];
-	size_t		 ncache;
 };
 
 /* store.c */
 /* OV_EINTERNAL unless the vault was opened with its key. */
 enum ov_rc	vault_need_key(struct vault *);
-enum ov_rc	db_err(struct vault *, int sqlite_rc, const char *doing);
+enum ov_rc	db_err(struct vault *, int db_rc, const char *doing);
 /* Prepared statements are cached per connection: always pair
- * db_prepare() with db_finish(), never sqlite3_finalize(). */
-enum ov_rc	db_prepare(struct vault *, const char *sql, sqlite3_stmt **);
-void		db_finish(struct vault *, sqlite3_stmt *);
+ * db_prepare() with db_finish(). */
+enum ov_rc	db_prepare(struct vault *, const char *sql, struct db_stmt **);
+void		db_finish(struct vault *, struct db_stmt *);
 enum ov_rc	db_exec(struct vault *, const char *sql);
 /* Copies a text column; OV_EINTEGRITY if it does not fit. */
-enum ov_rc	db_text(sqlite3_stmt *, int col, char *buf, size_t len);
+enum ov_rc	db_text(struct db_stmt *, int col, char *buf, size_t len);
 /* One write transaction (or a savepoint inside a batch). */
 enum ov_rc	tx_begin(struct vault *);
 enum ov_rc	tx_end(struct vault *, enum ov_rc);	/* commits on OV_OK */
@@ -86,7 +76,7 @@ void		binding_webhook(char *buf, size_t len, int64_t id,
 /* The columns dest_row() reads, from `c` = credentials. */
 #define DEST_COLS "c.org_id, c.id, c.name, c.provider, c.region, " \
 	"c.token_url, c.auth_method, c.grant_type, c.client_id"
-void		dest_row(sqlite3_stmt *, int col, struct vault_cred *out);
+void		dest_row(struct db_stmt *, int col, struct vault_cred *out);
 /* Whether a and b send secrets to different places (or differently). */
 int		dest_differs(const struct vault_cred *a,
 		    const struct vault_cred *b);

@@ -37,19 +37,19 @@ binding_webhook(char *buf, size_t len, int64_t id, const char *url)
 }
 
 static enum ov_rc
-webhook_row(sqlite3_stmt *st, struct vault_webhook *w)
+webhook_row(struct db_stmt *st, struct vault_webhook *w)
 {
 	enum ov_rc rc;
 
 	memset(w, 0, sizeof(*w));
-	w->id = sqlite3_column_int64(st, 0);
+	w->id = db_col_int64(st, 0);
 	if ((rc = db_text(st, 1, w->url, sizeof(w->url))) ||
 	    (rc = db_text(st, 2, w->events, sizeof(w->events))))
 		return rc;
-	w->created_at = sqlite3_column_int64(st, 3);
-	w->pending = sqlite3_column_int64(st, 4);
-	w->delivered = sqlite3_column_int64(st, 5);
-	w->last_delivered_at = sqlite3_column_int64(st, 6);
+	w->created_at = db_col_int64(st, 3);
+	w->pending = db_col_int64(st, 4);
+	w->delivered = db_col_int64(st, 5);
+	w->last_delivered_at = db_col_int64(st, 6);
 	return OV_OK;
 }
 
@@ -116,20 +116,20 @@ webhook_event(struct vault *v, const char *kind,
 static enum ov_rc
 webhook_insert(struct vault *v, struct vault_webhook *w)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
 	if ((rc = db_prepare(v, "SELECT id FROM webhooks WHERE url = ?",
 	    &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_text(st, 1, w->url, -1, SQLITE_STATIC);
-	if ((src = sqlite3_step(st)) == SQLITE_ROW)
+	db_bind_text(st, 1, w->url, -1);
+	if ((src = db_step(st)) == DB_ROW)
 		rc = ov_seterr(OV_ECONFLICT, "webhook %lld already posts to "
 		    "%s; remove it first (orgvault webhook rm %lld)",
-		    (long long)sqlite3_column_int64(st, 0), w->url,
-		    (long long)sqlite3_column_int64(st, 0));
-	else if (src != SQLITE_DONE)
+		    (long long)db_col_int64(st, 0), w->url,
+		    (long long)db_col_int64(st, 0));
+	else if (src != DB_DONE)
 		rc = db_err(v, src, "reading webhooks");
 	db_finish(v, st);
 	if (rc != OV_OK)
@@ -139,11 +139,11 @@ webhook_insert(struct vault *v, struct vault_webhook *w)
 	    "(SELECT max(version) FROM keyring), ?) RETURNING id",
 	    &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_text(st, 1, w->url, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, w->events, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, w->created_at);
-	if ((src = sqlite3_step(st)) == SQLITE_ROW)
-		w->id = sqlite3_column_int64(st, 0);
+	db_bind_text(st, 1, w->url, -1);
+	db_bind_text(st, 2, w->events, -1);
+	db_bind_int64(st, 3, w->created_at);
+	if ((src = db_step(st)) == DB_ROW)
+		w->id = db_col_int64(st, 0);
 	else
 		rc = db_err(v, src, "adding a webhook");
 	db_finish(v, st);
@@ -156,7 +156,7 @@ static enum ov_rc
 webhook_mac_of(struct vault *v, int64_t id, unsigned char mac[32], int *ok,
     int *found)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
@@ -164,16 +164,16 @@ webhook_mac_of(struct vault *v, int64_t id, unsigned char mac[32], int *ok,
 	if ((rc = db_prepare(v, "SELECT url, events, created_at, row_mac FROM "
 	    "webhooks WHERE id = ?", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, id);
-	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
+	db_bind_int64(st, 1, id);
+	if ((src = db_step(st)) == DB_ROW) {
 		*found = 1;
 		if ((rc = webhook_mac(v, id, (const char *)
-		    sqlite3_column_text(st, 0), (const char *)
-		    sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2),
+		    db_col_text(st, 0), (const char *)
+		    db_col_text(st, 1), db_col_int64(st, 2),
 		    mac)) == OV_OK)
-			*ok = row_mac_ok(mac, sqlite3_column_blob(st, 3),
-			    sqlite3_column_bytes(st, 3));
-	} else if (src != SQLITE_DONE)
+			*ok = row_mac_ok(mac, db_col_blob(st, 3),
+			    db_col_bytes(st, 3));
+	} else if (src != DB_DONE)
 		rc = db_err(v, src, "reading a webhook");
 	db_finish(v, st);
 	return rc;
@@ -196,7 +196,7 @@ static enum ov_rc
 webhook_seal(struct vault *v, const struct vault_webhook *w,
     const struct secret *sec)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	unsigned char *env = NULL;
 	char binding[OV_URL_MAX + 64];
 	size_t envlen;
@@ -211,10 +211,10 @@ webhook_seal(struct vault *v, const struct vault_webhook *w,
 	if ((rc = db_prepare(v, "UPDATE webhooks SET secret_ct = ?, "
 	    "key_version = ? WHERE id = ?", &st)) != OV_OK)
 		goto out;
-	sqlite3_bind_blob(st, 1, env, (int)envlen, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, kv);
-	sqlite3_bind_int64(st, 3, w->id);
-	if ((src = sqlite3_step(st)) != SQLITE_DONE)
+	db_bind_blob(st, 1, env, (int)envlen);
+	db_bind_int64(st, 2, kv);
+	db_bind_int64(st, 3, w->id);
+	if ((src = db_step(st)) != DB_DONE)
 		rc = db_err(v, src, "sealing a webhook secret");
 out:
 	db_finish(v, st);
@@ -255,17 +255,17 @@ enum ov_rc
 vault_webhook_list(struct vault *v, vault_webhook_cb cb, void *arg)
 {
 	struct vault_webhook w;
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
 	if ((rc = db_prepare(v, "SELECT " WEBHOOK_COLS " FROM webhooks w "
 	    "ORDER BY w.id", &st)) != OV_OK)
 		return rc;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW)
+	while ((src = db_step(st)) == DB_ROW)
 		if ((rc = webhook_row(st, &w)) != OV_OK || cb(&w, arg))
 			break;
-	if (rc == OV_OK && src != SQLITE_DONE && src != SQLITE_ROW)
+	if (rc == OV_OK && src != DB_DONE && src != DB_ROW)
 		rc = db_err(v, src, "listing webhooks");
 	db_finish(v, st);
 	return rc;
@@ -276,7 +276,7 @@ static enum ov_rc
 webhook_find(struct vault *v, const char *ref, struct vault_webhook *w)
 {
 	char url[OV_URL_MAX + 1];
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	int64_t id = 0;
 	enum ov_rc rc;
 	int src;
@@ -289,12 +289,12 @@ webhook_find(struct vault *v, const char *ref, struct vault_webhook *w)
 	if ((rc = db_prepare(v, "SELECT " WEBHOOK_COLS " FROM webhooks w "
 	    "WHERE w.id = ?1 OR w.url = ?2 OR w.url = ?3", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_text(st, 2, id ? "" : url, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, id ? "" : ref, -1, SQLITE_STATIC);
-	if ((src = sqlite3_step(st)) == SQLITE_ROW)
+	db_bind_int64(st, 1, id);
+	db_bind_text(st, 2, id ? "" : url, -1);
+	db_bind_text(st, 3, id ? "" : ref, -1);
+	if ((src = db_step(st)) == DB_ROW)
 		rc = webhook_row(st, w);
-	else if (src == SQLITE_DONE)
+	else if (src == DB_DONE)
 		rc = ov_seterr(OV_ENOTFOUND, "no webhook %s; list them with: "
 		    "orgvault webhook list", id ? ref : "with that URL");
 	else
@@ -307,7 +307,7 @@ enum ov_rc
 vault_webhook_rm(struct vault *v, const char *ref, struct vault_webhook *out)
 {
 	struct vault_webhook w;
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
@@ -318,10 +318,10 @@ vault_webhook_rm(struct vault *v, const char *ref, struct vault_webhook *out)
 	/* Its deliveries go with it (ON DELETE CASCADE). */
 	if ((rc = db_prepare(v, "DELETE FROM webhooks WHERE id = ?", &st)))
 		return tx_end(v, rc);
-	sqlite3_bind_int64(st, 1, w.id);
-	src = sqlite3_step(st);
+	db_bind_int64(st, 1, w.id);
+	src = db_step(st);
 	db_finish(v, st);
-	if (src != SQLITE_DONE)
+	if (src != DB_DONE)
 		return tx_end(v, db_err(v, src, "removing a webhook"));
 	if ((rc = tx_end(v, webhook_event(v, "webhook.removed", &w))) ==
 	    OV_OK)
@@ -333,7 +333,7 @@ enum ov_rc
 vault_webhook_secret_open(struct vault *v, int64_t id, struct secret **out)
 {
 	char binding[OV_URL_MAX + 64];
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
 
@@ -352,16 +352,16 @@ vault_webhook_secret_open(struct vault *v, int64_t id, struct secret **out)
 	if ((rc = db_prepare(v, "SELECT url, secret_ct FROM webhooks WHERE "
 	    "id = ?", &st)) != OV_OK)
 		return rc;
-	sqlite3_bind_int64(st, 1, id);
-	if ((src = sqlite3_step(st)) == SQLITE_ROW) {
+	db_bind_int64(st, 1, id);
+	if ((src = db_step(st)) == DB_ROW) {
 		binding_webhook(binding, sizeof(binding), id,
-		    (const char *)sqlite3_column_text(st, 0));
-		if ((rc = vault_env_open(v, binding, sqlite3_column_blob(st,
-		    1), (size_t)sqlite3_column_bytes(st, 1), out)) != OV_OK)
+		    db_col_text(st, 0));
+		if ((rc = vault_env_open(v, binding, db_col_blob(st,
+		    1), (size_t)db_col_bytes(st, 1), out)) != OV_OK)
 			rc = ov_seterr(rc, "the signing secret of webhook %lld "
 			    "does not open (its row was changed outside "
 			    "orgvault?); run: orgvault check", (long long)id);
-	} else if (src == SQLITE_DONE)
+	} else if (src == DB_DONE)
 		rc = ov_seterr(OV_ENOTFOUND, "no webhook %lld", (long long)id);
 	else
 		rc = db_err(v, src, "reading a webhook");
@@ -376,7 +376,7 @@ webhook_check(struct vault *v, vault_check_cb cb, void *arg,
 	struct vault_check_failure f = { "webhooks", "secret_ct", 0, NULL };
 	char binding[OV_URL_MAX + 64];
 	struct secret *pt;
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	uint32_t kv;
 	enum ov_rc rc;
 	int src;
@@ -384,19 +384,19 @@ webhook_check(struct vault *v, vault_check_cb cb, void *arg,
 	if ((rc = db_prepare(v, "SELECT id, url, secret_ct, key_version FROM "
 	    "webhooks ORDER BY id", &st)) != OV_OK)
 		return rc;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		const unsigned char *ct = sqlite3_column_blob(st, 2);
-		size_t len = (size_t)sqlite3_column_bytes(st, 2);
+	while ((src = db_step(st)) == DB_ROW) {
+		const unsigned char *ct = db_col_blob(st, 2);
+		size_t len = (size_t)db_col_bytes(st, 2);
 
 		(*checked)++;
-		f.row = sqlite3_column_int64(st, 0);
+		f.row = db_col_int64(st, 0);
 		f.column = "secret_ct";
 		f.problem = NULL;
 		binding_webhook(binding, sizeof(binding), f.row,
-		    (const char *)sqlite3_column_text(st, 1));
+		    db_col_text(st, 1));
 		if (envelope_key_version(ct, len, &kv) != OV_OK)
 			f.problem = "envelope is malformed";
-		else if (kv != (uint32_t)sqlite3_column_int64(st, 3)) {
+		else if (kv != (uint32_t)db_col_int64(st, 3)) {
 			f.column = "key_version";
 			f.problem = "recorded key version differs from the "
 			    "envelope's";
@@ -420,7 +420,7 @@ webhook_check(struct vault *v, vault_check_cb cb, void *arg,
 			cb(&f, arg);
 		}
 	}
-	if (src != SQLITE_DONE)
+	if (src != DB_DONE)
 		rc = db_err(v, src, "reading webhooks");
 	db_finish(v, st);
 	return rc;
