@@ -16,7 +16,7 @@
  *   3. master.key.new is renamed over master.key (directory fsync).
  * Dying before 2 leaves a master.key.new nothing uses (the next change
  * replaces it).  Dying between 2 and 3 leaves a master.key that no
- * longer verifies: the opener (store.c) then takes master.key.new, and
+ * longer verifies: the opener (open.c) then takes master.key.new, and
  * when that verifies, does step 3 itself.  A change to a passphrase
  * deletes master.key after the commit (dying before that leaves a key
  * file that opens nothing; delete it).

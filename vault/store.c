@@ -1,20 +1,15 @@
 /*
- * store.c — opening and creating the vault: files, pragmas, the key,
- * the keyring; the mapping of database errors, statement and
- * transaction helpers over the storage seam (db.h).
+ * store.c — the bottom layer of vault/, over the storage seam (db.h):
+ * the mapping of database errors, statement and transaction helpers,
+ * vault settings (vault_meta) and the key settings kept there, the
+ * handle's accessors.  It calls nothing else of vault/ but the keyring;
+ * opening and creating a vault is open.c's.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <sodium.h>
 
-#include "util/log.h"
-#include "util/timefmt.h"
 #include "vault/vault_int.h"
 
 static const struct {
@@ -29,11 +24,6 @@ static const struct {
 	{ VAULT_KDF_SENSITIVE, crypto_pwhash_OPSLIMIT_SENSITIVE,
 	    crypto_pwhash_MEMLIMIT_SENSITIVE },
 };
-
-#define DB_CREATE	0x1	/* db_connect: a new database file */
-#define DB_EXCLUSIVE	0x2	/* db_connect: SQLite exclusive locking */
-
-static enum ov_rc db_connect(struct vault *, int);
 
 enum ov_rc
 db_err(struct vault *v, int src, const char *doing)
@@ -230,53 +220,6 @@ binding_token(char *buf, size_t len, int64_t org_id, int64_t cred_id,
 	    (long long)org_id, (long long)cred_id, (long long)generation);
 }
 
-/* Opens (or creates) the database file (db_sqlite.c: pragmas, and what
- * DB_EXCLUSIVE does). */
-static enum ov_rc
-db_connect(struct vault *v, int how)
-{
-	struct db_open o = {
-		.path = v->db_path,
-		.create = (how & DB_CREATE) != 0,
-		.exclusive = (how & DB_EXCLUSIVE) != 0,
-		.busy_timeout_ms = v->busy_timeout_ms,
-	};
-	int src = db_open(&o, &v->db);
-
-	return src == DB_OK ? OV_OK : db_err(v, src, "opening the database");
-}
-
-static enum ov_rc
-vault_alloc(const struct vault_opts *o, struct vault **out)
-{
-	struct vault *v;
-	const char *env;
-
-	if ((v = calloc(1, sizeof(*v))) == NULL)
-		return ov_seterr(OV_ENOMEM, "out of memory");
-	if ((size_t)snprintf(v->dir, sizeof(v->dir), "%s", o->data_dir) >=
-	    sizeof(v->dir) ||
-	    (size_t)snprintf(v->db_path, sizeof(v->db_path), "%s/%s",
-	    o->data_dir, VAULT_DB_FILE) >= sizeof(v->db_path)) {
-		free(v);
-		return ov_seterr(OV_EINVAL, "data directory path is too long");
-	}
-	snprintf(v->actor, sizeof(v->actor), "%s", o->actor ? o->actor :
-	    "unknown");
-	v->busy_timeout_ms = o->busy_timeout_ms;
-	if (v->busy_timeout_ms <= 0 &&
-	    (env = getenv("ORGVAULT_BUSY_TIMEOUT_MS")) != NULL) {
-		long ms = strtol(env, NULL, 10);
-
-		/* Out of range or garbage: the default below. */
-		v->busy_timeout_ms = ms > 0 && ms <= 600000 ? (int)ms : 0;
-	}
-	if (v->busy_timeout_ms <= 0)
-		v->busy_timeout_ms = OV_BUSY_TIMEOUT_MS;
-	*out = v;
-	return OV_OK;
-}
-
 enum ov_rc
 vault_need_key(struct vault *v)
 {
@@ -290,28 +233,6 @@ const char *
 vault_dir(const struct vault *v)
 {
 	return v->dir;
-}
-
-enum ov_rc
-vault_clone(struct vault *v, struct vault **out)
-{
-	struct vault *c;
-	enum ov_rc rc;
-
-	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return ov_seterr(OV_ENOMEM, "out of memory");
-	memcpy(c->dir, v->dir, sizeof(c->dir));
-	memcpy(c->db_path, v->db_path, sizeof(c->db_path));
-	memcpy(c->actor, v->actor, sizeof(c->actor));
-	c->busy_timeout_ms = v->busy_timeout_ms;
-	c->binding_final = v->binding_final;
-	if ((rc = db_connect(c, 0)) != OV_OK ||
-	    (v->kr && (rc = keyring_dup(v->kr, &c->kr)) != OV_OK)) {
-		vault_close(c);
-		return rc;
-	}
-	*out = c;
-	return OV_OK;
 }
 
 void
@@ -344,202 +265,10 @@ vault_sqlite_memory(void)
 	return db_engine_memory();
 }
 
-void
-vault_close(struct vault *v)
-{
-	if (v == NULL)
-		return;
-	db_close(v->db);
-	keyring_free(v->kr);
-	free(v);
-}
-
 static void
 hex(const unsigned char *b, size_t n, char *out)
 {
 	sodium_bin2hex(out, n * 2 + 1, b, n);
-}
-
-/* Whether kr is the master key the vault's key_check was made with. */
-static enum ov_rc
-key_matches(struct vault *v, const struct keyring *kr, int *match)
-{
-	unsigned char want[32], have[32];
-	char buf[128];
-	size_t n;
-	enum ov_rc rc;
-
-	if ((rc = meta_get(v, "key_check", buf, sizeof(buf))) != OV_OK)
-		return rc;
-	keyring_check_value(kr, have);
-	*match = sodium_hex2bin(want, sizeof(want), buf, strlen(buf), NULL,
-	    &n, NULL) == 0 && n == sizeof(want) && sodium_memcmp(want, have,
-	    sizeof(want)) == 0;
-	return OV_OK;
-}
-
-/*
- * DIR/master.key; or, when that is missing or no longer the vault's key
- * and DIR/master.key.new is, the new key of a `key change-master` that
- * stopped between its commit and the rename (master.c): it is used, and
- * the rename finished.
- */
-static enum ov_rc
-key_file_load(struct vault *v, struct keyring **out)
-{
-	char path[PATH_MAX + 16], next[PATH_MAX + 16], why[OV_ERRMSG_MAX];
-	struct keyring *kr = NULL, *nk = NULL;
-	enum ov_rc rc;
-	int match = 0;
-
-	snprintf(path, sizeof(path), "%s/%s", v->dir, VAULT_KEY_FILE);
-	snprintf(next, sizeof(next), "%s/%s", v->dir, VAULT_KEY_FILE_NEW);
-	if ((rc = keyring_load_file(path, &kr)) == OV_OK &&
-	    (rc = key_matches(v, kr, &match)) == OV_OK && match) {
-		*out = kr;
-		return OV_OK;
-	}
-	keyring_free(kr);
-	if (rc == OV_OK)
-		rc = ov_seterr(OV_ECRYPTO, "wrong master key file for the "
-		    "vault in %s", v->dir);
-	if ((rc != OV_ECRYPTO && rc != OV_ENOTFOUND) ||
-	    access(next, F_OK) != 0)
-		return rc;
-	snprintf(why, sizeof(why), "%s", ov_errmsg());
-	if (keyring_load_file(next, &nk) == OV_OK &&
-	    key_matches(v, nk, &match) == OV_OK && match) {
-		if (master_key_promote(v->dir) != OV_OK)
-			log_warnx("%s", ov_errmsg());
-		*out = nk;
-		return OV_OK;
-	}
-	keyring_free(nk);
-	return ov_seterr(rc, "%s", why);
-}
-
-/* Loads the master key the vault was made with, and proves it right. */
-static enum ov_rc
-key_load(struct vault *v, const struct vault_opts *o)
-{
-	char source[16], buf[128];
-	struct keyring_kdf kdf;
-	size_t n;
-	enum ov_rc rc;
-	int match;
-
-	if ((rc = meta_get(v, "key_source", source, sizeof(source))) != OV_OK)
-		return rc;
-	if (strcmp(source, "passphrase") != 0) {
-		if (o->passphrase != NULL)
-			return ov_seterr(OV_EUSAGE, "this vault uses the key "
-			    "file %s/%s, not a passphrase; drop the passphrase "
-			    "option", v->dir, VAULT_KEY_FILE);
-		return key_file_load(v, &v->kr);
-	}
-	if (o->passphrase == NULL)
-		return ov_seterr(OV_EUSAGE, "this vault is protected by a "
-		    "passphrase: give --passphrase-file PATH|- or set "
-		    "ORGVAULT_PASSPHRASE_FILE");
-	if ((rc = meta_get(v, "kdf_salt", buf, sizeof(buf))) ||
-	    sodium_hex2bin(kdf.salt, sizeof(kdf.salt), buf, strlen(buf), NULL,
-	    &n, NULL) != 0 || n != sizeof(kdf.salt))
-		return rc ? rc : ov_seterr(OV_EINTEGRITY, "kdf_salt in vault "
-		    "settings is malformed");
-	if ((rc = meta_get(v, "kdf_opslimit", buf, sizeof(buf))))
-		return rc;
-	kdf.opslimit = strtoull(buf, NULL, 10);
-	if ((rc = meta_get(v, "kdf_memlimit", buf, sizeof(buf))))
-		return rc;
-	kdf.memlimit = (size_t)strtoull(buf, NULL, 10);
-	if ((rc = keyring_from_passphrase(o->passphrase, &kdf, &v->kr)) ||
-	    (rc = key_matches(v, v->kr, &match)))
-		return rc;
-	if (!match)
-		return ov_seterr(OV_ECRYPTO, "wrong passphrase for the vault "
-		    "in %s", v->dir);
-	return OV_OK;
-}
-
-/* Unwraps every data key; versions that fail are kept for `check`. */
-static enum ov_rc
-keyring_rows_load(struct vault *v)
-{
-	struct db_stmt *st;
-	enum ov_rc rc;
-	int src;
-
-	if ((rc = db_prepare(v, "SELECT version, wrapped_key FROM keyring "
-	    "ORDER BY version", &st)) != OV_OK)
-		return rc;
-	while ((src = db_step(st)) == DB_ROW) {
-		uint32_t ver = (uint32_t)db_col_int64(st, 0);
-
-		if (keyring_add_data_key(v->kr, ver, db_col_blob(st, 1),
-		    (size_t)db_col_bytes(st, 1)) != OV_OK) {
-			log_warnx("%s", ov_errmsg());
-			if (v->nbad_keys < VAULT_BAD_KEYS_MAX)
-				v->bad_keys[v->nbad_keys++] = ver;
-		}
-	}
-	if (src != DB_DONE)
-		rc = db_err(v, src, "reading the keyring");
-	db_finish(v, st);
-	return rc;
-}
-
-enum ov_rc
-vault_open(const struct vault_opts *o, unsigned flags, struct vault **out)
-{
-	struct vault *v;
-	struct stat st;
-	enum ov_rc rc;
-	int pending;
-
-	if (stat(o->data_dir, &st) != 0)
-		return ov_seterr(OV_ENOTFOUND, "no vault in %s: the directory "
-		    "does not exist; create one with: orgvault --data-dir %s "
-		    "init", o->data_dir, o->data_dir);
-	if (!S_ISDIR(st.st_mode))
-		return ov_seterr(OV_EINVAL, "data directory %s is not a "
-		    "directory; give --data-dir the vault's directory",
-		    o->data_dir);
-	if ((rc = vault_alloc(o, &v)) != OV_OK)
-		return rc;
-	if (access(v->db_path, F_OK) != 0) {
-		rc = ov_seterr(OV_ENOTFOUND, "no vault in %s: %s is missing; "
-		    "create one with: orgvault --data-dir %s init",
-		    o->data_dir, VAULT_DB_FILE, o->data_dir);
-		goto fail;
-	}
-	if ((rc = db_connect(v, flags & VAULT_OPEN_EXCLUSIVE ? DB_EXCLUSIVE :
-	    0)) != OV_OK) {
-		if (rc == OV_EBUSY && (flags & VAULT_OPEN_EXCLUSIVE))
-			rc = ov_seterr(OV_ECONFLICT, "the vault in %s is open "
-			    "in another process (orgvault serve, or another "
-			    "command); stop it and retry", v->dir);
-		goto fail;
-	}
-	/* The key first (its tables are 0001's): a migration may need it
-	 * (0004 makes the row MAC key in its own transaction). */
-	if ((rc = schema_check(v, (flags & (VAULT_OPEN_NO_KEY |
-	    VAULT_OPEN_MIGRATE | VAULT_OPEN_PENDING_OK)) ? SCHEMA_TOLERATE :
-	    SCHEMA_REFUSE_PENDING, &pending)) != OV_OK)
-		goto fail;
-	if (!(flags & VAULT_OPEN_NO_KEY) && ((rc = key_load(v, o)) != OV_OK ||
-	    (rc = keyring_rows_load(v)) != OV_OK))
-		goto fail;
-	if ((flags & VAULT_OPEN_MIGRATE) && (rc = schema_check(v, SCHEMA_APPLY,
-	    &pending)) != OV_OK)
-		goto fail;
-	if (!(flags & VAULT_OPEN_NO_KEY) && pending == 0 &&
-	    (rc = mac_key_load(v)) != OV_OK)
-		goto fail;
-	*out = v;
-	return OV_OK;
-fail:
-	vault_close(v);
-	return rc;
 }
 
 void
@@ -577,110 +306,4 @@ key_meta_write(struct vault *v, const struct keyring *kr,
 	keyring_check_value(kr, check);
 	hex(check, sizeof(check), buf);
 	return meta_set(v, "key_check", buf);
-}
-
-/* Writes the key settings, the first data key and the first event. */
-static enum ov_rc
-init_contents(struct vault *v, const struct vault_opts *o,
-    const struct keyring_kdf *kdf)
-{
-	unsigned char *wrapped = NULL;
-	size_t wlen;
-	struct db_stmt *st = NULL;
-	struct event_rec ev = { .kind = "vault.initialized" };
-	enum ov_rc rc;
-	int src;
-
-	if ((rc = tx_begin(v)) != OV_OK)
-		return rc;
-	if ((rc = key_meta_write(v, v->kr, kdf)) != OV_OK)
-		goto out;
-	if ((rc = keyring_new_data_key(v->kr, 1, &wrapped, &wlen)) != OV_OK)
-		goto out;
-	if ((rc = db_prepare(v, "INSERT INTO keyring (version, wrapped_key, "
-	    "created_at) VALUES (1, ?, ?)", &st)) != OV_OK)
-		goto out;
-	db_bind_blob(st, 1, wrapped, (int)wlen);
-	db_bind_int64(st, 2, timefmt_now());
-	if ((src = db_step(st)) != DB_DONE) {
-		rc = db_err(v, src, "writing the keyring");
-		goto out;
-	}
-	if ((rc = event_append(v, &ev)) == OV_OK)
-		rc = mac_key_init(v);
-out:
-	db_finish(v, st);
-	free(wrapped);
-	return tx_end(v, rc);
-}
-
-enum ov_rc
-vault_init(const struct vault_opts *o, enum vault_kdf_cost cost)
-{
-	struct vault *v = NULL;
-	struct keyring_kdf kdf;
-	struct stat st;
-	char key_path[PATH_MAX + 16];
-	int made_dir = 0, made_key = 0, made_db = 0;
-	enum ov_rc rc;
-
-	if ((rc = vault_alloc(o, &v)) != OV_OK)
-		return rc;
-	snprintf(key_path, sizeof(key_path), "%s/%s", v->dir, VAULT_KEY_FILE);
-	if (mkdir(v->dir, 0700) == 0)
-		made_dir = 1;
-	else if (errno == EEXIST && (stat(v->dir, &st) != 0 ||
-	    !S_ISDIR(st.st_mode))) {
-		rc = ov_seterr(OV_EINVAL, "%s exists and is not a directory",
-		    v->dir);
-		goto out;
-	} else if (errno != EEXIST) {
-		rc = ov_seterr(OV_EIO, "cannot create data directory %s: %s",
-		    v->dir, strerror(errno));
-		goto out;
-	}
-	if (access(v->db_path, F_OK) == 0 || access(key_path, F_OK) == 0) {
-		rc = ov_seterr(OV_ECONFLICT, "%s already holds a vault (%s or "
-		    "%s exists); refusing to overwrite it", v->dir,
-		    VAULT_DB_FILE, VAULT_KEY_FILE);
-		goto out;
-	}
-	if (o->passphrase) {
-		if (o->passphrase->len < OV_PASSPHRASE_MIN) {
-			rc = ov_seterr(OV_EINVAL, "passphrase must be at least "
-			    "%d bytes", OV_PASSPHRASE_MIN);
-			goto out;
-		}
-		kdf_new(cost, &kdf);
-		rc = keyring_from_passphrase(o->passphrase, &kdf, &v->kr);
-	} else if ((rc = keyring_create_file(key_path, &v->kr)) == OV_OK)
-		made_key = 1;
-	if (rc != OV_OK)
-		goto out;
-	made_db = 1;
-	if ((rc = db_connect(v, DB_CREATE)) != OV_OK ||
-	    (rc = schema_apply_all(v)) != OV_OK ||
-	    (rc = init_contents(v, o, o->passphrase ? &kdf : NULL)) != OV_OK)
-		goto out;
-out:
-	if (rc != OV_OK) {
-		/* Leave nothing half made, so init can simply be re-run. */
-		db_close(v->db);
-		v->db = NULL;
-		if (made_db) {
-			char p[PATH_MAX + 8];
-
-			unlink(v->db_path);
-			snprintf(p, sizeof(p), "%s-wal", v->db_path);
-			unlink(p);
-			snprintf(p, sizeof(p), "%s-shm", v->db_path);
-			unlink(p);
-		}
-		if (made_key)
-			unlink(key_path);
-		if (made_dir)
-			rmdir(v->dir);
-	}
-	vault_close(v);
-	return rc;
 }

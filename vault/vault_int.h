@@ -33,7 +33,7 @@ struct vault {
 	size_t		 nbad_keys;
 };
 
-/* store.c */
+/* store.c (open.c opens and creates) */
 /* OV_EINTERNAL unless the vault was opened with its key. */
 enum ov_rc	vault_need_key(struct vault *);
 enum ov_rc	db_err(struct vault *, int db_rc, const char *doing);
