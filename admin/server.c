@@ -533,8 +533,11 @@ daemon_start(struct admin *a, int listen_fd, const char *cert,
 	    MHD_USE_ITC;
 	if (listen_addr(a, &ss))
 		flags |= MHD_USE_IPv6;
-	flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ?
-	    MHD_USE_EPOLL : MHD_USE_POLL;
+	/* TLS daemons poll: a reload quiesces the old one, and libmicrohttpd
+	 * 0.9.75 aborts ("Failed to remove listen FD from epoll set") when
+	 * an epoll daemon is quiesced while its thread updates the set. */
+	flags |= !cert && MHD_is_feature_supported(MHD_FEATURE_EPOLL) ==
+	    MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
 	if (cert)
 		flags |= MHD_USE_TLS;
 	/* Not MHD_OPTION_PER_IP_CONNECTION_LIMIT: it cannot exempt the

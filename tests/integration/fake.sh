@@ -323,7 +323,7 @@ serve_kill9() {
 # expect_clean_log NAME FILE: no sanitizer report or crash in FILE.
 expect_clean_log() {
 	local hit
-	hit=$(grep -aE -m3 'ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:|SUMMARY: [A-Za-z]*Sanitizer|AddressSanitizer|double free|stack smashing|Segmentation fault' "$2" 2>/dev/null)
+	hit=$(grep -aE -m3 'ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:|SUMMARY: [A-Za-z]*Sanitizer|AddressSanitizer|double free|stack smashing|Segmentation fault|Fatal error in GNU libmicrohttpd' "$2" 2>/dev/null)
 	if [ -n "$hit" ]; then
 		fail "$1" "$(printf '%s' "$hit" | head -c 600)"
 	else
