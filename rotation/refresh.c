@@ -314,8 +314,23 @@ rot_refresh_one(struct vault *v, const struct rot_config *cfg,
 	    c->lease_owner) ? c->lease_owner : NULL;
 	enum ov_rc rc;
 
-	if (holder && (rc = vault_note_unknown(v, c->id, holder)) != OV_OK)
-		return rc;
+	if (holder) {
+		/* A refresher died during an attempt that may have rotated
+		 * the refresh token: hold the credential and say so.  Only a
+		 * second, deliberate refresh (of the held credential) may
+		 * replay its token. */
+		if ((rc = vault_note_unknown(v, c->id, holder)) != OV_OK ||
+		    (rc = vault_cred_get(v, c->org, c->name, after)) != OV_OK)
+			return rc;
+		if (strcmp(after->status, "unknown") == 0)
+			return ov_seterr(OV_ECONFLICT, "%s/%s is held: its last "
+			    "refresher (%s) died during an attempt that may "
+			    "have rotated the refresh token, and presenting "
+			    "the stored one could make the provider revoke the "
+			    "whole token family; re-authorize (cred put "
+			    "--refresh-token-file), or run this refresh again "
+			    "to retry on purpose", c->org, c->name, holder);
+	}
 	rc = vault_lease_claim(v, c->id, cfg->owner, holder, now, now +
 	    cfg->timeout_ms / 1000 + 60, VAULT_CLAIM_OPERATOR, -1, &leased);
 	if (rc == OV_ECONFLICT)
