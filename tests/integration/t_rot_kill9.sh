@@ -39,19 +39,26 @@ rm -f "$TMP/import.jsonl"
 # outcome is unknown is not blindly replayed; if it is, the revocation it
 # earns must at least name the likely cause.
 secret_file "$TMP/s" "$SECRET"
-secret_file "$TMP/rt-crash" rt-seed-crash
-fake_put crash "{\"client_secret\":\"$SECRET\",\"lifetime\":3600,\"refresh_token\":\"rt-seed-crash\"}" || exit 1
-expect_ok "crash: cred put" -- ov cred put acme crash --provider genesys \
-    --token-url "$FAKE_URL/oauth/token" --client-id crash --secret-file "$TMP/s" \
-    --grant refresh_token --refresh-token-file "$TMP/rt-crash"
-code=$(curl -sS -o /dev/null -w '%{http_code}' -u "crash:$SECRET" "$FAKE_URL/oauth/token" \
-    -d grant_type=refresh_token -d refresh_token=rt-seed-crash)
-expect_eq "crash: the provider rotated the token (the answer serve never committed)" 200 "$code"
-sleep 0.1 &
-dead=$!
-wait "$dead"
-sqlite3 "$DB" "UPDATE credentials SET lease_owner = '$(cat /proc/sys/kernel/hostname):$dead:0000dead',
-    lease_until = strftime('%s','now') + 70 WHERE name = 'crash'"
+# window NAME [FAKE-FIELDS]: credential acme/NAME whose refresh token
+# (rt-seed-NAME) the provider has just rotated, leased by a dead process.
+window() {
+	local n=$1 extra=${2:-}
+	secret_file "$TMP/rt-$n" "rt-seed-$n"
+	fake_put "$n" "{\"client_secret\":\"$SECRET\",\"lifetime\":3600,\"refresh_token\":\"rt-seed-$n\"$extra}" ||
+	    exit 1
+	expect_ok "$n: cred put" -- ov cred put acme "$n" --provider genesys \
+	    --token-url "$FAKE_URL/oauth/token" --client-id "$n" --secret-file "$TMP/s" \
+	    --grant refresh_token --refresh-token-file "$TMP/rt-$n"
+	code=$(curl -sS -o /dev/null -w '%{http_code}' -u "$n:$SECRET" "$FAKE_URL/oauth/token" \
+	    -d grant_type=refresh_token -d refresh_token="rt-seed-$n")
+	expect_eq "$n: the provider rotated the token (the answer never committed)" 200 "$code"
+	sleep 0.1 &
+	dead=$!
+	wait "$dead"
+	sqlite3 "$DB" "UPDATE credentials SET lease_owner = '$(cat /proc/sys/kernel/hostname):$dead:0000dead',
+	    lease_until = strftime('%s','now') + 70 WHERE name = '$n'"
+}
+window crash
 serve_start crash || exit 1
 crash_settled() {
 	[ "$(events_json --credential crash | jq 'map(select(.kind | test("^(refresh|credential)\\.") and . != "credential.created")) | length')" -ge 1 ]
@@ -76,19 +83,7 @@ run ov cred rm acme crash
 
 # The same window found by `cred refresh` (no serve running): it holds the
 # credential and presents nothing; only a second, deliberate refresh does.
-secret_file "$TMP/rt-crash2" rt-seed-crash2
-fake_put crash2 "{\"client_secret\":\"$SECRET\",\"lifetime\":3600,\"refresh_token\":\"rt-seed-crash2\",\"rotate_refresh\":true}" || exit 1
-expect_ok "cli crash: cred put" -- ov cred put acme crash2 --provider genesys \
-    --token-url "$FAKE_URL/oauth/token" --client-id crash2 --secret-file "$TMP/s" \
-    --grant refresh_token --refresh-token-file "$TMP/rt-crash2"
-code=$(curl -sS -o /dev/null -w '%{http_code}' -u "crash2:$SECRET" "$FAKE_URL/oauth/token" \
-    -d grant_type=refresh_token -d refresh_token=rt-seed-crash2)
-expect_eq "cli crash: the provider rotated the token (the answer never committed)" 200 "$code"
-sleep 0.1 &
-dead=$!
-wait "$dead"
-sqlite3 "$DB" "UPDATE credentials SET lease_owner = '$(cat /proc/sys/kernel/hostname):$dead:0000dead',
-    lease_until = strftime('%s','now') + 70 WHERE name = 'crash2'"
+window crash2 ',"rotate_refresh":true'
 expect_fail 3 "cli crash: cred refresh holds it (exit 3) instead of replaying" "is held" -- \
     ov cred refresh acme crash2
 expect_eq "cli crash: ... and sent nothing (the provider saw only the rotation)" 1 \
