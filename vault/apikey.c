@@ -148,26 +148,38 @@ apikey_row_mac(struct vault *v, struct db_stmt *st, int hcol,
 	return OV_OK;
 }
 
-/* Writes the row MAC of api_keys row id (after a create or revoke). */
-enum ov_rc
-apikey_mac_write(struct vault *v, int64_t id)
+/* Row id into k, with the MAC it should have (mac) and whether the
+ * stored one matches (*ok). */
+static enum ov_rc
+apikey_by_id(struct vault *v, int64_t id, struct vault_apikey *k,
+    unsigned char mac[32], int *ok)
 {
-	struct vault_apikey k;
-	unsigned char mac[32];
 	struct db_stmt *st;
 	enum ov_rc rc;
-	int ok, src;
+	int src;
 
 	if ((rc = db_prepare(v, "SELECT " APIKEY_COLS ", secret_hash, row_mac "
 	    "FROM api_keys WHERE id = ?", &st)) != OV_OK)
 		return rc;
 	db_bind_int64(st, 1, id);
 	if ((src = db_step(st)) == DB_ROW)
-		rc = apikey_row_mac(v, st, APIKEY_HCOL, &k, mac, &ok);
+		rc = apikey_row_mac(v, st, APIKEY_HCOL, k, mac, ok);
 	else
 		rc = db_err(v, src, "reading an API key");
 	db_finish(v, st);
-	if (rc != OV_OK)
+	return rc;
+}
+
+/* Writes the row MAC of api_keys row id (after a create or revoke). */
+enum ov_rc
+apikey_mac_write(struct vault *v, int64_t id)
+{
+	struct vault_apikey k;
+	unsigned char mac[32];
+	enum ov_rc rc;
+	int ok;
+
+	if ((rc = apikey_by_id(v, id, &k, mac, &ok)) != OV_OK)
 		return rc;
 	return row_mac_put(v, APIKEY_MAC_UPDATE, id, mac, "writing an API "
 	    "key's MAC");
@@ -693,16 +705,7 @@ apikey_revoke_row(struct vault *v, int64_t id, const char *reason)
 	enum ov_rc rc;
 	int ok = 0, src;
 
-	if ((rc = db_prepare(v, "SELECT " APIKEY_COLS ", secret_hash, row_mac "
-	    "FROM api_keys WHERE id = ?", &st)) != OV_OK)
-		return rc;
-	db_bind_int64(st, 1, id);
-	if ((src = db_step(st)) == DB_ROW)
-		rc = apikey_row_mac(v, st, APIKEY_HCOL, &k, mac, &ok);
-	else
-		rc = db_err(v, src, "reading an API key");
-	db_finish(v, st);
-	if (rc != OV_OK)
+	if ((rc = apikey_by_id(v, id, &k, mac, &ok)) != OV_OK)
 		return rc;
 	k.revoked_at = timefmt_now();
 	if ((rc = db_prepare(v, "UPDATE api_keys SET revoked_at = ? WHERE "
