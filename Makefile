@@ -3,9 +3,9 @@ PREFIX    ?= /usr/local
 DESTDIR   ?=
 BUILD     ?= build
 CC        ?= cc
-PKGS      := sqlite3 libsodium libcurl jansson libmicrohttpd
+PKGS      := sqlite3 libsodium libcurl jansson libmicrohttpd libpq
 DEB_PKGS  := build-essential pkg-config libsqlite3-dev libsodium-dev \
-             libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev
+             libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev libpq-dev
 TEST_DEBS := libcmocka-dev jq sqlite3 util-linux curl bc openssl faketime python3
 BENCH_DEBS := wrk
 # libFuzzer is in libclang-rt-N-dev, which clang only recommends; N is
@@ -32,6 +32,7 @@ LIBS       = $(PKG_LIBS) -lpthread
 LIB_SRC := $(wildcard util/*.c vault/*.c rotation/*.c admin/*.c)
 CMD_SRC := $(wildcard cmd/*.c)
 MIGRATIONS := $(sort $(wildcard migrations/*.sql))
+PG_MIGRATIONS := $(sort $(wildcard migrations/pg/*.sql))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/migrations_embed.o
 CMD_OBJ := $(CMD_SRC:%.c=$(BUILD)/%.o)
 FAKE_SRC := $(wildcard tests/fake_oauth/*.c)
@@ -57,9 +58,11 @@ $(BUILD)/%.o: %.c $(wildcard */*.h)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # Migrations are embedded at build time (tools/embed-migrations.sh).
-$(BUILD)/migrations_embed.c: tools/embed-migrations.sh $(MIGRATIONS)
+$(BUILD)/migrations_embed.c: tools/embed-migrations.sh $(MIGRATIONS) \
+    $(PG_MIGRATIONS)
 	@mkdir -p $(BUILD)
-	sh tools/embed-migrations.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+	sh tools/embed-migrations.sh migrations $(MIGRATIONS) -- \
+	    migrations_pg $(PG_MIGRATIONS) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/migrations_embed.o: $(BUILD)/migrations_embed.c
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<

@@ -170,6 +170,7 @@ int
 cli_open(struct cli *cli, unsigned flags, struct vault **out)
 {
 	struct vault_opts o = { .data_dir = cli->data_dir,
+	    .database = cli->database,
 	    .actor = cli->actor };
 	struct secret *pp = NULL;
 	enum ov_rc rc;

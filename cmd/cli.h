@@ -15,6 +15,7 @@
 
 struct cli {
 	const char	*data_dir;
+	const char	*database;	/* NULL: SQLite in data_dir */
 	const char	*passphrase_file;
 	char		 actor[OV_ACTOR_MAX + 1];
 	int		 stdin_taken;	/* a secret was read from "-" */

@@ -31,6 +31,7 @@ cmd_init(struct cli *cli, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vault_opts o = { .data_dir = cli->data_dir,
+	    .database = cli->database,
 	    .actor = cli->actor };
 	enum vault_kdf_cost cost = VAULT_KDF_MODERATE;
 	struct secret *pp = NULL;

@@ -25,7 +25,8 @@
 
 
 static const char usage[] =
-"usage: orgvault [--data-dir DIR] [--passphrase-file PATH|-] [-v]\n"
+"usage: orgvault [--data-dir DIR] [--database URL]\n"
+"                [--passphrase-file PATH|-] [-v]\n"
 "                [--endpoint-allow CIDR[,CIDR...]] [--proxy URL]\n"
 "                COMMAND [ARGS]\n"
 "\n"
@@ -52,6 +53,12 @@ static const char usage[] =
 "Global options:\n"
 "  --data-dir DIR          vault directory (env ORGVAULT_DATA_DIR; default\n"
 "                          $XDG_DATA_HOME/orgvault or ~/.local/share/orgvault)\n"
+"  --database URL          where the vault's data lives: a PostgreSQL URL\n"
+"                          (postgresql://user@host/db?schema=orgvault, or\n"
+"                          a key=value conninfo; no password: use libpq's\n"
+"                          passfile) or \"sqlite\", the file orgvault.db in\n"
+"                          the data directory (the default; env\n"
+"                          ORGVAULT_DATABASE).  The key file stays in DIR.\n"
 "  --passphrase-file PATH  passphrase of a passphrase vault, '-' for stdin\n"
 "                          (env ORGVAULT_PASSPHRASE_FILE)\n"
 "  --endpoint-allow CIDRS  ranges the outbound policy lets token, provider\n"
@@ -147,6 +154,7 @@ main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "data-dir",		required_argument, NULL, 'd' },
+		{ "database",		required_argument, NULL, 'D' },
 		{ "passphrase-file",	required_argument, NULL, 'p' },
 		{ "endpoint-allow",	required_argument, NULL, 'A' },
 		{ "proxy",		required_argument, NULL, 'P' },
@@ -162,9 +170,11 @@ main(int argc, char **argv)
 	harden();
 	actor_init(&cli);
 	cli.passphrase_file = getenv("ORGVAULT_PASSPHRASE_FILE");
+	cli.database = getenv("ORGVAULT_DATABASE");
 	while ((ch = cli_getopt(argc, argv, "+vh", opts)) != -1) {
 		switch (ch) {
 		case 'd': cli.data_dir = optarg; break;
+		case 'D': cli.database = optarg; break;
 		case 'p': cli.passphrase_file = optarg; break;
 		case 'A': allow = optarg; break;
 		case 'P':
@@ -187,6 +197,10 @@ main(int argc, char **argv)
 	    (env = getenv("ORGVAULT_ENDPOINT_ALLOW")) != NULL && *env &&
 	    netpolicy_allow(env, "ORGVAULT_ENDPOINT_ALLOW") != OV_OK)
 		return cli_usage_error(usage, "%s", ov_errmsg());
+	if (vault_database_check(cli.database) != OV_OK)
+		return cli_usage_error(usage, "%s", ov_errmsg());
+	if (cli.database && !vault_database_is_pg(cli.database))
+		cli.database = NULL;	/* "sqlite", or "" */
 	if (cli.data_dir == NULL && (cli.data_dir = data_dir_default()) ==
 	    NULL)
 		return cli_usage_error(usage, "no data directory: give "

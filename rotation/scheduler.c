@@ -3,8 +3,8 @@
  *
  * Event-driven: the thread sleeps in curl_multi_poll() until the
  * earliest of (a) the next credential deadline, (b) a finished
- * transfer, (c) a change to the database file by another process
- * (inotify on the data directory: CLI writes take effect at once),
+ * transfer, (c) a commit by another process (vault_watch: inotify on
+ * SQLite's directory, LISTEN on PostgreSQL; CLI writes act at once),
  * (d) a host budget freeing up, (e) a wake-up from another thread.
  * There is no fixed poll interval.
  *
@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -74,7 +73,7 @@ struct rot_scheduler {
 	pthread_t		 thread;
 	atomic_int		 stop;
 	int			 grace_ms;
-	int			 inotify_fd;
+	struct vault_watch	*watch;		/* other processes' commits */
 	struct host		*hosts;
 	size_t			 nhosts;
 	struct attempt		*inflight;
@@ -765,15 +764,6 @@ scan(struct rot_scheduler *s)
 		wake_at(s, next * 1000);
 }
 
-static void
-drain_inotify(int fd)
-{
-	char buf[4096];
-
-	while (read(fd, buf, sizeof(buf)) > 0)
-		;
-}
-
 /* Shutdown: wait for in-flight transfers up to the grace period, then
  * record what is left as unknown (refresh grants) or failed. */
 static void
@@ -813,9 +803,10 @@ scheduler_main(void *arg)
 		if (wait < 0)
 			wait = 0;
 		oauth_pool_run(s->pool, (int)(wait > IDLE_WAKE_MS ?
-		    IDLE_WAKE_MS : wait), s->inotify_fd);
-		if (s->inotify_fd >= 0)
-			drain_inotify(s->inotify_fd);
+		    IDLE_WAKE_MS : wait), s->watch ? vault_watch_fd(s->watch) :
+		    -1);
+		if (s->watch)
+			(void)vault_watch_drain(s->watch);
 	}
 	finish_inflight(s);
 	atomic_store(&s->alive, 0);
@@ -833,22 +824,16 @@ rot_scheduler_start(struct vault *v, const struct rot_config *cfg,
 	s->cfg = *cfg;
 	s->v = v;
 	pthread_mutex_init(&s->req_lock, NULL);
-	s->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (s->inotify_fd >= 0 && inotify_add_watch(s->inotify_fd,
-	    vault_dir(v), IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE) < 0) {
-		log_warn("inotify on %s; CLI changes are seen within a minute",
-		    vault_dir(v));
-		close(s->inotify_fd);
-		s->inotify_fd = -1;
-	}
+	if (vault_watch_open(v, &s->watch) != OV_OK)
+		log_warnx("%s; CLI changes are seen within a minute",
+		    ov_errmsg());
 	atomic_store(&s->alive, 1);
 	if ((s->pauses = pause_reg_new(cfg->host_pause_clients)) == NULL ||
 	    (s->pool = oauth_pool_new(cfg->retry_after_cap_s)) == NULL ||
 	    pthread_create(&s->thread, NULL, scheduler_main, s) != 0) {
 		oauth_pool_free(s->pool);
 		pause_reg_free(s->pauses);
-		if (s->inotify_fd >= 0)
-			close(s->inotify_fd);
+		vault_watch_close(s->watch);
 		free(s);
 		return ov_seterr(OV_EINTERNAL, "cannot start the scheduler");
 	}
@@ -915,8 +900,7 @@ rot_scheduler_stop(struct rot_scheduler *s, int grace_ms)
 	oauth_pool_wakeup(s->pool);
 	pthread_join(s->thread, NULL);
 	oauth_pool_free(s->pool);
-	if (s->inotify_fd >= 0)
-		close(s->inotify_fd);
+	vault_watch_close(s->watch);
 	for (size_t i = 0; i < s->nhosts; i++)
 		free(s->hosts[i].starts);
 	free(s->hosts);

@@ -11,6 +11,7 @@
 #define OV_EXTERNAL_ID_MAX	128
 #define OV_APIKEY_ORGS_MAX	1024	/* an API key's orgs: "*" or a,b,c */
 #define OV_APIKEY_TTL_MAX	(3650 * 86400)	/* apikey create --expires-in */
+#define OV_DB_URL_MAX		2048	/* --database: a PostgreSQL URL or conninfo */
 #define OV_CLIENT_ID_MAX	256
 #define OV_URL_MAX		2048
 #define OV_REGION_MAX		63	/* region key or instance */

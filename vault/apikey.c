@@ -87,7 +87,8 @@ orgs_resolve(struct vault *v, struct vault_apikey *k)
 		return OV_OK;
 	snprintf(ids, sizeof(ids), "[%s]", k->org_ids);
 	if ((rc = db_prepare(v, "SELECT slug FROM orgs WHERE id IN (SELECT "
-	    "value FROM json_each(?)) ORDER BY slug", &st)) != OV_OK)
+	    "CAST(value AS INTEGER) FROM json_each(?)) ORDER BY slug",
+	    &st)) != OV_OK)
 		return rc;
 	db_bind_text(st, 1, ids, -1);
 	while ((src = db_step(st)) == DB_ROW) {
@@ -770,7 +771,8 @@ apikey_orgs_removed(struct vault *v, const char *reason)
 		    "revoked_at IS NULL AND org_ids != '*' AND "
 		    "json_valid('[' || a.org_ids || ']') AND NOT EXISTS "
 		    "(SELECT 1 FROM orgs o, json_each('[' || a.org_ids || "
-		    "']') j WHERE o.id = j.value) ORDER BY id LIMIT 64", &st)))
+		    "']') j WHERE o.id = CAST(j.value AS INTEGER)) ORDER BY id "
+		    "LIMIT 64", &st)))
 			return rc;
 		for (n = 0; (src = db_step(st)) == DB_ROW; n++)
 			ids[n] = db_col_int64(st, 0);

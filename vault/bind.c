@@ -291,11 +291,11 @@ cred_mac_verify(struct vault *v, int64_t cred_id)
 	int own = !db_in_tx(v->db);
 	enum ov_rc rc;
 
-	if (own && (rc = db_exec(v, "BEGIN")) != OV_OK)
+	if (own && (rc = db_read_begin(v)) != OV_OK)
 		return rc;
 	rc = mac_verify(v, cred_id);
 	if (own)
-		(void)db_exec(v, "COMMIT");
+		(void)db_commit(v->db);
 	return rc;
 }
 

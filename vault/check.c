@@ -4,7 +4,8 @@
  * keyring rows that did not unwrap at open, every secret and token
  * envelope (with its binding and recorded key version), the API key
  * hash key, the webhooks' signing secrets, the audit hash chain, and
- * SQLite's integrity_check and foreign_key_check.  Each failure is
+ * the engine's own checks (SQLite's integrity_check and
+ * foreign_key_check; PostgreSQL has none to run).  Each failure is
  * reported by table, row and column; nothing is repaired.
  */
 #include <stdio.h>
@@ -77,36 +78,31 @@ check_envelopes(struct vault *v, const struct walk *w, vault_check_cb cb,
 	return rc;
 }
 
-/* integrity_check and foreign_key_check print rows only on trouble. */
+struct engine_report {
+	vault_check_cb	 cb;
+	void		*arg;
+	int64_t		*failures;
+};
+
+static void
+engine_problem(void *arg, const char *table, int64_t row, const char *msg)
+{
+	struct engine_report *r = arg;
+
+	report(r->cb, r->arg, r->failures, table, "", row, msg);
+}
+
+/* The engine's own checks (SQLite's integrity_check and
+ * foreign_key_check; none on PostgreSQL). */
 static enum ov_rc
-check_sqlite(struct vault *v, vault_check_cb cb, void *arg,
+check_engine(struct vault *v, vault_check_cb cb, void *arg,
     int64_t *failures)
 {
-	struct db_stmt *st;
-	enum ov_rc rc;
-	int src;
+	struct engine_report r = { cb, arg, failures };
+	int src = db_check(v->db, engine_problem, &r);
 
-	if ((rc = db_prepare(v, "PRAGMA integrity_check", &st)) != OV_OK)
-		return rc;
-	while ((src = db_step(st)) == DB_ROW) {
-		const char *msg = db_col_text(st, 0);
-
-		if (msg && strcmp(msg, "ok") != 0)
-			report(cb, arg, failures, "sqlite", "", 0, msg);
-	}
-	db_finish(v, st);
-	if (src != DB_DONE)
-		return db_err(v, src, "running integrity_check");
-	if ((rc = db_prepare(v, "PRAGMA foreign_key_check", &st)) != OV_OK)
-		return rc;
-	while ((src = db_step(st)) == DB_ROW)
-		report(cb, arg, failures,
-		    db_col_text(st, 0), "foreign key",
-		    db_col_int64(st, 1), "row points at a missing "
-		    "parent");
-	db_finish(v, st);
-	return src == DB_DONE ? OV_OK :
-	    db_err(v, src, "running foreign_key_check");
+	return src == DB_OK ? OV_OK : db_err(v, src, "running the "
+	    "database's integrity checks");
 }
 
 enum ov_rc
@@ -134,7 +130,7 @@ vault_check(struct vault *v, vault_check_cb cb, void *arg, int64_t *checked,
 	    (rc = apikey_check(v, cb, arg, &n, &bad)) != OV_OK ||
 	    (rc = webhook_check(v, cb, arg, &n, &bad)) != OV_OK ||
 	    (rc = event_verify_chain(v, cb, arg, &n, &bad)) != OV_OK ||
-	    (rc = check_sqlite(v, cb, arg, &bad)) != OV_OK)
+	    (rc = check_engine(v, cb, arg, &bad)) != OV_OK)
 		return rc;
 	*checked = n;
 	*failures = bad;

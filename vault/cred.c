@@ -184,11 +184,11 @@ vault_cred_list(struct vault *v, const struct vault_cred_filter *f,
 		return rc;
 	/* Status lists and health are judged in C (filter_row). */
 	if ((rc = db_prepare(v, "SELECT " CRED_COLS CRED_FROM
-	    "WHERE (?1 IS NULL OR o.slug = ?1) "
-	    "AND (?2 IS NULL OR c.provider = ?2) "
-	    "AND (?3 IS NULL OR c.region = ?3) "
-	    "AND (?4 IS NULL OR c.client_id = ?4) "
-	    "AND (?5 IS NULL OR (o.slug, c.name) > (?5, ?6)) "
+	    "WHERE (CAST(?1 AS TEXT) IS NULL OR o.slug = ?1) "
+	    "AND (CAST(?2 AS TEXT) IS NULL OR c.provider = ?2) "
+	    "AND (CAST(?3 AS TEXT) IS NULL OR c.region = ?3) "
+	    "AND (CAST(?4 AS TEXT) IS NULL OR c.client_id = ?4) "
+	    "AND (CAST(?5 AS TEXT) IS NULL OR (o.slug, c.name) > (?5, ?6)) "
 	    "ORDER BY o.slug, c.name", &st)) != OV_OK)
 		return rc;
 	db_bind_text(st, 1, f->org, -1);

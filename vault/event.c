@@ -360,10 +360,12 @@ vault_event_list(struct vault *v, const struct vault_event_filter *f,
 	enum ov_rc rc;
 
 	if ((rc = db_prepare(v, "SELECT " EVENT_LIST_COLS " FROM events "
-	    "WHERE (?1 IS NULL OR org = ?1) AND "
-	    "(?2 IS NULL OR credential = ?2) AND (?3 IS NULL OR kind = ?3) "
-	    "AND (?5 IS NULL OR org_id IN (SELECT value FROM json_each(?5))) "
-	    "AND (?9 IS NULL OR credential IN (SELECT value FROM "
+	    "WHERE (CAST(?1 AS TEXT) IS NULL OR org = ?1) AND "
+	    "(CAST(?2 AS TEXT) IS NULL OR credential = ?2) AND "
+	    "(CAST(?3 AS TEXT) IS NULL OR kind = ?3) AND "
+	    "(CAST(?5 AS TEXT) IS NULL OR org_id IN "
+	    "(SELECT CAST(value AS INTEGER) FROM json_each(?5))) "
+	    "AND (CAST(?9 AS TEXT) IS NULL OR credential IN (SELECT value FROM "
 	    "json_each(?9)) OR (credential = '' AND org_id IS NOT NULL)) "
 	    "AND (?6 = 0 OR time_ms >= ?6) AND (?7 = 0 OR time_ms < ?7) "
 	    "AND (?8 = 0 OR id < ?8) "
@@ -509,7 +511,7 @@ vault_audit_export(struct vault *v, int64_t since_ms, int64_t until_ms,
 	int src;
 
 	if ((rc = db_prepare(v, "SELECT * FROM (SELECT " EVENT_COLS ", hash, "
-	    "lag(hash) OVER (ORDER BY id) FROM events) "
+	    "lag(hash) OVER (ORDER BY id) FROM events) e "
 	    "WHERE (?1 = 0 OR time_ms >= ?1) AND (?2 = 0 OR time_ms < ?2) "
 	    "ORDER BY id", &st)) != OV_OK)
 		return rc;

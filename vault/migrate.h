@@ -11,7 +11,11 @@ struct migration {
 	size_t		 len;
 };
 
+/* SQLite's (migrations/) and PostgreSQL's (migrations/pg/): the same
+ * versions and names, each in its engine's dialect. */
 extern const struct migration	migrations[];
 extern const size_t		migrations_count;
+extern const struct migration	migrations_pg[];
+extern const size_t		migrations_pg_count;
 
 #endif

@@ -19,23 +19,97 @@
 #include "util/timefmt.h"
 #include "vault/vault_int.h"
 
-#define DB_CREATE	0x1	/* db_connect: a new database file */
-#define DB_EXCLUSIVE	0x2	/* db_connect: SQLite exclusive locking */
+#define DB_CREATE	0x1	/* db_connect: a new database (or schema) */
+#define DB_EXCLUSIVE	0x2	/* db_connect: no other connection */
 
-/* Opens (or creates) the database file (db_sqlite.c: pragmas, and what
- * DB_EXCLUSIVE does). */
-static enum ov_rc
-db_connect(struct vault *v, int how)
+static void
+db_open_opts(const struct vault *v, int how, struct db_open *o)
 {
-	struct db_open o = {
+	*o = (struct db_open){
 		.path = v->db_path,
+		.url = v->url[0] ? v->url : NULL,
 		.create = (how & DB_CREATE) != 0,
 		.exclusive = (how & DB_EXCLUSIVE) != 0,
 		.busy_timeout_ms = v->busy_timeout_ms,
 	};
-	int src = db_open(&o, &v->db);
+}
 
-	return src == DB_OK ? OV_OK : db_err(v, src, "opening the database");
+/* Opens (or creates) the database (the drivers say what DB_EXCLUSIVE
+ * does on each engine). */
+static enum ov_rc
+db_connect(struct vault *v, int how)
+{
+	struct db_open o;
+	int src;
+
+	db_open_opts(v, how, &o);
+	if ((src = db_open(&o, &v->db)) != DB_OK)
+		return db_err(v, src, "opening the database");
+	if (v->url[0])
+		snprintf(v->db_path, sizeof(v->db_path), "%s",
+		    db_describe(v->db));
+	return OV_OK;
+}
+
+enum ov_rc
+vault_database_check(const char *database)
+{
+	char why[OV_ERRMSG_MAX];
+
+	if (database == NULL || *database == '\0' ||
+	    strcmp(database, "sqlite") == 0)
+		return OV_OK;
+	if (!db_is_pg(database))
+		return ov_seterr(OV_EUSAGE, "--database takes a PostgreSQL URL "
+		    "(postgresql://… or a key=value conninfo) or \"sqlite\" "
+		    "(the file in the data directory, the default)");
+	if (strlen(database) >= OV_DB_URL_MAX)
+		return ov_seterr(OV_EUSAGE, "--database is longer than %d "
+		    "bytes", OV_DB_URL_MAX - 1);
+	if (db_url_check(database, why, sizeof(why)) != 0)
+		return ov_seterr(OV_EUSAGE, "%s", why);
+	return OV_OK;
+}
+
+int
+vault_database_is_pg(const char *database)
+{
+	return db_is_pg(database);
+}
+
+/* A vault_watch is the driver's db_watch. */
+#define WATCH(w)	((struct db_watch *)(void *)(w))
+
+enum ov_rc
+vault_watch_open(struct vault *v, struct vault_watch **out)
+{
+	struct db_watch *w;
+	struct db_open o;
+
+	db_open_opts(v, 0, &o);
+	if (db_watch_open(&o, &w) != DB_OK)
+		return ov_seterr(OV_EIO, "cannot watch %s for changes",
+		    v->db_path);
+	*out = (struct vault_watch *)(void *)w;
+	return OV_OK;
+}
+
+int
+vault_watch_fd(struct vault_watch *w)
+{
+	return db_watch_fd(WATCH(w));
+}
+
+int
+vault_watch_drain(struct vault_watch *w)
+{
+	return db_watch_drain(WATCH(w));
+}
+
+void
+vault_watch_close(struct vault_watch *w)
+{
+	db_watch_close(WATCH(w));
 }
 
 static enum ov_rc
@@ -55,6 +129,12 @@ vault_alloc(const struct vault_opts *o, struct vault **out)
 	}
 	snprintf(v->actor, sizeof(v->actor), "%s", o->actor ? o->actor :
 	    "unknown");
+	if (vault_database_check(o->database) != OV_OK) {
+		free(v);
+		return OV_EUSAGE;
+	}
+	if (db_is_pg(o->database))
+		snprintf(v->url, sizeof(v->url), "%s", o->database);
 	v->busy_timeout_ms = o->busy_timeout_ms;
 	if (v->busy_timeout_ms <= 0 &&
 	    (env = getenv("ORGVAULT_BUSY_TIMEOUT_MS")) != NULL) {
@@ -79,6 +159,7 @@ vault_clone(struct vault *v, struct vault **out)
 		return ov_seterr(OV_ENOMEM, "out of memory");
 	memcpy(c->dir, v->dir, sizeof(c->dir));
 	memcpy(c->db_path, v->db_path, sizeof(c->db_path));
+	memcpy(c->url, v->url, sizeof(c->url));
 	memcpy(c->actor, v->actor, sizeof(c->actor));
 	c->busy_timeout_ms = v->busy_timeout_ms;
 	c->binding_final = v->binding_final;
@@ -229,6 +310,15 @@ keyring_rows_load(struct vault *v)
 	return rc;
 }
 
+/* Whether the database holds a vault (its schema_migrations). */
+static enum ov_rc
+has_vault(struct vault *v, int *has)
+{
+	int src = db_has_table(v->db, "schema_migrations", has);
+
+	return src == DB_OK ? OV_OK : db_err(v, src, "reading the schema");
+}
+
 enum ov_rc
 vault_open(const struct vault_opts *o, unsigned flags, struct vault **out)
 {
@@ -247,7 +337,7 @@ vault_open(const struct vault_opts *o, unsigned flags, struct vault **out)
 		    o->data_dir);
 	if ((rc = vault_alloc(o, &v)) != OV_OK)
 		return rc;
-	if (access(v->db_path, F_OK) != 0) {
+	if (!v->url[0] && access(v->db_path, F_OK) != 0) {
 		rc = ov_seterr(OV_ENOTFOUND, "no vault in %s: %s is missing; "
 		    "create one with: orgvault --data-dir %s init",
 		    o->data_dir, VAULT_DB_FILE, o->data_dir);
@@ -258,9 +348,14 @@ vault_open(const struct vault_opts *o, unsigned flags, struct vault **out)
 		if (rc == OV_EBUSY && (flags & VAULT_OPEN_EXCLUSIVE))
 			rc = ov_seterr(OV_ECONFLICT, "the vault in %s is open "
 			    "in another process (orgvault serve, or another "
-			    "command); stop it and retry", v->dir);
+			    "command); stop it and retry", v->db_path);
 		goto fail;
 	}
+	if (v->url[0] && (rc = has_vault(v, &pending)) == OV_OK && !pending)
+		rc = ov_seterr(OV_ENOTFOUND, "no vault in %s; create one "
+		    "with: orgvault --database URL init", v->db_path);
+	if (rc != OV_OK)
+		goto fail;
 	/* The key first (its tables are 0001's): a migration may need it
 	 * (0004 makes the row MAC key in its own transaction). */
 	if ((rc = schema_check(v, (flags & (VAULT_OPEN_NO_KEY |
@@ -318,6 +413,40 @@ out:
 	return tx_end(v, rc);
 }
 
+static enum ov_rc
+init_db(struct vault *v, const struct vault_opts *o,
+    const struct keyring_kdf *kdf)
+{
+	enum ov_rc rc;
+
+	if ((rc = schema_apply_all(v)) == OV_OK)
+		rc = init_contents(v, o, kdf);
+	return rc;
+}
+
+/*
+ * On PostgreSQL the vault is made in one transaction (its DDL is
+ * transactional; no migration needs foreign keys off): a failed init
+ * leaves the schema as it found it, and a schema that already holds a
+ * vault is refused.
+ */
+static enum ov_rc
+init_pg(struct vault *v, const struct vault_opts *o,
+    const struct keyring_kdf *kdf)
+{
+	enum ov_rc rc;
+	int has;
+
+	if ((rc = has_vault(v, &has)) != OV_OK)
+		return rc;
+	if (has)
+		return ov_seterr(OV_ECONFLICT, "%s already holds a vault; "
+		    "refusing to overwrite it", v->db_path);
+	if ((rc = tx_begin(v)) != OV_OK)
+		return rc;
+	return tx_end(v, init_db(v, o, kdf));	/* the rest are savepoints */
+}
+
 enum ov_rc
 vault_init(const struct vault_opts *o, enum vault_kdf_cost cost)
 {
@@ -361,11 +490,11 @@ vault_init(const struct vault_opts *o, enum vault_kdf_cost cost)
 		made_key = 1;
 	if (rc != OV_OK)
 		goto out;
-	made_db = 1;
-	if ((rc = db_connect(v, DB_CREATE)) != OV_OK ||
-	    (rc = schema_apply_all(v)) != OV_OK ||
-	    (rc = init_contents(v, o, o->passphrase ? &kdf : NULL)) != OV_OK)
+	made_db = !v->url[0];
+	if ((rc = db_connect(v, DB_CREATE)) != OV_OK)
 		goto out;
+	rc = v->url[0] ? init_pg(v, o, o->passphrase ? &kdf : NULL) :
+	    init_db(v, o, o->passphrase ? &kdf : NULL);
 out:
 	if (rc != OV_OK) {
 		/* Leave nothing half made, so init can simply be re-run. */

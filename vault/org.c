@@ -52,7 +52,7 @@ vault_org_add(struct vault *v, const struct vault_org *o)
 	if (src == DB_ROW)
 		ev.org_id = db_col_int64(st, 0);
 	db_finish(v, st);
-	if (db_errclass(src) == DB_E_CONSTRAINT)
+	if (db_errclass(v->db, src) == DB_E_CONSTRAINT)
 		return tx_end(v, ov_seterr(OV_ECONFLICT, "org %s already "
 		    "exists", o->slug));
 	if (src != DB_ROW)
@@ -103,8 +103,10 @@ vault_org_list(struct vault *v, const struct vault_org_filter *f,
 		f = &all;
 	/* instr(lower(...)): a substring, no LIKE wildcards to escape. */
 	if ((rc = db_prepare(v, "SELECT " ORG_COLS " FROM orgs o "
-	    "WHERE (?1 IS NULL OR instr(lower(o.name), lower(?1)) > 0) "
-	    "AND (?2 IS NULL OR o.slug > ?2) ORDER BY o.slug", &st)) != OV_OK)
+	    "WHERE (CAST(?1 AS TEXT) IS NULL OR "
+	    "instr(lower(o.name), lower(?1)) > 0) "
+	    "AND (CAST(?2 AS TEXT) IS NULL OR o.slug > ?2) ORDER BY o.slug",
+	    &st)) != OV_OK)
 		return rc;
 	db_bind_text(st, 1, f->name, -1);
 	db_bind_text(st, 2, f->after_slug, -1);

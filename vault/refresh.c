@@ -158,9 +158,9 @@ vault_note_unknown(struct vault *v, int64_t cred_id, const char *dead_owner)
 	 * process took it over first): left in place, it would be taken over
 	 * again, and a credential re-authorized meanwhile held again. */
 	if ((rc = db_prepare(v, "UPDATE credentials SET unknown_outcome_at = "
-	    "?1, status = CASE WHEN NOT refresh_token_kept AND grant_type = "
+	    "?1, status = CASE WHEN refresh_token_kept = 0 AND grant_type = "
 	    "'refresh_token' THEN 'unknown' ELSE status END, last_error = "
-	    "CASE WHEN NOT refresh_token_kept AND grant_type = "
+	    "CASE WHEN refresh_token_kept = 0 AND grant_type = "
 	    "'refresh_token' THEN 'refresher_died: its request may have rotated the refresh "
 	    "token' ELSE last_error END, lease_owner = CASE WHEN lease_owner = "
 	    "?3 THEN NULL ELSE lease_owner END, lease_until = CASE WHEN "
@@ -205,10 +205,16 @@ token_store(struct vault *v, const struct vault_cred *c,
 	if ((rc = vault_env_seal(v, binding, r->access_token->buf,
 	    r->access_token->len, &env, &envlen, &kv)) != OV_OK)
 		return rc;
-	if ((rc = db_prepare(v, "INSERT OR REPLACE INTO tokens (credential_id, "
-	    "generation, ciphertext, key_version, token_type, granted_scope, "
-	    "issued_at, expires_at, refresh_token_expires_at) VALUES "
-	    "(?, ?, ?, ?, ?, ?, ?, ?, nullif(?, 0))", &st)))
+	if ((rc = db_prepare(v, "INSERT INTO tokens (credential_id, generation, "
+	    "ciphertext, key_version, token_type, granted_scope, issued_at, "
+	    "expires_at, refresh_token_expires_at) VALUES (?, ?, ?, ?, ?, ?, "
+	    "?, ?, nullif(?, 0)) ON CONFLICT (credential_id) DO UPDATE SET "
+	    "generation = excluded.generation, ciphertext = "
+	    "excluded.ciphertext, key_version = excluded.key_version, "
+	    "token_type = excluded.token_type, granted_scope = "
+	    "excluded.granted_scope, issued_at = excluded.issued_at, "
+	    "expires_at = excluded.expires_at, refresh_token_expires_at = "
+	    "excluded.refresh_token_expires_at", &st)))
 		goto out;
 	db_bind_int64(st, 1, c->id);
 	db_bind_int64(st, 2, gen);
@@ -248,10 +254,10 @@ cred_state_update(struct vault *v, int64_t cred_id,
 	    "status = 'tampered' THEN status ELSE ?1 END, "
 	    "status_reason = ?2, last_error = ?2, consecutive_failures = ?3, "
 	    "next_refresh_at = nullif(?4, 0), last_attempt_at = ?5, "
-	    "last_success_at = CASE WHEN ?6 THEN ?5 ELSE last_success_at END, "
-	    "unknown_outcome_at = CASE WHEN ?6 THEN NULL WHEN ?7 THEN ?5 "
+	    "last_success_at = CASE WHEN ?6 <> 0 THEN ?5 ELSE last_success_at END, "
+	    "unknown_outcome_at = CASE WHEN ?6 <> 0 THEN NULL WHEN ?7 <> 0 THEN ?5 "
 	    "ELSE unknown_outcome_at END, lease_owner = NULL, "
-	    "lease_until = NULL, refresh_token_kept = CASE WHEN ?6 THEN ?9 "
+	    "lease_until = NULL, refresh_token_kept = CASE WHEN ?6 <> 0 THEN ?9 "
 	    "ELSE refresh_token_kept END WHERE id = ?8", &st)) != OV_OK)
 		return rc;
 	db_bind_text(st, 1, r->status, -1);

@@ -6,10 +6,11 @@
  * with the SHA-256 of its text.  A database that records a migration the
  * binary does not know, or a checksum that differs, is refused by name.
  *
- * Foreign keys are off while a migration runs (the pragma cannot change
- * inside a transaction), so a migration may rebuild a table that others
- * reference (SQLite's documented 12-step ALTER); foreign_key_check must
- * find nothing before the migration commits.
+ * Each engine has its own list (migrations/NNNN_*.sql for SQLite,
+ * migrations/pg/ for PostgreSQL), with the same versions and names: a
+ * version means the same schema on both.  What an engine needs around a
+ * migration is the driver's (db_migration_begin: SQLite turns foreign
+ * keys off so a migration may rebuild a referenced table).
  */
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +25,10 @@ static const char create_table[] =
     "CREATE TABLE IF NOT EXISTS schema_migrations ("
     " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
     " checksum TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT";
+static const char create_table_pg[] =
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    " version BIGINT PRIMARY KEY, name TEXT NOT NULL,"
+    " checksum TEXT NOT NULL, applied_at BIGINT NOT NULL)";
 
 /*
  * Creates schema_migrations only for `init` (create): any other file
@@ -33,25 +38,19 @@ static const char create_table[] =
 static enum ov_rc
 ensure_table(struct vault *v, int create)
 {
-	struct db_stmt *st;
-	enum ov_rc rc;
-	int src;
+	int src, has;
 
-	if ((rc = db_prepare(v, "SELECT 1 FROM sqlite_schema WHERE type = "
-	    "'table' AND name = 'schema_migrations'", &st)) != OV_OK)
-		return rc;
-	src = db_step(st);
-	db_finish(v, st);
-	if (src == DB_ROW)
-		return OV_OK;
-	if (src != DB_DONE)
+	if ((src = db_has_table(v->db, "schema_migrations", &has)) != DB_OK)
 		return db_err(v, src, "reading the schema");
+	if (has)
+		return OV_OK;
 	if (!create)
 		return ov_seterr(OV_EINTEGRITY, "%s is not an orgvault "
 		    "database (it has no schema_migrations table); restore it "
 		    "from a backup, or create a vault with `orgvault init` in "
 		    "an empty directory", v->db_path);
-	return db_exec(v, create_table);
+	return db_exec(v, db_dialect(v->db) == DB_DIALECT_PG ? create_table_pg :
+	    create_table);
 }
 
 static void
@@ -63,12 +62,27 @@ checksum(const struct migration *m, char out[65])
 	sodium_bin2hex(out, 65, h, sizeof(h));
 }
 
+/* The migrations of the vault's engine. */
 static const struct migration *
-embedded(int version)
+list(struct vault *v, size_t *n)
 {
-	for (size_t i = 0; i < migrations_count; i++)
-		if (migrations[i].version == version)
-			return &migrations[i];
+	if (db_dialect(v->db) == DB_DIALECT_PG) {
+		*n = migrations_pg_count;
+		return migrations_pg;
+	}
+	*n = migrations_count;
+	return migrations;
+}
+
+static const struct migration *
+embedded(struct vault *v, int version)
+{
+	size_t n;
+	const struct migration *m = list(v, &n);
+
+	for (size_t i = 0; i < n; i++)
+		if (m[i].version == version)
+			return &m[i];
 	return NULL;
 }
 
@@ -76,21 +90,15 @@ embedded(int version)
 static enum ov_rc
 fk_clean(struct vault *v, const struct migration *m)
 {
-	struct db_stmt *st;
-	enum ov_rc rc;
+	char table[128];
 	int src;
 
-	if ((rc = db_prepare(v, "PRAGMA foreign_key_check", &st)) != OV_OK)
-		return rc;
-	src = db_step(st);
-	if (src == DB_ROW)
-		rc = ov_seterr(OV_ESCHEMA, "migration %s left a row of %s "
-		    "pointing at a missing parent", m->name,
-		    db_col_text(st, 0));
-	else if (src != DB_DONE)
-		rc = db_err(v, src, "checking foreign keys");
-	db_finish(v, st);
-	return rc;
+	if ((src = db_migration_check(v->db, table, sizeof(table))) != DB_OK)
+		return db_err(v, src, "checking foreign keys");
+	if (table[0])
+		return ov_seterr(OV_ESCHEMA, "migration %s left a row of %s "
+		    "pointing at a missing parent", m->name, table);
+	return OV_OK;
 }
 
 /*
@@ -127,20 +135,11 @@ apply_one(struct vault *v, const struct migration *m, int create)
 	struct db_stmt *st = NULL;
 	char sum[65];
 	enum ov_rc rc;
-	int src, fk_on;
+	int src;
 
-	if ((rc = db_exec(v, "PRAGMA foreign_keys = OFF")) != OV_OK)
-		return rc;
-	/* Inside a transaction the pragma does nothing, and a table rebuilt
-	 * with foreign keys on would cascade its children away. */
-	if ((rc = db_prepare(v, "PRAGMA foreign_keys", &st)) != OV_OK)
-		return rc;
-	fk_on = db_step(st) != DB_ROW || db_col_int(st, 0);
-	db_finish(v, st);
-	st = NULL;
-	if (fk_on)
-		return ov_seterr(OV_EINTERNAL, "cannot turn foreign keys off "
-		    "for migration %s", m->name);
+	if (db_migration_begin(v->db) != DB_OK)
+		return ov_seterr(OV_EINTERNAL, "cannot prepare the database "
+		    "for migration %s (foreign keys stay on)", m->name);
 	if ((rc = tx_begin(v)) != OV_OK)
 		goto fk;
 	if ((src = db_script(v->db, m->sql)) != DB_OK) {
@@ -165,9 +164,7 @@ out:
 	db_finish(v, st);
 	rc = tx_end(v, rc);
 fk:
-	if (db_exec(v, "PRAGMA foreign_keys = ON") != OV_OK && rc == OV_OK)
-		rc = ov_seterr(OV_EIO, "cannot turn foreign keys back on after "
-		    "migration %s", m->name);
+	db_migration_end(v->db);
 	return rc;
 }
 
@@ -175,6 +172,8 @@ fk:
 static enum ov_rc
 verify_applied(struct vault *v, int *max_applied)
 {
+	size_t nm;
+	const struct migration *ms = list(v, &nm);
 	struct db_stmt *st;
 	enum ov_rc rc;
 	int src;
@@ -187,7 +186,7 @@ verify_applied(struct vault *v, int *max_applied)
 		int ver = db_col_int(st, 0);
 		const char *name = db_col_text(st, 1);
 		const char *sum = db_col_text(st, 2);
-		const struct migration *m = embedded(ver);
+		const struct migration *m = embedded(v, ver);
 		char want[65];
 
 		if (m == NULL) {
@@ -207,13 +206,13 @@ verify_applied(struct vault *v, int *max_applied)
 			break;
 		}
 		/* Forward-only and in order: no hole below what is applied. */
-		for (size_t i = 0; i < migrations_count; i++)
-			if (migrations[i].version > *max_applied &&
-			    migrations[i].version < ver) {
+		for (size_t i = 0; i < nm; i++)
+			if (ms[i].version > *max_applied &&
+			    ms[i].version < ver) {
 				rc = ov_seterr(OV_EINTEGRITY, "migration %s is "
 				    "not recorded although later ones are: "
 				    "schema_migrations was edited; restore "
-				    "from a backup", migrations[i].name);
+				    "from a backup", ms[i].name);
 				break;
 			}
 		if (rc != OV_OK)
@@ -229,6 +228,8 @@ verify_applied(struct vault *v, int *max_applied)
 enum ov_rc
 schema_check(struct vault *v, enum schema_mode mode, int *pending)
 {
+	size_t nm;
+	const struct migration *ms = list(v, &nm);
 	int max_applied;
 	enum ov_rc rc;
 
@@ -236,21 +237,21 @@ schema_check(struct vault *v, enum schema_mode mode, int *pending)
 	    (rc = verify_applied(v, &max_applied)) != OV_OK)
 		return rc;
 	*pending = 0;
-	for (size_t i = 0; i < migrations_count; i++) {
-		if (migrations[i].version <= max_applied)
+	for (size_t i = 0; i < nm; i++) {
+		if (ms[i].version <= max_applied)
 			continue;
 		if (mode != SCHEMA_APPLY && mode != SCHEMA_CREATE) {
 			(*pending)++;
 			continue;
 		}
-		if ((rc = apply_one(v, &migrations[i],
+		if ((rc = apply_one(v, &ms[i],
 		    mode == SCHEMA_CREATE)) != OV_OK)
 			return rc;
 	}
 	if (*pending && mode == SCHEMA_REFUSE_PENDING)
 		return ov_seterr(OV_ESCHEMA, "the database needs %d pending "
 		    "migration(s), starting with %s; run: orgvault migrate",
-		    *pending, migrations[migrations_count - *pending].name);
+		    *pending, ms[nm - *pending].name);
 	return OV_OK;
 }
 
@@ -265,6 +266,8 @@ schema_apply_all(struct vault *v)
 enum ov_rc
 vault_migrate(struct vault *v, int *applied)
 {
+	size_t nm;
+	const struct migration *ms = list(v, &nm);
 	int before, after, pending;
 	enum ov_rc rc;
 
@@ -277,9 +280,9 @@ vault_migrate(struct vault *v, int *applied)
 	if (v->kr && !keyring_has_mac(v->kr) && (rc = mac_key_load(v)))
 		return rc;
 	*applied = 0;
-	for (size_t i = 0; i < migrations_count; i++)
-		if (migrations[i].version > before &&
-		    migrations[i].version <= after)
+	for (size_t i = 0; i < nm; i++)
+		if (ms[i].version > before &&
+		    ms[i].version <= after)
 			(*applied)++;
 	return OV_OK;
 }
@@ -287,19 +290,21 @@ vault_migrate(struct vault *v, int *applied)
 enum ov_rc
 vault_migrate_status(struct vault *v, vault_migration_cb cb, void *arg)
 {
+	size_t nm;
+	const struct migration *ms = list(v, &nm);
 	struct db_stmt *st;
 	enum ov_rc rc;
 
 	if ((rc = db_prepare(v, "SELECT applied_at FROM schema_migrations "
 	    "WHERE version = ?", &st)) != OV_OK)
 		return rc;
-	for (size_t i = 0; i < migrations_count; i++) {
+	for (size_t i = 0; i < nm; i++) {
 		struct vault_migration m = {
-			.version = migrations[i].version,
-			.name = migrations[i].name,
+			.version = ms[i].version,
+			.name = ms[i].name,
 		};
 
-		checksum(&migrations[i], m.checksum);
+		checksum(&ms[i], m.checksum);
 		db_reset(st);
 		db_bind_int(st, 1, m.version);
 		if (db_step(st) == DB_ROW)

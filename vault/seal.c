@@ -194,11 +194,11 @@ open_snapshot(struct vault *v, int64_t cred_id, const struct vault_cred *expect,
 	enum ov_rc rc;
 
 	if ((rc = vault_need_key(v)) != OV_OK ||
-	    (own && (rc = db_exec(v, "BEGIN")) != OV_OK))
+	    (own && (rc = db_read_begin(v)) != OV_OK))
 		return rc;
 	rc = secret_open(v, cred_id, expect, kind, stage, out);
 	if (own)
-		(void)db_exec(v, "COMMIT");
+		(void)db_commit(v->db);
 	return rc;
 }
 

@@ -28,7 +28,7 @@ static const struct {
 enum ov_rc
 db_err(struct vault *v, int src, const char *doing)
 {
-	switch (db_errclass(src)) {
+	switch (db_errclass(v->db, src)) {
 	case DB_E_BUSY:
 		return ov_seterr(OV_EBUSY, "database %s is locked by another "
 		    "process (waited %d ms while %s); retry, or raise "
@@ -51,6 +51,9 @@ db_err(struct vault *v, int src, const char *doing)
 		    v->db_path, db_errmsg(v->db, src));
 	case DB_E_CONSTRAINT:
 		return ov_seterr(OV_ECONFLICT, "conflict while %s", doing);
+	case DB_E_CONN:
+		return ov_seterr(OV_EIO, "database %s is unreachable while "
+		    "%s: %s", v->db_path, doing, db_errmsg(v->db, src));
 	default:
 		return ov_seterr(OV_EIO, "database error while %s: %s", doing,
 		    db_errmsg(v->db, src));
@@ -110,13 +113,22 @@ db_run(struct vault *v, const char *sql)
 	return src == DB_DONE ? DB_OK : src;
 }
 
+/* A read transaction: one snapshot for what follows, until db_commit. */
+enum ov_rc
+db_read_begin(struct vault *v)
+{
+	int src = db_begin(v->db, 0);
+
+	return src == DB_OK ? OV_OK : db_err(v, src, "starting a read");
+}
+
 /* Nested calls (a batch, or an operation that calls another) are
  * savepoints inside the outermost transaction. */
 enum ov_rc
 tx_begin(struct vault *v)
 {
-	int src = db_run(v, v->batch || v->tx_depth ? "SAVEPOINT op" :
-	    "BEGIN IMMEDIATE");
+	int src = v->batch || v->tx_depth ? db_run(v, "SAVEPOINT op") :
+	    db_begin(v->db, 1);
 
 	if (src != DB_OK)
 		return db_err(v, src, "starting a transaction");
@@ -138,12 +150,12 @@ tx_end(struct vault *v, enum ov_rc rc)
 		return rc;
 	}
 	if (rc != OV_OK) {
-		db_run(v, "ROLLBACK");
+		db_rollback(v->db);
 		return rc;
 	}
-	if ((src = db_run(v, "COMMIT")) != DB_OK) {
+	if ((src = db_commit(v->db)) != DB_OK) {
 		rc = db_err(v, src, "committing");
-		db_run(v, "ROLLBACK");
+		db_rollback(v->db);
 	}
 	return rc;
 }
@@ -201,8 +213,9 @@ meta_set(struct vault *v, const char *key, const char *value)
 	enum ov_rc rc;
 	int src;
 
-	if ((rc = db_prepare(v, "INSERT OR REPLACE INTO vault_meta "
-	    "(key, value) VALUES (?, ?)", &st)) != OV_OK)
+	if ((rc = db_prepare(v, "INSERT INTO vault_meta (key, value) "
+	    "VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = "
+	    "excluded.value", &st)) != OV_OK)
 		return rc;
 	db_bind_text(st, 1, key, -1);
 	db_bind_text(st, 2, value, -1);

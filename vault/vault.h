@@ -26,7 +26,10 @@ enum vault_kdf_cost { VAULT_KDF_INTERACTIVE, VAULT_KDF_MODERATE,
 	VAULT_KDF_SENSITIVE };
 
 struct vault_opts {
-	const char		*data_dir;
+	const char		*data_dir;	/* master.key, orgvault.db */
+	/* NULL: the SQLite file DIR/orgvault.db; else a PostgreSQL URL or
+	 * conninfo (db_is_pg), without a password (vault_database_check) */
+	const char		*database;
 	const struct secret	*passphrase;	/* NULL: DIR/master.key */
 	const char		*actor;		/* who acts, for events */
 	int			 busy_timeout_ms; /* 0: OV_BUSY_TIMEOUT_MS */
@@ -50,6 +53,21 @@ enum ov_rc	vault_init(const struct vault_opts *, enum vault_kdf_cost);
 enum ov_rc	vault_open(const struct vault_opts *, unsigned flags,
 		    struct vault **out);
 void		vault_close(struct vault *);	/* NULL ok */
+/*
+ * Commits of other processes (a CLI's `cred put`), to wake the
+ * scheduler: inotify on SQLite's directory, LISTEN on PostgreSQL.  fd
+ * -1: nothing to wait on now (a lost connection); drain answers whether
+ * anything changed, and reconnects.
+ */
+struct vault_watch;
+enum ov_rc	vault_watch_open(struct vault *, struct vault_watch **out);
+int		vault_watch_fd(struct vault_watch *);
+int		vault_watch_drain(struct vault_watch *);
+void		vault_watch_close(struct vault_watch *);	/* NULL ok */
+
+/* Refuses a --database value: OV_OK, or OV_EUSAGE with why. */
+enum ov_rc	vault_database_check(const char *database);
+int		vault_database_is_pg(const char *database);
 const char	*vault_sqlite_version(void);
 int64_t		vault_sqlite_memory(void);	/* bytes SQLite holds now */
 

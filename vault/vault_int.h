@@ -22,7 +22,8 @@ struct vault {
 	struct db	*db;
 	struct keyring	*kr;		/* NULL when opened with NO_KEY */
 	char		 dir[PATH_MAX];
-	char		 db_path[PATH_MAX];
+	char		 db_path[PATH_MAX];	/* or the URL, for messages */
+	char		 url[OV_DB_URL_MAX];	/* "": SQLite */
 	char		 actor[OV_ACTOR_MAX + 1];
 	char		 request_id[33];	/* added to event details */
 	int		 busy_timeout_ms;
@@ -44,6 +45,8 @@ void		db_finish(struct vault *, struct db_stmt *);
 enum ov_rc	db_exec(struct vault *, const char *sql);
 /* Copies a text column; OV_EINTEGRITY if it does not fit. */
 enum ov_rc	db_text(struct db_stmt *, int col, char *buf, size_t len);
+/* A read transaction, ended with db_commit(v->db). */
+enum ov_rc	db_read_begin(struct vault *);
 /* One write transaction (or a savepoint inside a batch). */
 enum ov_rc	tx_begin(struct vault *);
 enum ov_rc	tx_end(struct vault *, enum ov_rc);	/* commits on OV_OK */

@@ -135,13 +135,14 @@ webhook_insert(struct vault *v, struct vault_webhook *w)
 	if (rc != OV_OK)
 		return rc;
 	if ((rc = db_prepare(v, "INSERT INTO webhooks (url, events, "
-	    "secret_ct, key_version, created_at) VALUES (?, ?, x'', "
+	    "secret_ct, key_version, created_at) VALUES (?, ?, ?, "
 	    "(SELECT max(version) FROM keyring), ?) RETURNING id",
 	    &st)) != OV_OK)
 		return rc;
 	db_bind_text(st, 1, w->url, -1);
 	db_bind_text(st, 2, w->events, -1);
-	db_bind_int64(st, 3, w->created_at);
+	db_bind_blob(st, 3, "", 0);	/* sealed below, bound to the id */
+	db_bind_int64(st, 4, w->created_at);
 	if ((src = db_step(st)) == DB_ROW)
 		w->id = db_col_int64(st, 0);
 	else
