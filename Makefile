@@ -8,6 +8,8 @@ DEB_PKGS  := build-essential pkg-config libsqlite3-dev libsodium-dev \
              libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev libpq-dev
 TEST_DEBS := libcmocka-dev jq sqlite3 util-linux curl bc openssl faketime python3
 BENCH_DEBS := wrk
+# make test-pg: a throwaway cluster per test (tests/pg/cluster.sh).
+PG_DEBS := postgresql
 # libFuzzer is in libclang-rt-N-dev, which clang only recommends; N is
 # clang's major version (14 on Debian 12, 19 on Debian 13), read once
 # clang is installed.
@@ -42,7 +44,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_OBJ := $(LIB_OBJ) $(filter-out $(BUILD)/cmd/main.o,$(CMD_OBJ))
 
-.PHONY: all test unit integration asan install uninstall clean deps deps-test run help \
+.PHONY: all test test-pg unit integration asan install uninstall clean deps deps-test run help \
         bench test-long coverage fuzz fuzz-run chaos
 
 all: $(BUILD)/orgvault
@@ -98,12 +100,22 @@ unit: $(UNIT_BIN)
 # TEST_JOBS: integration files run at once (see tests/integration/run.sh);
 # make asan and make coverage run them one at a time.
 TEST_JOBS ?= 2
+OV_TEST_DB ?= sqlite
 integration: $(BUILD)/orgvault $(if $(FAKE_SRC),$(BUILD)/fake-oauth) \
     $(BUILD)/webhook-rx
-	@OV_TEST_JOBS=$(TEST_JOBS) ORGVAULT=$(abspath $(BUILD)/orgvault) \
+	@OV_TEST_DB=$(OV_TEST_DB) OV_TEST_JOBS=$(TEST_JOBS) \
+	    ORGVAULT=$(abspath $(BUILD)/orgvault) \
 	    FAKE_OAUTH=$(abspath $(BUILD)/fake-oauth) \
 	    WEBHOOK_RX=$(abspath $(BUILD)/webhook-rx) \
 	    bash tests/integration/run.sh
+
+# test-pg: the driver's unit tests and the whole integration suite on
+# PostgreSQL (OV_TEST_DB=pg: each test file starts its own cluster).
+test-pg: deps-test
+	@sh tools/deps.sh $(PG_DEBS)
+	$(MAKE) --no-print-directory $(BUILD)/tests/test_db_pg
+	@OV_TEST_DB=pg bash tests/pg/run-unit.sh $(abspath $(BUILD)/tests/test_db_pg)
+	@$(MAKE) --no-print-directory OV_TEST_DB=pg integration
 
 # asan: the whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan: deps-test

@@ -20,8 +20,10 @@
  *   - every connection holds a shared session advisory lock; an
  *     exclusive open (key change-master) takes it exclusively, so it
  *     fails while any other connection is open and keeps others out;
- *   - a write transaction NOTIFYs channel "orgvault" with the schema at
- *     commit; a watch LISTENs on a connection of its own.
+ *   - every change to a vault table NOTIFYs channel "orgvault" with the
+ *     schema (statement triggers of migrations/pg/, delivered at commit,
+ *     so edits made behind orgvault's back wake serve too); a watch
+ *     LISTENs on a connection of its own.
  *
  * A lost connection is an error of class DB_E_CONN.  The next statement
  * outside a transaction reconnects (with backoff 100 ms doubling to
@@ -102,9 +104,8 @@ struct pg {
 	char		 version[32];
 	char		 errmsg[512];
 	char		 lock_sql[160];	/* BEGIN + the write lock */
-	char		 commit_sql[160]; /* NOTIFY + COMMIT */
 	int		 exclusive, busy_ms;
-	int		 changes, wrote, tx;
+	int		 changes, tx;
 	unsigned	 gen;		/* counts (re)connections */
 	unsigned	 next_name;
 	int		 lost;		/* logged the loss, not yet back */
@@ -362,8 +363,6 @@ session_setup(struct pg *db, int create)
 	}
 	snprintf(db->lock_sql, sizeof(db->lock_sql), "BEGIN; SELECT "
 	    "pg_advisory_xact_lock(%d, hashtext(%s))", PG_LOCK_WRITE, lit);
-	snprintf(db->commit_sql, sizeof(db->commit_sql), "NOTIFY %s, %s; "
-	    "COMMIT", PG_CHANNEL, lit);
 	rc = DB_OK;
 	if (create) {
 		snprintf(sql, sizeof(sql), "SELECT 1 FROM pg_namespace WHERE "
@@ -543,8 +542,9 @@ conn_ready(struct pg *db)
 		return 1;
 	if (!db->lost) {
 		db->lost = 1;
+		set_errmsg(db, PQerrorMessage(db->conn));
 		log_warnx("lost the connection to %s: %s", db->describe,
-		    PQerrorMessage(db->conn));
+		    db->errmsg);
 	}
 	if (db->tx) {
 		set_errmsg(db, "the connection was lost inside a transaction");
@@ -750,15 +750,10 @@ pg_release(struct db *d, struct db_stmt *st)
 static void
 note_changes(struct pg *db, PGresult *r)
 {
-	const char *n = PQcmdTuples(r), *tag = PQcmdStatus(r);
+	const char *n = PQcmdTuples(r);
 
-	if (n && *n) {
+	if (n && *n)
 		db->changes = atoi(n);
-		if (db->changes > 0 && (strncmp(tag, "INSERT", 6) == 0 ||
-		    strncmp(tag, "UPDATE", 6) == 0 ||
-		    strncmp(tag, "DELETE", 6) == 0))
-			db->wrote = 1;
-	}
 }
 
 /* Prepares s on the server for the types bound now, unless it is. */
@@ -1027,13 +1022,10 @@ static int
 pg_script(struct db *d, const char *sql)
 {
 	struct pg *db = PG(d);
-	int rc;
 
 	if (!conn_ready(db))
 		return PG_ERR(DB_E_CONN);
-	if ((rc = run_ok(db, sql)) == DB_OK)
-		db->wrote = 1;
-	return rc;
+	return run_ok(db, sql);
 }
 
 /* ---- transactions ---- */
@@ -1049,7 +1041,6 @@ pg_begin(struct db *d, int write)
 	rc = run_ok(db, write ? db->lock_sql : "BEGIN ISOLATION LEVEL "
 	    "REPEATABLE READ");
 	db->tx = 1;
-	db->wrote = 0;
 	if (rc != DB_OK) {
 		char why[sizeof(db->errmsg)];
 
@@ -1076,7 +1067,7 @@ pg_commit(struct db *d)
 		set_errmsg(db, "a statement of the transaction failed");
 		return PG_ERR(DB_E_OTHER);
 	}
-	r = run(db, db->wrote ? db->commit_sql : "COMMIT");
+	r = run(db, "COMMIT");
 	if ((rc = classify(db, r)) == DB_OK &&
 	    strcmp(PQcmdStatus(r), "COMMIT") != 0) {
 		set_errmsg(db, "the transaction was rolled back");
@@ -1085,7 +1076,6 @@ pg_commit(struct db *d)
 	PQclear(r);
 	if (rc == DB_OK) {
 		db->tx = 0;
-		db->wrote = 0;
 	}
 	return rc;
 }
@@ -1098,7 +1088,6 @@ pg_rollback(struct db *d)
 	if (PQstatus(db->conn) == CONNECTION_OK)
 		PQclear(run(db, "ROLLBACK"));
 	db->tx = 0;
-	db->wrote = 0;
 	return DB_OK;
 }
 

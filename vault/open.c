@@ -43,12 +43,11 @@ db_connect(struct vault *v, int how)
 	int src;
 
 	db_open_opts(v, how, &o);
-	if ((src = db_open(&o, &v->db)) != DB_OK)
-		return db_err(v, src, "opening the database");
-	if (v->url[0])
+	src = db_open(&o, &v->db);
+	if (v->url[0] && v->db != NULL)
 		snprintf(v->db_path, sizeof(v->db_path), "%s",
 		    db_describe(v->db));
-	return OV_OK;
+	return src == DB_OK ? OV_OK : db_err(v, src, "opening the database");
 }
 
 enum ov_rc

@@ -39,9 +39,12 @@ vault_org_add(struct vault *v, const struct vault_org *o)
 
 	if ((rc = tx_begin(v)) != OV_OK)
 		return rc;
+	/* DO NOTHING: a taken slug writes no row at all (PostgreSQL would
+	 * otherwise keep the refused row's bytes in its WAL, and abort the
+	 * transaction around it). */
 	if ((rc = db_prepare(v, "INSERT INTO orgs (slug, name, external_id, "
-	    "created_at, updated_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
-	    &st)) != OV_OK)
+	    "created_at, updated_at) VALUES (?, ?, ?, ?, ?) "
+	    "ON CONFLICT (slug) DO NOTHING RETURNING id", &st)) != OV_OK)
 		return tx_end(v, rc);
 	db_bind_text(st, 1, o->slug, -1);
 	db_bind_text(st, 2, o->name[0] ? o->name : o->slug, -1);
@@ -52,7 +55,7 @@ vault_org_add(struct vault *v, const struct vault_org *o)
 	if (src == DB_ROW)
 		ev.org_id = db_col_int64(st, 0);
 	db_finish(v, st);
-	if (db_errclass(v->db, src) == DB_E_CONSTRAINT)
+	if (src == DB_DONE || db_errclass(v->db, src) == DB_E_CONSTRAINT)
 		return tx_end(v, ov_seterr(OV_ECONFLICT, "org %s already "
 		    "exists", o->slug));
 	if (src != DB_ROW)

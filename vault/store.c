@@ -149,6 +149,9 @@ tx_end(struct vault *v, enum ov_rc rc)
 		db_run(v, "RELEASE op");
 		return rc;
 	}
+	if (rc == OV_OK && v->before_commit)
+		rc = v->before_commit(v);
+	v->before_commit = NULL;
 	if (rc != OV_OK) {
 		db_rollback(v->db);
 		return rc;

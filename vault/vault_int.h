@@ -29,6 +29,9 @@ struct vault {
 	int		 busy_timeout_ms;
 	int		 batch;		/* inside vault_begin() */
 	int		 tx_depth;	/* open tx_begin()s */
+	/* Run by tx_end() just before the outermost commit (event.c: the
+	 * audit head, written once per transaction), then cleared. */
+	enum ov_rc	(*before_commit)(struct vault *);
 	int		 binding_final;	/* no secret row in bind 1 left */
 	uint32_t	 bad_keys[VAULT_BAD_KEYS_MAX]; /* versions not opened */
 	size_t		 nbad_keys;

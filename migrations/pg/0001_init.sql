@@ -3,6 +3,11 @@
 -- Integers are BIGINT, blobs BYTEA, reals DOUBLE PRECISION; text compares
 -- and sorts bytewise (COLLATE "C"), as SQLite's does.  The functions at
 -- the end are the few of SQLite's that vault/ SQL uses.
+--
+-- Every change to a table NOTIFYs channel "orgvault" with the schema's
+-- name, delivered at commit (one per transaction): `serve` LISTENs and
+-- wakes at once, for a CLI's `cred put` as for an edit made behind
+-- orgvault's back — what inotify on SQLite's directory gives.
 
 CREATE TABLE vault_meta (
 	key	TEXT COLLATE "C" PRIMARY KEY,
@@ -146,3 +151,25 @@ CREATE FUNCTION json_extract(doc TEXT, path TEXT) RETURNS TEXT
 CREATE FUNCTION json_each(doc TEXT) RETURNS TABLE (value TEXT)
 	LANGUAGE sql IMMUTABLE STRICT
 	AS $$ SELECT json_array_elements_text(doc::json) $$;
+
+CREATE FUNCTION orgvault_notify() RETURNS trigger
+	LANGUAGE plpgsql
+	AS $$ BEGIN PERFORM pg_notify('orgvault', TG_TABLE_SCHEMA);
+	RETURN NULL; END $$;
+CREATE TRIGGER vault_meta_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+	ON vault_meta FOR EACH STATEMENT EXECUTE FUNCTION orgvault_notify();
+CREATE TRIGGER keyring_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+	ON keyring FOR EACH STATEMENT EXECUTE FUNCTION orgvault_notify();
+CREATE TRIGGER orgs_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+	ON orgs FOR EACH STATEMENT EXECUTE FUNCTION orgvault_notify();
+CREATE TRIGGER credentials_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+	ON credentials FOR EACH STATEMENT EXECUTE FUNCTION orgvault_notify();
+CREATE TRIGGER secret_versions_notify AFTER INSERT OR UPDATE OR DELETE OR
+	TRUNCATE ON secret_versions FOR EACH STATEMENT
+	EXECUTE FUNCTION orgvault_notify();
+CREATE TRIGGER tokens_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+	ON tokens FOR EACH STATEMENT EXECUTE FUNCTION orgvault_notify();
+CREATE TRIGGER events_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+	ON events FOR EACH STATEMENT EXECUTE FUNCTION orgvault_notify();
+CREATE TRIGGER api_keys_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+	ON api_keys FOR EACH STATEMENT EXECUTE FUNCTION orgvault_notify();

@@ -34,6 +34,15 @@ CREATE TABLE webhook_alert_state (
 	event_id	BIGINT NOT NULL,
 	since		BIGINT NOT NULL
 );
+CREATE TRIGGER webhooks_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+	ON webhooks FOR EACH STATEMENT EXECUTE FUNCTION orgvault_notify();
+CREATE TRIGGER webhook_outbox_notify AFTER INSERT OR UPDATE OR DELETE OR
+	TRUNCATE ON webhook_outbox FOR EACH STATEMENT
+	EXECUTE FUNCTION orgvault_notify();
+CREATE TRIGGER webhook_alert_state_notify AFTER INSERT OR UPDATE OR DELETE OR
+	TRUNCATE ON webhook_alert_state FOR EACH STATEMENT
+	EXECUTE FUNCTION orgvault_notify();
+
 INSERT INTO webhook_alert_state (credential_id, alert, event_id, since)
 	SELECT id, CASE status WHEN 'unknown' THEN 'failing' ELSE status END,
 	    0, CAST(extract(epoch FROM now()) AS BIGINT)

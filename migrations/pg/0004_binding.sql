@@ -29,6 +29,9 @@ CREATE TABLE retired_refresh_tokens (
 CREATE INDEX retired_refresh_tokens_digest ON retired_refresh_tokens (digest);
 CREATE INDEX retired_refresh_tokens_cred
 	ON retired_refresh_tokens (credential_id, id);
+CREATE TRIGGER retired_refresh_tokens_notify AFTER INSERT OR UPDATE OR DELETE
+	OR TRUNCATE ON retired_refresh_tokens FOR EACH STATEMENT
+	EXECUTE FUNCTION orgvault_notify();
 
 INSERT INTO vault_meta (key, value) VALUES ('row_mac_key', 'pending')
 	ON CONFLICT (key) DO UPDATE SET value = excluded.value;

@@ -11,6 +11,16 @@
 #
 # KEEP_TMP=1 keeps TMP (its path is printed) for looking into a failure.
 #
+# OV_TEST_DB=pg (make test-pg) runs the test on PostgreSQL: a cluster of
+# its own (tests/pg/cluster.sh, stopped on exit), and ORGVAULT becomes
+# tests/pg/orgvault-pg, which gives each data directory a schema.
+#   db_sql SQL     runs SQL on the vault of $DIR (sqlite3 "$DB", or psql
+#                  on its schema; hex() and group_concat() work on both)
+#   db_dump [DIR]  a dump of that database (sqlite3 .dump, or pg_dump)
+#   on_pg          true when the engine is PostgreSQL
+#   sqlite_only WHY   ends a SQLite-only test with a pass on PostgreSQL,
+#                  printing why it does not apply
+#
 # Results: on exit the counts "PASS FAIL" are written to $OV_RESULTS_FILE
 # (set by run.sh) and a summary line is printed; the exit status is 0
 # only when nothing failed.
@@ -62,6 +72,101 @@ OUT=/dev/null
 ERR=/dev/null
 BG_PIDS=()
 
+on_pg() {
+	[ "${OV_TEST_DB:-sqlite}" = pg ]
+}
+
+if on_pg; then
+	_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+	# shellcheck source=../pg/cluster.sh
+	. "$_here/../pg/cluster.sh"
+	_pgdir=$(mktemp -d -t "ov-pg-${TEST_NAME}.XXXXXX") || exit 2
+	if ! pg_cluster_start "$_pgdir"; then
+		echo "not ok - $TEST_NAME: cannot start PostgreSQL" >&2
+		rm -rf "$_pgdir"
+		exit 1
+	fi
+	# Shims for the tests' SQL only (schema public, not the vault's).
+	pg_psql "CREATE FUNCTION public.hex(b BYTEA) RETURNS TEXT LANGUAGE sql
+	    IMMUTABLE AS \$\$ SELECT upper(encode(b, 'hex')) \$\$;
+	    CREATE FUNCTION public.gc_step(acc TEXT, v TEXT, sep TEXT) RETURNS
+	    TEXT LANGUAGE sql IMMUTABLE AS \$\$ SELECT CASE WHEN v IS NULL THEN
+	    acc WHEN acc IS NULL THEN v ELSE acc || sep || v END \$\$;
+	    CREATE AGGREGATE public.group_concat(TEXT, TEXT) (SFUNC =
+	    public.gc_step, STYPE = TEXT)" >/dev/null
+	export OV_REAL_ORGVAULT=$ORGVAULT
+	ORGVAULT=$_here/../pg/orgvault-pg
+	export ORGVAULT
+fi
+
+# The schema orgvault-pg gives a data directory.
+pg_schema_of() {
+	echo "v$(printf '%s' "$(realpath -m -- "$1")" | sha1sum | cut -c1-24)"
+}
+
+db_sql() {
+	if on_pg; then
+		PGOPTIONS="-c search_path=$(pg_schema_of "$DIR"),public" \
+		    psql -X -q -At -v ON_ERROR_STOP=1 -h "$PG_SOCK" -p "$PG_PORT" \
+		    -U postgres -d orgvault -c "$1"
+	else
+		sqlite3 "$DB" "$1"
+	fi
+}
+
+db_dump() {	# db_dump [DIR]: of $DIR's vault, or DIR's
+	local DIR=${1:-$DIR}
+	local DB=$DIR/orgvault.db
+	if on_pg; then
+		# Without the identity sequences' positions (a rolled-back
+		# insert moves them; they hold no content) and the random
+		# \restrict key of pg_dump 15.14+.
+		pg_as "$PG_BIN/pg_dump" -h "$PG_SOCK" -p "$PG_PORT" -U postgres \
+		    -n "$(pg_schema_of "$DIR")" orgvault | grep -Ev '^(SELECT pg_catalog.setval\(|\\(un)?restrict )'
+		return "${PIPESTATUS[0]}"
+	else
+		sqlite3 "$DB" .dump
+	fi
+}
+
+# db_shell: an interactive session on $DIR's database reading stdin (a
+# FIFO); db_lock_lines MARKER: what makes it hold the write lock that
+# every orgvault writer takes, then touch MARKER; db_unlock_lines: what
+# ends it.  On PostgreSQL the lock is orgvault's transaction advisory
+# lock (vault/db_pg.c).
+db_shell() {
+	if on_pg; then
+		psql -X -q -At -h "$PG_SOCK" -p "$PG_PORT" -U postgres -d orgvault
+	else
+		sqlite3 "$DB"
+	fi
+}
+
+db_lock_lines() {
+	if on_pg; then
+		printf "BEGIN; SELECT pg_advisory_xact_lock(28535, hashtext('%s'));\n\\! touch %s\n" \
+		    "$(pg_schema_of "$DIR")" "$1"
+	else
+		printf 'BEGIN IMMEDIATE;\n.shell touch %s\n' "$1"
+	fi
+}
+
+db_unlock_lines() {
+	if on_pg; then
+		printf 'COMMIT;\n\\q\n'
+	else
+		printf 'COMMIT;\n.quit\n'
+	fi
+}
+
+sqlite_only() {
+	if on_pg; then
+		echo "ok - $TEST_NAME: skipped on PostgreSQL: $1"
+		PASS=$((PASS + 1))
+		exit 0
+	fi
+}
+
 # ---------------------------------------------------------------- cleanup
 
 _children() {
@@ -96,6 +201,10 @@ _cleanup() {
 		wait "$p" 2>/dev/null
 	done
 	exec 3>&- 4>&-
+	if on_pg && [ -n "${PG_DIR:-}" ]; then
+		[ -n "${KEEP_TMP:-}" ] && cp "$PG_LOG" "/tmp/$TEST_NAME.pg.log" 2>/dev/null
+		pg_cluster_stop
+	fi
 	if [ -n "${TMP:-}" ] && [ -d "$TMP" ]; then
 		chmod -R u+rwX "$TMP" 2>/dev/null
 		rm -rf "$TMP"
@@ -389,8 +498,12 @@ setup_vault() {
 # tamper tests), waiting out serve's write locks; an edit that did not
 # happen fails the test.
 dbq() {
-	sqlite3 -cmd ".timeout 10000" "$DB" "$@" || {
-		fail "sqlite3 edit failed: $*"
+	if on_pg; then
+		db_sql "$@"
+	else
+		sqlite3 -cmd ".timeout 10000" "$DB" "$@"
+	fi || {
+		fail "database edit failed: $*"
 		return 1
 	}
 }
@@ -402,14 +515,69 @@ secret_file() {
 }
 
 # Saves / restores the data dir (for tests that damage it).
+# db_files: the files that hold the vault's data, one per line: SQLite's
+# file, WAL, SHM and journal; on PostgreSQL every file of the test's
+# cluster (heap, WAL, the server log).
+db_files() {
+	if on_pg; then
+		find "$PG_DIR" -type f
+	else
+		printf '%s\n' "$DB" "$DB-wal" "$DB-shm" "$DB-journal"
+	fi
+}
+
+# db_log_statements: PostgreSQL logs every statement with its parameters
+# from now on (for the canary scans of its log); nothing on SQLite.
+db_log_statements() {
+	on_pg || return 0
+	pg_psql "ALTER SYSTEM SET log_statement = 'all'" >/dev/null &&
+	    pg_psql "SELECT pg_reload_conf()" >/dev/null
+}
+
+# db_blob HEX: the SQL literal of a blob (X'..' on SQLite, a bytea on
+# PostgreSQL).
+db_blob() {
+	if on_pg; then
+		printf "'\\x%s'::bytea" "$1"
+	else
+		printf "X'%s'" "$1"
+	fi
+}
+
+# copy_vault SRC DST: a copy of the vault of data directory SRC at DST
+# (cp -a; on PostgreSQL also its schema, under DST's name).
+copy_vault() {
+	cp -a "$1" "$2" || return 1
+	if on_pg; then
+		local from to
+		from=$(pg_schema_of "$1")
+		to=$(pg_schema_of "$2")
+		pg_as "$PG_BIN/pg_dump" -h "$PG_SOCK" -p "$PG_PORT" -U postgres \
+		    -n "$from" orgvault | sed "s/$from/$to/g" |
+		    psql -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK" -p "$PG_PORT" \
+		    -U postgres -d orgvault >/dev/null
+	fi
+}
+
+# snapshot / restore: the data directory, and on PostgreSQL its schema
+# (a pg_dump, restored into a schema dropped first).
 snapshot() {
 	rm -rf "$TMP/snapshot"
 	cp -a "$DIR" "$TMP/snapshot"
+	if on_pg; then
+		pg_as "$PG_BIN/pg_dump" -h "$PG_SOCK" -p "$PG_PORT" -U postgres \
+		    -n "$(pg_schema_of "$DIR")" orgvault >"$TMP/snapshot.sql"
+	fi
 }
 
 restore() {
 	rm -rf "$DIR"
 	cp -a "$TMP/snapshot" "$DIR"
+	if on_pg; then
+		pg_psql "DROP SCHEMA $(pg_schema_of "$DIR") CASCADE" >/dev/null
+		psql -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK" -p "$PG_PORT" \
+		    -U postgres -d orgvault -f "$TMP/snapshot.sql" >/dev/null
+	fi
 }
 
 # Prints elapsed seconds since $1 (date +%s.%N).

@@ -10,6 +10,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/fake.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/api.sh"
+db_log_statements
 
 SEC=$TMP/sec		# the canaries live here, outside CAP
 mkdir -m 700 "$SEC"
@@ -275,10 +276,16 @@ except() {	# except FILE... -- ALL...: the ALL that are not in the first list
 }
 
 # The database while serve still holds it open (the WAL is there).
-expect_true "the database and its WAL exist while serve runs" -- test -s "$DB" -a -s "$DB-wal"
-scan "orgvault.db, -wal, -shm (live): no plaintext secret canary" "$SEC/canaries" "$DB" "$DB-wal" "$DB-shm"
-scan "orgvault.db, -wal, -shm (live): no API key secret" "$SEC/keysecrets" "$DB" "$DB-wal" "$DB-shm"
-scan "orgvault.db, -wal, -shm (live): no plaintext access token" "$SEC/access" "$DB" "$DB-wal" "$DB-shm"
+mapfile -t DBF < <(db_files)
+if on_pg; then
+	expect_true "the server log holds the statements (log_statement = all)" -- \
+	    grep -q "statement: " "$PG_LOG"
+else
+	expect_true "the database and its WAL exist while serve runs" -- test -s "$DB" -a -s "$DB-wal"
+fi
+scan "database files (live): no plaintext secret canary" "$SEC/canaries" "${DBF[@]}"
+scan "database files (live): no API key secret" "$SEC/keysecrets" "${DBF[@]}"
+scan "database files (live): no plaintext access token" "$SEC/access" "${DBF[@]}"
 serve_stop "$SERVE_PID" 20
 expect_eq "serve exits 0" 0 "$SERVE_RC"
 LOG=$(serve_log main)
@@ -308,12 +315,14 @@ scan "serve log: no secret canary" "$SEC/canaries" "$LOG"
 scan "serve log: no API key secret" "$SEC/keysecrets" "$LOG"
 scan "serve log: no access token" "$SEC/access" "$LOG"
 scan "serve stdout: nothing secret" "$SEC/canaries" "$TMP/serve-main.out"
-scan "orgvault.db after serve stopped (checkpointed): no secret canary" "$SEC/canaries" "$DB"*
-scan "orgvault.db after serve stopped: no API key secret" "$SEC/keysecrets" "$DB"*
-scan "orgvault.db after serve stopped: no access token" "$SEC/access" "$DB"*
-run sqlite3 "$DB" .dump
-scan "sqlite3 .dump: no secret, key or access token" "$SEC/canaries" "$OUT"
-scan "sqlite3 .dump: no API key secret" "$SEC/keysecrets" "$OUT"
-scan "sqlite3 .dump: no access token" "$SEC/access" "$OUT"
+mapfile -t DBF < <(db_files)
+scan "database files after serve stopped: no secret canary" "$SEC/canaries" "${DBF[@]}"
+scan "database files after serve stopped: no API key secret" "$SEC/keysecrets" "${DBF[@]}"
+scan "database files after serve stopped: no access token" "$SEC/access" "${DBF[@]}"
+run db_dump
+expect_true "the dump has rows to scan" -- grep -qi "insert into\|^copy " "$OUT"
+scan "database dump: no secret, key or access token" "$SEC/canaries" "$OUT"
+scan "database dump: no API key secret" "$SEC/keysecrets" "$OUT"
+scan "database dump: no access token" "$SEC/access" "$OUT"
 expect_true "the audit trail names the API's work (credential.updated by api:oper)" -- \
     jq -e 'map(select(.kind == "credential.updated" and .actor == "api:oper")) | length >= 2' "$AUDIT"

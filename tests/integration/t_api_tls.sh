@@ -253,7 +253,7 @@ expect_fail 5 "a key that does not match the certificate: exit 5" "key|certifica
 # as root serve runs as nobody on a copy of the vault owned by nobody.
 if [ "$(id -u)" -eq 0 ]; then
 	NBV=$TMP/nbv
-	cp -a "$DIR" "$NBV"
+	copy_vault "$DIR" "$NBV"
 	cp "$C" "$TMP/nbcert.pem"
 	cp "$K" "$TMP/nbkey.pem"
 	chown -R nobody:nogroup "$NBV"

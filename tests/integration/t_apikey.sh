@@ -141,12 +141,12 @@ expect_ok "check passes (opens the hash key)" -- ov check --json
 expect_json "check ok" '.ok == true'
 
 # --- the key is nowhere else ----------------------------------------------------------------
-expect_ok "sqlite3: api_keys rows" -- sqlite3 "$DB" "select * from api_keys"
-expect_ok "sqlite3: dump of the whole database" -- sqlite3 "$DB" .dump
+expect_ok "sqlite3: api_keys rows" -- db_sql "select * from api_keys"
+expect_ok "sqlite3: dump of the whole database" -- db_dump
 expect_true "secret_hash is 32 bytes (4 rows: a reused name replaced its row)" -- \
-    test "$(sqlite3 "$DB" "select count(*) from api_keys where length(secret_hash) = 32")" = 4
+    test "$(db_sql "select count(*) from api_keys where length(secret_hash) = 32")" = 4
 expect_true "the hash key is stored sealed (an envelope, hex)" -- \
-    test "$(sqlite3 "$DB" "select length(value) > 64 from vault_meta where key = 'apikey_hash_key'")" = 1
+    test "$(db_sql "select count(*) from vault_meta where key = 'apikey_hash_key' and length(value) > 64")" = 1
 expect_true "stdout of create held the key (control)" -- grep -aqF -- "$(secret_of broker)" "${KEY_OUTS[1]}"
 
 others=()

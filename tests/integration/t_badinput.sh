@@ -3,7 +3,7 @@
 # read-only vault, missing or wrong data dirs, and atomic import.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-dump_sum() { sqlite3 "$DB" .dump | sha256sum | cut -d' ' -f1; }
+dump_sum() { db_dump | sha256sum | cut -d' ' -f1; }
 
 setup_vault
 S=$TMP/s
@@ -13,19 +13,20 @@ expect_ok "setup: credential" -- ov cred put acme cc --provider genesys --region
     --client-id c --secret-file "$S"
 
 # --- locked database ----------------------------------------------------------------
-# A sqlite3 process takes the write lock (BEGIN IMMEDIATE) and holds it until
-# we tell it to commit; a marker file says when the lock is held.
+# Another session takes the write lock (sqlite3's BEGIN IMMEDIATE, or
+# psql taking orgvault's advisory lock) and holds it until we tell it to
+# commit; a marker file says when the lock is held.
 before=$(dump_sum)
 mkfifo "$TMP/lock.fifo"
-sqlite3 "$DB" <"$TMP/lock.fifo" >"$TMP/misc/lock.out" 2>&1 &
+db_shell <"$TMP/lock.fifo" >"$TMP/misc/lock.out" 2>&1 &
 LOCKER=$!
 bg_track "$LOCKER"
 exec 3>"$TMP/lock.fifo"
-printf 'BEGIN IMMEDIATE;\n.shell touch %s\n' "$TMP/misc/locked" >&3
+db_lock_lines "$TMP/misc/locked" >&3
 if wait_for_file "$TMP/misc/locked" 10; then
-	pass "setup: sqlite3 holds the write lock"
+	pass "setup: another session holds the write lock"
 else
-	fail "setup: sqlite3 holds the write lock" "$(cat "$TMP/misc/lock.out")"
+	fail "setup: another session holds the write lock" "$(cat "$TMP/misc/lock.out")"
 fi
 t0=$(date +%s.%N)
 expect_fail 5 "locked database: org add exits 5 saying locked" "locked" -- \
@@ -40,7 +41,7 @@ expect_fail 5 "locked database: import exits 5 saying locked" "locked" -- \
 expect_ok "locked database: reads still work (WAL)" -- \
     timeout 60 env ORGVAULT_BUSY_TIMEOUT_MS=300 "$ORGVAULT" --data-dir "$DIR" org list --json
 expect_json "locked database: x not added" 'map(.slug) == ["acme"]'
-printf 'COMMIT;\n.quit\n' >&3
+db_unlock_lines >&3
 exec 3>&-
 wait "$LOCKER" 2>/dev/null
 expect_eq "after the lock is released the vault is unchanged" "$before" "$(dump_sum)"
@@ -49,13 +50,13 @@ expect_ok "check passes after the lock episode" -- ov check
 
 # A lock released while orgvault waits: it gets through (default timeout).
 mkfifo "$TMP/lock2.fifo"
-sqlite3 "$DB" <"$TMP/lock2.fifo" >"$TMP/misc/lock2.out" 2>&1 &
+db_shell <"$TMP/lock2.fifo" >"$TMP/misc/lock2.out" 2>&1 &
 LOCKER2=$!
 bg_track "$LOCKER2"
 exec 4>"$TMP/lock2.fifo"
-printf 'BEGIN IMMEDIATE;\n.shell touch %s\n' "$TMP/misc/locked2" >&4
+db_lock_lines "$TMP/misc/locked2" >&4
 wait_for_file "$TMP/misc/locked2" 10
-( sleep 0.5; printf 'COMMIT;\n.quit\n' >&4 ) &
+( sleep 0.5; db_unlock_lines >&4 ) &
 bg_track $!
 expect_ok "a lock released within the busy timeout is waited for" -- \
     timeout 60 env ORGVAULT_BUSY_TIMEOUT_MS=10000 "$ORGVAULT" --data-dir "$DIR" org add y
@@ -74,9 +75,15 @@ if need_root "read-only vault tests"; then
 	expect_ok "nobody can init a vault" -- rov init
 	expect_ok "nobody can add an org" -- rov org add ro-org
 	expect_eq "nobody's key file is nobody's" nobody "$(stat -c %U "$RODIR/master.key" 2>&1)"
-	chmod 0500 "$RODIR"
-	chmod 0400 "$RODIR/orgvault.db"
-	ro_before=$(sha_of "$RODIR/orgvault.db")
+	# PostgreSQL: the role's sessions become read-only.
+	ro_sum() { if on_pg; then DIR=$RODIR db_dump | sha256sum; else sha_of "$RODIR/orgvault.db"; fi; }
+	if on_pg; then
+		pg_psql "ALTER ROLE orgvault SET default_transaction_read_only = on" >/dev/null
+	else
+		chmod 0500 "$RODIR"
+		chmod 0400 "$RODIR/orgvault.db"
+	fi
+	ro_before=$(ro_sum)
 	expect_fail 5 "read-only vault: org add fails (exit 5) with one clear line" \
 	    "read-only|not accessible" -- rov org add another
 	expect_fail 5 "read-only vault: cred put fails (exit 5) with one clear line" \
@@ -92,10 +99,14 @@ if need_root "read-only vault tests"; then
 		fail "read-only vault: org list works or fails with one line" "exit $RC"
 		context
 	fi
-	expect_eq "read-only vault: database unchanged" "$ro_before" "$(sha_of "$RODIR/orgvault.db")"
-	expect_false "read-only vault: no WAL left behind" -- test -s "$RODIR/orgvault.db-wal"
-	chmod 0700 "$RODIR"
-	chmod 0600 "$RODIR/orgvault.db"
+	expect_eq "read-only vault: database unchanged" "$ro_before" "$(ro_sum)"
+	if on_pg; then
+		pg_psql "ALTER ROLE orgvault RESET default_transaction_read_only" >/dev/null
+	else
+		expect_false "read-only vault: no WAL left behind" -- test -s "$RODIR/orgvault.db-wal"
+		chmod 0700 "$RODIR"
+		chmod 0600 "$RODIR/orgvault.db"
+	fi
 	expect_ok "writable again: org add works" -- rov org add another
 	expect_ok "writable again: check passes" -- rov check
 fi
@@ -108,6 +119,10 @@ mkdir -m 700 "$TMP/empty-dir"
 expect_fail 2 "data dir without a vault: exit 2" "init" -- \
     "$ORGVAULT" --data-dir "$TMP/empty-dir" org list
 expect_false "no database was created in it" -- test -e "$TMP/empty-dir/orgvault.db"
+if on_pg; then
+	expect_eq "no schema was created for it" "" \
+	    "$(pg_psql "SELECT 1 FROM pg_namespace WHERE nspname = '$(pg_schema_of "$TMP/empty-dir")'")"
+fi
 printf 'just a file\n' >"$TMP/a-file"
 expect_fail "1|2|5" "data dir path is a file: clear one-line error" "not a directory" -- \
     "$ORGVAULT" --data-dir "$TMP/a-file" org list

@@ -95,7 +95,7 @@ expect_eq "serve exits 0" 0 "$SERVE_RC"
 
 # --- refused on a broken audit chain --------------------------------------------------
 snapshot
-sqlite3 "$DB" "update events set actor = 'mallory' where id = 2"
+db_sql "update events set actor = 'mallory' where id = 2"
 expect_fail 4 "broken audit chain: refused (exit 4)" "audit verify" -- \
     ov key change-master --generate
 expect_eq "broken chain: the key file is unchanged" "$(sha_of "$SEC/key0")" "$(sha_of "$KEY")"
@@ -183,13 +183,13 @@ expect_fail 1 "the old passphrase: the vault wants its key file now" "key file" 
     ov --passphrase-file "$SEC/pp2" org list
 all_there "key file 4"
 expect_true "no kdf settings left" -- \
-    test "$(sqlite3 "$DB" "select count(*) from vault_meta where key like 'kdf_%'")" = 0
+    test "$(db_sql "select count(*) from vault_meta where key like 'kdf_%'")" = 0
 run events_json --kind key.master_changed
 expect_json "six key.master_changed events, modes in order" \
     '[.[].detail.mode] | reverse == ["key_file", "key_file", "key_file", "passphrase", "passphrase", "key_file"]'
 
 # --- canaries ---------------------------------------------------------------------------------
-expect_ok "sqlite3 dump for the scan" -- sqlite3 "$DB" .dump
+expect_ok "sqlite3 dump for the scan" -- db_dump
 expect_true "control: the scan finds a passphrase in its file" -- grep -qaF -- "$PP1" "$SEC/pp1"
 expect_true "control: the scan finds a key's bytes in its file" -- \
     sh -c "od -An -v -tx1 '$KEY' | tr -d ' \n' | grep -qF '$(hex_of "$SEC/key4")'"

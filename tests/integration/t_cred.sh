@@ -129,7 +129,7 @@ expect_fail 2 "argv credential was not created" "no credential" -- ov cred show 
 expect_ok "setup: upd credential" -- ov cred put acme upd --provider genesys --region eu_west_1 \
     --client-id upd-client --secret-file "$S" --scope "users:read conversations" --json
 cp "$OUT" "$TMP/upd.before"
-ct_before=$(sqlite3 "$DB" "select hex(s.ciphertext) from secret_versions s join credentials c on c.id = s.credential_id where c.name = 'upd' and s.kind = 'client_secret' and s.stage = 'current'")
+ct_before=$(db_sql "select hex(s.ciphertext) from secret_versions s join credentials c on c.id = s.credential_id where c.name = 'upd' and s.kind = 'client_secret' and s.stage = 'current'")
 sleep 1	# so that updated_at can move
 expect_ok "update only --scope" -- ov cred put acme upd --scope "users:read analytics" --json
 expect_json "scope changed" '.expected_scope == "users:read analytics"'
@@ -137,11 +137,11 @@ expect_json "other fields kept" \
     '.region == $b.region and .token_url == $b.token_url and .client_id == $b.client_id and .auth == $b.auth and .grant == $b.grant and .created_at == $b.created_at and .provider == $b.provider' \
     --argjson b "$(cat "$TMP/upd.before")"
 expect_json "updated_at moved" '.updated_at != $b.updated_at' --argjson b "$(cat "$TMP/upd.before")"
-ct_after=$(sqlite3 "$DB" "select hex(s.ciphertext) from secret_versions s join credentials c on c.id = s.credential_id where c.name = 'upd' and s.kind = 'client_secret' and s.stage = 'current'")
+ct_after=$(db_sql "select hex(s.ciphertext) from secret_versions s join credentials c on c.id = s.credential_id where c.name = 'upd' and s.kind = 'client_secret' and s.stage = 'current'")
 expect_true "client secret envelope present before the update" -- test -n "$ct_before"
 expect_eq "client secret kept (same envelope) after a scope-only update" "$ct_before" "$ct_after"
 expect_eq "no new secret version written" 1 \
-    "$(sqlite3 "$DB" "select count(*) from secret_versions s join credentials c on c.id = s.credential_id join orgs o on o.id = c.org_id where o.slug = 'acme' and c.name = 'upd'")"
+    "$(db_sql "select count(*) from secret_versions s join credentials c on c.id = s.credential_id join orgs o on o.id = c.org_id where o.slug = 'acme' and c.name = 'upd'")"
 expect_ok "audit events for upd" -- ov audit events --credential upd --json
 expect_json "credential.updated event lists expected_scope in detail.changed" \
     '.[0].kind == "credential.updated" and .[0].detail.changed == ["expected_scope"]'
@@ -153,7 +153,7 @@ expect_ok "audit events for upd after secret change" -- ov audit events --creden
 expect_json "secret change recorded as secrets_replaced, not changed" \
     '.[0].detail.secrets_replaced == ["client_secret"] and .[0].detail.changed == []'
 expect_eq "old secret kept as previous" "previous current" \
-    "$(sqlite3 "$DB" "select group_concat(stage, ' ') from (select s.stage from secret_versions s join credentials c on c.id = s.credential_id where c.name = 'upd' order by s.version)")"
+    "$(db_sql "select group_concat(stage, ' ') from (select s.stage from secret_versions s join credentials c on c.id = s.credential_id where c.name = 'upd' order by s.version) x")"
 expect_fail 1 "bad --refresh-at refused" "refresh-at" -- ov cred put acme upd --refresh-at 1.5
 expect_ok "--refresh-at 18h accepted" -- ov cred put acme upd --refresh-at 18h --json
 expect_json "refresh_at shown as an age" '.refresh_at == "64800s"'
@@ -163,7 +163,7 @@ expect_ok "setup: beta genesys" -- ov cred put beta g --provider genesys --regio
     --client-id bg --secret-file "$S"
 expect_ok "setup: beta servicenow" -- ov cred put beta s --provider servicenow --instance beta \
     --client-id bs --secret-file "$S"
-sqlite3 "$DB" "update credentials set status = 'revoked' where name = 's'"
+db_sql "update credentials set status = 'revoked' where name = 's'"
 expect_ok "cred list --json (all)" -- ov cred list --json
 n_all=$(jq length "$OUT")
 expect_json "all orgs listed" 'map(.org) | unique == ["acme", "beta"]'

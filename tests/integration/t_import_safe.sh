@@ -45,7 +45,7 @@ expect_ok "rotate: a second refresh of acme/rt" -- ov cred refresh acme rt
 expect_eq "rotate: the provider's current refresh token is rt-acme-rt-2" rt-acme-rt-2 \
     "$(fake_field acme-rt .current_refresh_token)"
 sum() {
-	sqlite3 "$DB" "SELECT count(*), coalesce(max(id), 0) FROM secret_versions;
+	db_sql "SELECT count(*), coalesce(max(id), 0) FROM secret_versions;
 	    SELECT group_concat(coalesce(next_refresh_at, 0)) FROM credentials"
 }
 before=$(sum)

@@ -93,7 +93,7 @@ expect_ok "after the resumed rewrap: key status" -- ov key status --json
 expect_json "after the resumed rewrap: only version 3 holds rows" \
     '[.[] | select(.version != 3) | .secrets + .tokens] | add == 0'
 expect_true "the webhook secret was rewrapped too" -- \
-    test "$(sqlite3 "$DB" 'select key_version from webhooks')" = 3
+    test "$(db_sql 'select key_version from webhooks')" = 3
 expect_json "after the resumed rewrap: versions 1 and 2 retired" \
     '[.[] | select(.version < 3) | .state] | all(. == "retired")'
 expect_ok "check after the resumed rewrap" -- ov check

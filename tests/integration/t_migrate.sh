@@ -24,20 +24,20 @@ expect_json "versions ascend and names start with their number" \
 STATUS_JSON=$(cat "$OUT")
 n_mig=$(jq length "$OUT" 2>/dev/null)
 n_mig=${n_mig:-0}
-sum_db=$(sqlite3 "$DB" "select checksum from schema_migrations where name = '0001_init'")
+sum_db=$(db_sql "select checksum from schema_migrations where name = '0001_init'")
 expect_json "status checksum equals the recorded one" \
     '.[] | select(.name == "0001_init") | .checksum == $s' --arg s "$sum_db"
 expect_eq "schema_migrations records every embedded migration" "$n_mig" \
-    "$(sqlite3 "$DB" 'select count(*) from schema_migrations')"
+    "$(db_sql 'select count(*) from schema_migrations')"
 
 expect_ok "migrate status (text)" -- ov migrate status
 expect_stdout_contains "text status names 0001_init" "0001_init"
 expect_stdout_contains "text status says applied" "applied"
 
-before=$(sqlite3 "$DB" .dump | sha256sum)
+before=$(db_dump | sha256sum)
 expect_ok "migrate on an up-to-date vault" -- ov migrate
 expect_stdout_contains "migrate reports applied 0" "applied 0"
-expect_eq "a no-op migrate changes no content" "$before" "$(sqlite3 "$DB" .dump | sha256sum)"
+expect_eq "a no-op migrate changes no content" "$before" "$(db_dump | sha256sum)"
 expect_ok "migrate --json on an up-to-date vault" -- ov migrate --json
 expect_json "migrate --json: applied 0" '.applied == 0'
 expect_ok "status unchanged by a no-op migrate" -- ov migrate status --json
@@ -46,10 +46,10 @@ expect_ok "the vault still works after migrate" -- ov check
 
 # --- a pending migration (the vault was made by an older orgvault) -----------------
 if [ "$n_mig" -ge 2 ]; then
-	last=$(sqlite3 "$DB" 'select max(version) from schema_migrations')
-	last_name=$(sqlite3 "$DB" "select name from schema_migrations where version = $last")
+	last=$(db_sql 'select max(version) from schema_migrations')
+	last_name=$(db_sql "select name from schema_migrations where version = $last")
 	# Undo what the last migration recorded, not its DDL: enough to be "pending".
-	sqlite3 "$DB" "delete from schema_migrations where version = $last"
+	db_sql "delete from schema_migrations where version = $last"
 	expect_fail 5 "a pending migration: commands refuse (exit 5) naming it" "$last_name" -- \
 	    ov org list
 	expect_stderr_contains "a pending migration: message says to run migrate" "orgvault migrate"
@@ -65,7 +65,7 @@ fi
 
 # --- changed checksum -----------------------------------------------------------------
 restore
-sqlite3 "$DB" "update schema_migrations set checksum = '$(printf '0%.0s' $(seq 64))' where name = '0001_init'"
+db_sql "update schema_migrations set checksum = '$(printf '0%.0s' $(seq 64))' where name = '0001_init'"
 for c in "org list" "org add other" "org show acme" "cred list" "cred show acme cc" \
     "audit events" "check" "migrate" "migrate status"; do
 	# shellcheck disable=SC2086
@@ -76,11 +76,11 @@ expect_fail 4 "changed checksum: cred put refuses" "0001_init" -- ov cred put ac
     --secret-file "$TMP/s"
 expect_fail 4 "changed checksum: import refuses" "0001_init" -- ov import /dev/null
 expect_eq "changed checksum: nothing was written" 0 \
-    "$(sqlite3 "$DB" "select count(*) from orgs where slug = 'other'")"
+    "$(db_sql "select count(*) from orgs where slug = 'other'")"
 
 # --- newer schema ---------------------------------------------------------------------
 restore
-sqlite3 "$DB" "INSERT INTO schema_migrations VALUES (9999, '9999_future', 'x', 0)"
+db_sql "INSERT INTO schema_migrations VALUES (9999, '9999_future', 'x', 0)"
 for c in "org list" "org add other" "org show acme" "cred list" "cred show acme cc" \
     "audit events" "check" "migrate" "migrate status"; do
 	# shellcheck disable=SC2086
@@ -90,9 +90,9 @@ done
 expect_fail 5 "newer schema: import refuses" "9999_future" -- ov import /dev/null
 expect_stderr_contains "newer schema: message says to upgrade" "upgrade"
 expect_eq "newer schema: migrate did not touch the record" "1" \
-    "$(sqlite3 "$DB" "select count(*) from schema_migrations where version = 9999")"
+    "$(db_sql "select count(*) from schema_migrations where version = 9999")"
 expect_eq "newer schema: nothing was written" 0 \
-    "$(sqlite3 "$DB" "select count(*) from orgs where slug = 'other'")"
+    "$(db_sql "select count(*) from orgs where slug = 'other'")"
 
 restore
 expect_ok "restored vault passes check" -- ov check

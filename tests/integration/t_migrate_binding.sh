@@ -9,6 +9,7 @@
 # secrets still open: moving a credential with its current secret (the
 # proof) carries its refresh token and pending secret to the fake.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+sqlite_only "it upgrades SQLite vaults made by older releases (tests/fixtures); no PostgreSQL vault predates migration 0005"
 . "$(dirname "${BASH_SOURCE[0]}")/fake.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/api.sh"
 

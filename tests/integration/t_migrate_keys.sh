@@ -7,6 +7,7 @@
 # reason), a row edited before the upgrade stays refused (the migration
 # does not MAC it anew) and check names it, and the orgs column is gone.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+sqlite_only "it upgrades a SQLite vault of schema 0004 (tests/fixtures/v4-vault); no PostgreSQL vault predates migration 0005"
 . "$(dirname "${BASH_SOURCE[0]}")/fake.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/api.sh"
 

@@ -92,9 +92,9 @@ expect_fail 2 "forced-removed org is gone" "no org" -- ov org show acme
 expect_ok "cred list of all orgs" -- ov cred list --json
 expect_json "its credentials are gone" 'map(select(.org == "acme")) | length == 0'
 expect_true "no secret rows left in the database" -- \
-    test "$(sqlite3 "$DB" 'select count(*) from secret_versions')" = 0
+    test "$(db_sql 'select count(*) from secret_versions')" = 0
 expect_true "no credential rows left in the database" -- \
-    test "$(sqlite3 "$DB" 'select count(*) from credentials')" = 0
+    test "$(db_sql 'select count(*) from credentials')" = 0
 
 # --- events ----------------------------------------------------------------
 expect_ok "audit events --json" -- ov audit events --json --limit 1000

@@ -8,6 +8,7 @@
 # print the access token), or in orgvault.db, -wal, -shm (also copied
 # while serve ran).  Positive controls prove the greps can see them.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+db_log_statements
 . "$(dirname "${BASH_SOURCE[0]}")/fake.sh"
 
 rnd() { head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
@@ -54,15 +55,27 @@ TOKEN_OUTS+=("$OUT")
 run events_json
 nap $((RUN_S / 2))
 mkdir -p "$TMP/midrun"
-for f in orgvault.db orgvault.db-wal orgvault.db-shm; do
-	[ -e "$DIR/$f" ] && cp "$DIR/$f" "$TMP/midrun/$f"
-done
+if on_pg; then
+	# PostgreSQL's files (WAL, heap) and its server log, mid-run.
+	while read -r f; do
+		cp "$f" "$TMP/midrun/$(echo "$f" | tr / _)" 2>/dev/null
+	done < <(db_files)
+else
+	for f in orgvault.db orgvault.db-wal orgvault.db-shm; do
+		[ -e "$DIR/$f" ] && cp "$DIR/$f" "$TMP/midrun/$f"
+	done
+fi
 nap $((RUN_S - RUN_S / 2))
 serve_stop "$SPID" 30
 expect_eq "serve -v -v: SIGTERM exits 0" 0 "$SERVE_RC"
 LOG=$(serve_log canary)
 expect_clean_log "serve: no sanitizer report" "$LOG"
-expect_true "the mid-run copy has a WAL (the greps cover it)" -- test -s "$TMP/midrun/orgvault.db-wal"
+if on_pg; then
+	expect_true "the mid-run copy has PostgreSQL's WAL (the greps cover it)" -- \
+	    sh -c "ls '$TMP/midrun' | grep -q pg_wal"
+else
+	expect_true "the mid-run copy has a WAL (the greps cover it)" -- test -s "$TMP/midrun/orgvault.db-wal"
+fi
 
 # The CLI after: every read-only command that shows credentials or events.
 for c in "cred show acme cn1 --json" "cred show acme cn2" "cred show acme cn3 --json" \
@@ -135,8 +148,8 @@ for f in "$CAP"/*; do
 	[ "$skip" -eq 0 ] && cli+=("$f")
 done
 expect_eq "nothing secret in any CLI stdout/stderr (${#cli[@]} captures)" "" "$(leaks "${cli[@]}")"
-expect_eq "nothing secret in orgvault.db, -wal, -shm" "" \
-    "$(leaks "$DB" "$DB-wal" "$DB-shm" "$DB-journal")"
+mapfile -t DBF < <(db_files)
+expect_eq "nothing secret in the database's files (${#DBF[@]})" "" "$(leaks "${DBF[@]}")"
 expect_eq "nothing secret in the mid-run copies of orgvault.db, -wal, -shm" "" \
     "$(leaks "$TMP"/midrun/*)"
 expect_eq "nothing secret anywhere else in the data directory" "" \

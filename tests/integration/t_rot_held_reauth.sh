@@ -31,8 +31,8 @@ sleep 0.1 &
 dead=$!
 wait "$dead"
 OWNER="$(cat /proc/sys/kernel/hostname):$dead:0000dead"
-sqlite3 "$DB" "UPDATE credentials SET lease_owner = '$OWNER',
-    lease_until = strftime('%s','now') + 120 WHERE name = 'h1'"
+db_sql "UPDATE credentials SET lease_owner = '$OWNER',
+    lease_until = $(date +%s) + 120 WHERE name = 'h1'"
 
 unknown_events() {
 	events_json --credential h1 --kind refresh.outcome_unknown | jq length
@@ -62,7 +62,7 @@ run ov cred show acme h1 --json
 expect_json "h1: active, with a token, nobody's lease" \
     '.status == "active" and .last_success_at != null and .next_refresh_at != null'
 expect_eq "the dead refresher's lease is gone" "" \
-    "$(sqlite3 "$DB" "SELECT coalesce(lease_owner, '') FROM credentials WHERE name = 'h1'" | grep -F "$OWNER")"
+    "$(db_sql "SELECT coalesce(lease_owner, '') FROM credentials WHERE name = 'h1'" | grep -F "$OWNER")"
 expect_eq "(a) no stale refresh token was presented" 0 "$(fake_field h1 .stale_presentations)"
 
 # --- (b) the broker's ask after a dead refresher rotated the token ----------
@@ -84,10 +84,10 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' -u "h2:$SECRET" "$FAKE_URL/token"
 expect_eq "(b) setup: the dead refresher's request rotated the token" 200 "$code"
 # Its lease is left; the access token has expired; the credential is not
 # due for the scheduler (a backoff), so only the broker asks for it.
-sqlite3 "$DB" "UPDATE credentials SET lease_owner = '$OWNER',
-    lease_until = strftime('%s','now') + 120,
-    next_refresh_at = strftime('%s','now') + 3600 WHERE name = 'h2';
-    UPDATE tokens SET expires_at = strftime('%s','now') - 10
+db_sql "UPDATE credentials SET lease_owner = '$OWNER',
+    lease_until = $(date +%s) + 120,
+    next_refresh_at = $(date +%s) + 3600 WHERE name = 'h2';
+    UPDATE tokens SET expires_at = $(date +%s) - 10
     WHERE credential_id = (SELECT id FROM credentials WHERE name = 'h2')"
 TOK=$(api_key tok token)
 serve_start b || exit 1

@@ -55,8 +55,8 @@ window() {
 	sleep 0.1 &
 	dead=$!
 	wait "$dead"
-	sqlite3 "$DB" "UPDATE credentials SET lease_owner = '$(cat /proc/sys/kernel/hostname):$dead:0000dead',
-	    lease_until = strftime('%s','now') + 70 WHERE name = '$n'"
+	db_sql "UPDATE credentials SET lease_owner = '$(cat /proc/sys/kernel/hostname):$dead:0000dead',
+	    lease_until = $(date +%s) + 70 WHERE name = '$n'"
 }
 window crash
 serve_start crash || exit 1

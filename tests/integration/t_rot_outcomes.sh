@@ -331,7 +331,7 @@ sleep 30 &
 LIVE=$!
 _FK_PIDS+=("$LIVE")
 lease() {
-	sqlite3 "$DB" "UPDATE credentials SET lease_owner = '$1', lease_until = strftime('%s','now') + 600
+	db_sql "UPDATE credentials SET lease_owner = '$1', lease_until = $(date +%s) + 600
 	    WHERE name = 'ls1'" 2>&1
 }
 lease "$HOST:$LIVE:0000beef"
@@ -348,11 +348,11 @@ expect_eq "after the takeover: one request" 1 "$(nreq ls1)"
 # (lifetime 600 s: margin 60 s; the token has 30 s left.)
 mk ls2 '"lifetime":600'
 expect_ok "lease + margin: setup refresh" -- ov cred refresh acme ls2
-sqlite3 "$DB" "UPDATE tokens SET issued_at = strftime('%s','now') - 570,
-    expires_at = strftime('%s','now') + 30
+db_sql "UPDATE tokens SET issued_at = $(date +%s) - 570,
+    expires_at = $(date +%s) + 30
     WHERE credential_id = (SELECT id FROM credentials WHERE name = 'ls2')"
-sqlite3 "$DB" "UPDATE credentials SET lease_owner = '$HOST:$LIVE:0000beef',
-    lease_until = strftime('%s','now') + 600 WHERE name = 'ls2'"
+db_sql "UPDATE credentials SET lease_owner = '$HOST:$LIVE:0000beef',
+    lease_until = $(date +%s) + 600 WHERE name = 'ls2'"
 expect_ok "token while another process refreshes: the still-valid token, exit 0" -- ov token acme ls2
 expect_eq "token while another process refreshes: prints the current token" "at-ls2-1" "$(cat "$OUT")"
 expect_eq "token while another process refreshes: no second request" 1 "$(nreq ls2)"

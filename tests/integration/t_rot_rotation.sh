@@ -169,7 +169,7 @@ run events_json --credential stop --kind refresh.outcome_unknown
 expect_json "SIGTERM with a hanging refresh: recorded as outcome unknown (stopped before the answer)" \
     'length == 1 and (.[0].detail.description | test("stopped before"))'
 expect_true "SIGTERM with a hanging refresh: the lease is released" -- \
-    test -z "$(sqlite3 "$DB" "SELECT lease_owner FROM credentials WHERE name = 'stop' AND lease_owner IS NOT NULL")"
+    test -z "$(db_sql "SELECT lease_owner FROM credentials WHERE name = 'stop' AND lease_owner IS NOT NULL")"
 
 # A plain invalid_grant (no unknown outcome before it) has no likely_cause.
 mkrt plain 3600 '"behaviour":"invalid_grant"'

@@ -70,7 +70,7 @@ expect_json "check ok, no failures" '.ok == true and .failures == []'
 expect_json "check checked at least $((3 * NORGS)) secrets (2 client secrets + 1 refresh token per org)" \
     '.checked >= $n' --argjson n $((3 * NORGS))
 expect_eq "secret rows in the database" $((3 * NORGS)) \
-    "$(sqlite3 "$DB" 'select count(*) from secret_versions')"
+    "$(db_sql 'select count(*) from secret_versions')"
 
 expect_ok "audit events at scale (limit 10000)" -- ov audit events --json --limit 10000
 expect_json "10000 newest events returned" 'length == 10000 and .[0].kind == "credential.created"'

@@ -22,16 +22,16 @@ expect_ok "setup: a/c2 secret rotated (versions 1 previous, 2 current)" -- \
     ov cred put a c2 --secret-file "$R"
 expect_ok "setup: clean vault passes check" -- ov check --json
 expect_json "setup: check ok" '.ok == true and .failures == []'
-sqlite3 "$DB" 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null
+on_pg || sqlite3 "$DB" 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null
 snapshot
 
-# sqlite3 on the vault; a failing statement is a failed assertion.
+# SQL on the vault (db_sql); a failing statement is a failed assertion.
 q() {
 	local out rc
-	out=$(sqlite3 "$DB" "$@" 2>&1)
+	out=$(db_sql "$@" 2>&1)
 	rc=$?
 	if [ "$rc" -ne 0 ]; then
-		fail "sqlite3 setup statement succeeds" "sqlite3 $*" "$out"
+		fail "database setup statement succeeds" "$*" "$out"
 		return "$rc"
 	fi
 	[ -n "$out" ] && printf '%s\n' "$out"
@@ -44,7 +44,7 @@ sid() {
 	   and s.kind = '$3' and s.stage = '${4:-current}'"
 }
 hexct() { q "select hex(ciphertext) from secret_versions where id = $1"; }
-setct() { q "update secret_versions set ciphertext = X'$2' where id = $1"; }
+setct() { q "update secret_versions set ciphertext = $(db_blob "$2") where id = $1"; }
 # Flips the high bit of byte N of a hex string.
 flip_byte() {
 	local h=$1 p=$(($2 * 2)) d n
@@ -134,7 +134,7 @@ check_fails "secret relabelled as another kind" secret_versions "$C2" ciphertext
 
 # --- keyring ------------------------------------------------------------------------
 restore
-q "update keyring set wrapped_key = X'$(flip_byte "$(q 'select hex(wrapped_key) from keyring where version = 1')" 40)' where version = 1"
+q "update keyring set wrapped_key = $(db_blob "$(flip_byte "$(q 'select hex(wrapped_key) from keyring where version = 1')" 40)") where version = 1"
 expect_exit 4 "tampered keyring: check exits 4" -- ov check
 expect_stdout_contains "tampered keyring: check reports keyring" "FAIL keyring row 1 column wrapped_key"
 secret_file "$TMP/s-new" "a-new-secret-$RANDOM"
@@ -177,7 +177,7 @@ expect_exit 4 "newest event deleted: check exits 4" -- ov check
 expect_stdout_contains "newest event deleted: check names events" "FAIL events"
 restore
 q "insert into events (id, time_ms, actor, org, credential, kind, detail, hash)
-   select max(id) + 1, max(time_ms) + 1, 'cli:root', 'a', '', 'org.created', '{}', hash
+   select id + 1, time_ms + 1, 'cli:root', 'a', '', 'org.created', '{}', hash
    from events where id = (select max(id) from events)"
 check_fails "fake event appended" events "$((NEV + 1))" hash
 restore
@@ -215,6 +215,24 @@ one_line_or_ok() {
 	fi
 }
 
+if on_pg; then
+	# SQLite's pages and file header have no PostgreSQL counterpart
+	# (its pages belong to the server); what a client meets instead is
+	# a server that is gone, and a schema that holds no vault.
+	restore
+	pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null
+	for c in "org list" "org add zz" "check" "migrate status"; do
+		# shellcheck disable=SC2086
+		expect_fail 5 "server stopped: '$c' exits 5 with one line" "unreachable" -- ov $c
+	done
+	expect_stderr_contains "server stopped: the message names the database" "postgresql://"
+	pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_LOG" -w -t 30 -o "-p $PG_PORT" \
+	    start >/dev/null
+	expect_ok "server back: org list works" -- ov org list
+	q "DROP TABLE schema_migrations" >/dev/null
+	expect_fail "2|4" "schema without schema_migrations: no vault, one line" "vault" -- ov org list
+	expect_fail "2|4" "... and migrate does not fill it" "" -- ov migrate
+else
 PAGE=$(q 'PRAGMA page_size')
 ORGS_ROOT=$(q "select rootpage from sqlite_schema where name = 'orgs'")
 EVENTS_ROOT=$(q "select rootpage from sqlite_schema where name = 'events'")
@@ -276,6 +294,8 @@ expect_fail 4 "a 0-byte database: exit 4 (not 'pending migrations')" "corrupt|em
     ov org list
 expect_exit "4|5" "a 0-byte database: migrate refuses it" -- ov migrate
 expect_fail "4|5" "a 0-byte database: still refused after migrate" "" -- ov org list
+
+fi
 
 restore
 expect_exit 0 "the restored copy is whole" -- ov check

@@ -263,7 +263,7 @@ done
 # --- no secret anywhere ------------------------------------------------------------------
 expect_ok "check: webhook secrets open" -- ov check --json
 expect_json "check ok" '.ok == true and .failures == []'
-sqlite3 "$DB" 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null 2>&1
+on_pg || sqlite3 "$DB" 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null 2>&1
 for c in "$WH_SECRET" "$SECRET" "rt-seed-rg1-$RUN" "rt-rg1-" "at-ok1-1" "at-rg1-1"; do
 	expect_false "the receiver never saw '${c:0:14}…' (bodies, headers)" -- grep -aqF -- "$c" "$RXLOG"
 done
