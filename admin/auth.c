@@ -32,6 +32,10 @@
 
 #define AUTH_CACHE_SLOTS	1024
 #define AUTH_CACHE_MS		1000
+/* While the database cannot be read (locked, or a PostgreSQL server
+ * gone), a key verified this recently is still taken: no revocation can
+ * be committed meanwhile either. */
+#define AUTH_OUTAGE_MS		(15 * 60 * 1000)
 
 struct cached_key {
 	unsigned char		digest[32];
@@ -152,14 +156,14 @@ key_copy(struct vault_apikey *dst, const struct vault_apikey *src)
 /* A verified key, remembered under its digest; 0 when r is now authed. */
 static int
 cache_lookup(struct auth *au, struct req *r, const unsigned char digest[32],
-    int64_t now)
+    int64_t now, int64_t max_age_ms)
 {
 	struct cached_key *slot;
 
 	pthread_mutex_lock(&au->lock);
 	slot = &au->cache[(digest[0] | digest[1] << 8) % AUTH_CACHE_SLOTS];
 	/* An expired key is verified again, to be answered key-expired. */
-	if (slot->checked_ms && now - slot->checked_ms < AUTH_CACHE_MS &&
+	if (slot->checked_ms && now - slot->checked_ms < max_age_ms &&
 	    sodium_memcmp(slot->digest, digest, 32) == 0 &&
 	    (slot->key.expires_at == 0 ||	/* no clock read: most keys */
 	    !vault_apikey_expired(&slot->key, timefmt_now()))) {
@@ -216,7 +220,7 @@ auth_verify(struct req *r)
 	len = strlen(h);
 	crypto_generichash(digest, sizeof(digest), (const unsigned char *)h,
 	    len, au->digest_key, sizeof(au->digest_key));
-	if (cache_lookup(au, r, digest, now) == 0)
+	if (cache_lookup(au, r, digest, now, AUTH_CACHE_MS) == 0)
 		return 0;
 	if ((v = admin_vault(r)) == NULL)
 		return verify_fail(r, AUTH_ERROR, OV_EINTERNAL);  /* answered */
@@ -233,6 +237,9 @@ auth_verify(struct req *r)
 		}
 		return verify_fail(r, AUTH_UNKNOWN, rc);
 	}
+	if ((rc == OV_EIO || rc == OV_EBUSY) &&
+	    cache_lookup(au, r, digest, now, AUTH_OUTAGE_MS) == 0)
+		return 0;
 	if (rc != OV_OK)
 		return verify_fail(r, AUTH_ERROR, rc);
 	r->authed = 1;

@@ -5,8 +5,10 @@
  * secure memory), expiry, refresh deadline and status.  An entry older
  * than BROKER_RECHECK_MS is checked against the vault (a cheap read; the
  * token is decrypted again only when its generation changed), so CLI
- * changes and other `serve` processes are seen within a second.  The
- * scheduler's listener (broker_on_result) updates entries at once.
+ * changes and other `serve` processes are seen within a second; when
+ * that read fails (the database locked or unreachable) the entry's token
+ * is served as long as it is valid.  The scheduler's listener
+ * (broker_on_result) updates entries at once.
  *
  *   valid token, before its refresh deadline  200
  *   valid token, inside the refresh window    200, X-Token-Refreshing,
@@ -560,6 +562,17 @@ fresh_entry(struct req *r, const char *org, const char *name, char *key,
 		return -1;
 	}
 	if ((rc = load(b, v, key, org, name)) != OV_OK) {
+		/* The database unreachable or locked (a PostgreSQL restart, a
+		 * cut network): what memory holds is still the newest token
+		 * this process knows; serve_token judges its expiry. */
+		if ((rc == OV_EIO || rc == OV_EBUSY) && !force) {
+			pthread_mutex_lock(&b->lock);
+			e = find_name(b, key);
+			stale = e == NULL || e->token == NULL;
+			pthread_mutex_unlock(&b->lock);
+			if (!stale)
+				return 0;
+		}
 		if (rc == OV_ENOTFOUND)
 			*ret = http_problem(r, 404, "not-found", NULL, "no "
 			    "credential %s/%s", org, name);

@@ -337,7 +337,10 @@ run_ok(struct pg *db, const char *sql)
  * After every (re)connection: the schema (made first for `init`), the
  * defaults that make a cut network or a stuck lock a fault rather than
  * a hang (each only when the URL's options or the role did not set
- * it), bytea in hex, and the session lock.
+ * it), bytea in hex, and the session lock.  Prepared statements are
+ * planned at each execution: a generic plan made while a table was
+ * small (a new vault, or early in a 20 000-line import, which is one
+ * transaction that no ANALYZE sees into) scanned it whole per row.
  */
 static int
 session_setup(struct pg *db, int create)
@@ -377,6 +380,7 @@ session_setup(struct pg *db, int create)
 	if (rc == DB_OK) {
 		snprintf(sql, sizeof(sql), "SET search_path TO %s; "
 		    "SET bytea_output = hex; SET client_min_messages = warning; "
+		    "SET plan_cache_mode = force_custom_plan; "
 		    "SELECT set_config('lock_timeout', '%dms', false) WHERE "
 		    "current_setting('lock_timeout') = '0'; "
 		    "SELECT set_config('statement_timeout', '30s', false) WHERE "

@@ -39,8 +39,22 @@ vault_org_add(struct vault *v, const struct vault_org *o)
 
 	if ((rc = tx_begin(v)) != OV_OK)
 		return rc;
-	/* DO NOTHING: a taken slug writes no row at all (PostgreSQL would
-	 * otherwise keep the refused row's bytes in its WAL, and abort the
+	/* A taken slug is refused before the rest of the request reaches
+	 * the database (a server may log statements with their values). */
+	if ((rc = db_prepare(v, "SELECT 1 FROM orgs WHERE slug = ?", &st)) !=
+	    OV_OK)
+		return tx_end(v, rc);
+	db_bind_text(st, 1, o->slug, -1);
+	src = db_step(st);
+	db_finish(v, st);
+	st = NULL;
+	if (src == DB_ROW)
+		return tx_end(v, ov_seterr(OV_ECONFLICT, "org %s already "
+		    "exists", o->slug));
+	if (src != DB_DONE)
+		return tx_end(v, db_err(v, src, "reading orgs"));
+	/* DO NOTHING all the same: a conflict writes no row (PostgreSQL
+	 * would keep the refused row's bytes in its WAL, and abort the
 	 * transaction around it). */
 	if ((rc = db_prepare(v, "INSERT INTO orgs (slug, name, external_id, "
 	    "created_at, updated_at) VALUES (?, ?, ?, ?, ?) "

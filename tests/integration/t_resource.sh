@@ -204,7 +204,12 @@ serve_start ro || exit 1
 wait_until 10 in_flight
 if on_pg; then
 	# PostgreSQL's counterpart: the server goes away (a restart, a cut
-	# network) under a running serve, and comes back.
+	# network) under a running serve, and comes back.  A key and the
+	# tokens asked for once before are served from memory meanwhile.
+	for n in $NAMES; do
+		api GET "/v1/orgs/acme/credentials/$n/token" "$TOK"
+	done
+	expect_status "server stopped: (before) the broker answers" 200
 	pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null
 	broker_during 4
 	expect_true "server stopped: an answered refresh could not be recorded and was kept in memory" -- \
