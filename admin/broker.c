@@ -26,6 +26,11 @@
  * POST …/refresh waits the same way for the attempt it requests.
  * One mutex guards the entries and the waiters; the hot path holds it
  * for a lookup and a copy.
+ *
+ * At start a thread loads every valid token (preload_main), so that a
+ * database that is unreachable before a caller first asks still leaves
+ * the broker something to serve.  It stops at half of the secure-memory
+ * pool, which the scheduler and requests need too.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,8 +77,8 @@ struct broker {
 	struct admin	*a;
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 cond;		/* a new earliest wait, or stop */
-	pthread_t	 timer;
-	int		 timer_started, stop;
+	pthread_t	 timer, preload;
+	int		 timer_started, preload_started, stop;
 	struct entry	*by_name[BROKER_BUCKETS], *by_id[BROKER_BUCKETS];
 	size_t		 nwaiting;
 };
@@ -758,6 +763,117 @@ broker_refresh(struct req *r, const char *org, const char *name)
 	return MHD_YES;
 }
 
+/* ------------------------------------------------------------- preload */
+
+struct preload {
+	struct preload_item {
+		char	org[OV_SLUG_MAX + 1], name[OV_SLUG_MAX + 1];
+	}	*item;
+	size_t	 n, cap;
+	int64_t	 now;
+};
+
+/* vault_cred_list callback: the credentials whose token the broker
+ * would hand out now. */
+static int
+preload_pick(const struct vault_cred *c, void *arg)
+{
+	struct preload *p = arg;
+	struct preload_item *grown;
+
+	if (c->expires_at <= p->now + BROKER_MIN_LEFT_S || held(c->status))
+		return 0;
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? 2 * p->cap : 256;
+
+		if ((grown = realloc(p->item, cap * sizeof(*grown))) == NULL)
+			return 1;
+		p->item = grown;
+		p->cap = cap;
+	}
+	snprintf(p->item[p->n].org, sizeof(p->item[p->n].org), "%s", c->org);
+	snprintf(p->item[p->n].name, sizeof(p->item[p->n].name), "%s",
+	    c->name);
+	p->n++;
+	return 0;
+}
+
+static int
+stopping(struct broker *b)
+{
+	int stop;
+
+	pthread_mutex_lock(&b->lock);
+	stop = b->stop;
+	pthread_mutex_unlock(&b->lock);
+	return stop;
+}
+
+static void *
+preload_main(void *arg)
+{
+	struct broker *b = arg;
+	struct preload p = { .now = timefmt_now() };
+	char key[2 * OV_SLUG_MAX + 2];
+	int64_t t0 = timefmt_mono_ms();
+	size_t loaded = 0, i;
+	struct vault *v;
+	enum ov_rc rc;
+
+	if ((v = admin_vault_take(b->a)) == NULL) {
+		log_warnx("token broker: no tokens loaded at start: %s",
+		    ov_errmsg());
+		return NULL;
+	}
+	vault_set_actor(v, "serve");
+	if ((rc = vault_cred_list(v, &(struct vault_cred_filter){ 0 },
+	    preload_pick, &p)) != OV_OK) {
+		log_warnx("token broker: no tokens loaded at start: %s",
+		    ov_errmsg());
+		goto out;
+	}
+	for (i = 0; i < p.n && !stopping(b); i++) {
+		if (secmem_half_used()) {
+			log_warnx("token broker: half of the secure memory "
+			    "pool is in use; %zu of %zu tokens loaded at "
+			    "start, the others load when asked for", loaded,
+			    p.n);
+			break;
+		}
+		snprintf(key, sizeof(key), "%s/%s", p.item[i].org,
+		    p.item[i].name);
+		if ((rc = load(b, v, key, p.item[i].org, p.item[i].name)) ==
+		    OV_OK)
+			loaded++;
+		else if (rc == OV_EIO || rc == OV_EBUSY) {
+			log_warnx("token broker: %zu of %zu tokens loaded at "
+			    "start: %s", loaded, p.n, ov_errmsg());
+			break;
+		}
+	}
+	if (i == p.n)
+		log_info("token broker: %zu tokens loaded at start (%lld ms)",
+		    loaded, (long long)(timefmt_mono_ms() - t0));
+out:
+	free(p.item);
+	admin_vault_put(b->a, v);
+	return NULL;
+}
+
+/* Tokens held in memory (the orgvault_broker_tokens gauge). */
+size_t
+broker_tokens(struct broker *b)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&b->lock);
+	for (size_t i = 0; i < BROKER_BUCKETS; i++)
+		for (struct entry *e = b->by_name[i]; e; e = e->next_name)
+			n += e->token != NULL;
+	pthread_mutex_unlock(&b->lock);
+	return n;
+}
+
 /* ------------------------------------------------------------ lifecycle */
 
 struct broker *
@@ -779,6 +895,9 @@ broker_new(struct admin *a)
 		return NULL;
 	}
 	b->timer_started = 1;
+	if (a->cfg.token_cache &&
+	    pthread_create(&b->preload, NULL, preload_main, b) == 0)
+		b->preload_started = 1;
 	return b;
 }
 
@@ -798,6 +917,10 @@ broker_stop(struct broker *b)
 	if (b->timer_started) {
 		pthread_join(b->timer, NULL);
 		b->timer_started = 0;
+	}
+	if (b->preload_started) {
+		pthread_join(b->preload, NULL);
+		b->preload_started = 0;
 	}
 }
 

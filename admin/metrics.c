@@ -282,6 +282,10 @@ metrics_answer(struct req *r)
 	if (g.earliest)
 		fprintf(f, "orgvault_earliest_expiry_seconds %lld\n",
 		    (long long)(g.earliest - timefmt_now()));
+	HEAD(f, "orgvault_broker_tokens", "gauge", "Access tokens the token "
+	    "broker holds in memory (every valid one after the load at "
+	    "start).");
+	fprintf(f, "orgvault_broker_tokens %zu\n", broker_tokens(r->a->broker));
 	HEAD(f, "orgvault_scheduler_up", "gauge",
 	    "1 while the refresh scheduler runs.");
 	fprintf(f, "orgvault_scheduler_up %d\n",

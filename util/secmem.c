@@ -69,6 +69,17 @@ carve(size_t cls)
 	return (struct chunk_hdr *)(cursor - need);
 }
 
+int
+secmem_half_used(void)
+{
+	int half;
+
+	pthread_mutex_lock(&lock);
+	half = nregions >= MAX_REGIONS / 2;
+	pthread_mutex_unlock(&lock);
+	return half;
+}
+
 void *
 secmem_alloc_own(size_t n)
 {

@@ -22,6 +22,9 @@ void	*secmem_alloc(size_t);		/* zeroed; NULL when out of memory */
  */
 void	*secmem_alloc_own(size_t);
 void	 secmem_free(void *);		/* wipes; NULL ok; aborts on overflow */
+/* Whether half of the pool's regions are carved: a bulk loader (the
+ * broker's preload) stops there and leaves the rest to the hot paths. */
+int	 secmem_half_used(void);
 
 /*
  * free() and realloc() for blocks of plain malloc that may have held a

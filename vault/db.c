@@ -7,6 +7,16 @@
 
 #include "vault/db_driver.h"
 
+uint32_t
+db_sql_hash(const char *s)
+{
+	uint32_t h = 2166136261u;	/* FNV-1a */
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h;
+}
+
 int
 db_is_pg(const char *database)
 {

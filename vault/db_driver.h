@@ -66,6 +66,9 @@ struct db_watch {
 	const struct db_watch_ops *ops;
 };
 
+/* The drivers' statement caches key SQL text by this hash. */
+uint32_t	db_sql_hash(const char *);
+
 extern const struct db_ops	db_sqlite_ops;
 extern const struct db_ops	db_pg_ops;
 

@@ -664,16 +664,6 @@ translate(const char *sql, int *n)
 	return out;
 }
 
-static uint32_t
-sql_hash(const char *s)
-{
-	uint32_t h = 2166136261u;	/* FNV-1a */
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 16777619u;
-	return h;
-}
-
 static int
 stmt_init(struct pg *db, struct pg_stmt *s, const char *sql)
 {
@@ -683,7 +673,7 @@ stmt_init(struct pg *db, struct pg_stmt *s, const char *sql)
 	if ((s->key = strdup(sql)) == NULL ||
 	    (s->sql = translate(sql, &n)) == NULL)
 		return -1;
-	s->hash = sql_hash(sql);
+	s->hash = db_sql_hash(sql);
 	s->nparams = n;
 	if (n > 0 && ((s->p = calloc((size_t)n, sizeof(*s->p))) == NULL ||
 	    (s->vals = calloc((size_t)n, sizeof(*s->vals))) == NULL ||
@@ -699,7 +689,7 @@ static int
 pg_prepare(struct db *d, const char *sql, struct db_stmt **out)
 {
 	struct pg *db = PG(d);
-	uint32_t h = sql_hash(sql);
+	uint32_t h = db_sql_hash(sql);
 	struct pg_stmt *s;
 
 	for (size_t i = 0; i < db->ncache; i++) {

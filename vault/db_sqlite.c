@@ -99,16 +99,6 @@ lite_close(struct db *d)
 	free(db);
 }
 
-static uint32_t
-sql_hash(const char *s)
-{
-	uint32_t h = 2166136261u;	/* FNV-1a */
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 16777619u;
-	return h;
-}
-
 /*
  * The refresh path runs the same dozen statements thousands of times a
  * second; compiling them each time was a third of its CPU.  A statement
@@ -118,7 +108,7 @@ static int
 lite_prepare(struct db *d, const char *sql, struct db_stmt **out)
 {
 	struct lite *db = L(d);
-	uint32_t h = sql_hash(sql);
+	uint32_t h = db_sql_hash(sql);
 	struct lite_stmt *c;
 	sqlite3_stmt *st;
 	int src;
