@@ -65,6 +65,7 @@ int	cli_wants_help(int, char **, const char *usage);
 int	cmd_init(struct cli *, int, char **);
 int	cmd_migrate(struct cli *, int, char **);
 int	cmd_check(struct cli *, int, char **);
+int	cmd_copy(struct cli *, int, char **);
 int	cmd_org(struct cli *, int, char **);
 int	cmd_apikey(struct cli *, int, char **);
 int	cmd_cred(struct cli *, int, char **);

@@ -1,4 +1,5 @@
-/* cmd_vault.c — `init`, `migrate` and `check`: the vault as a whole. */
+/* cmd_vault.c — `init`, `migrate`, `check` and `copy`: the vault as a
+ * whole. */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -218,6 +219,117 @@ cmd_check(struct cli *cli, int argc, char **argv)
 	else
 		printf("%s: %lld item(s) checked, %lld failure(s)\n",
 		    failures ? "FAILED" : "ok", (long long)checked,
+		    (long long)failures);
+	return failures ? ov_rc_exit(OV_EINTEGRITY) : 0;
+}
+
+static const char copy_usage[] =
+"usage: orgvault [--database SOURCE] copy --to DATABASE [--json]\n"
+"\n"
+"Copies the vault (the one --database or ORGVAULT_DATABASE names, else\n"
+"DIR/orgvault.db) into DATABASE, which must be empty: a PostgreSQL URL or\n"
+"conninfo (no password in it: use libpq's passfile), or `sqlite` for\n"
+"DIR/orgvault.db.  Ciphertext, MACs, the keyring and the audit chain are\n"
+"copied as they are, so the master key in DIR (or the passphrase) opens\n"
+"the copy.  Stop serve first: the source is opened exclusively (exit 3\n"
+"while another process has it open).  A target that exists or holds any\n"
+"of the vault's tables is refused (exit 3).  Both audit chains record the\n"
+"copy (vault.copied, vault.copied_to); the source is otherwise left as\n"
+"it was.  The copy ends with a `check` of the target: exit 4 when it\n"
+"fails.  Then point ORGVAULT_DATABASE (or --database) at the target.\n";
+
+struct copied {
+	json_t	*tables;	/* --json */
+	int64_t	 rows;
+};
+
+static void
+print_table(void *arg, const char *table, int64_t rows)
+{
+	struct copied *c = arg;
+
+	c->rows += rows;
+	if (c->tables)
+		json_object_set_new(c->tables, table, json_integer(rows));
+	else
+		printf("  %-24s %lld\n", table, (long long)rows);
+}
+
+int
+cmd_copy(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "to",		required_argument, NULL, 't' },
+		{ "json",	no_argument,	   NULL, 'j' },
+		{ "help",	no_argument,	   NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct copied c = { 0 };
+	struct cli target;
+	struct vault *v;
+	json_t *failures_list = NULL;
+	char from[OV_DB_URL_MAX + 64], to_where[OV_DB_URL_MAX + 64];
+	const char *to = NULL;
+	int64_t checked = 0, failures = 0;
+	int json = 0, ch, ec;
+	enum ov_rc rc;
+
+	while ((ch = cli_getopt(argc, argv, "h", opts)) != -1) {
+		switch (ch) {
+		case 't': to = optarg; break;
+		case 'j': json = 1; break;
+		case 'h': fputs(copy_usage, stdout); return 0;
+		default: return cli_usage_error(copy_usage, "%s", cli_opt_error());
+		}
+	}
+	if (optind != argc)
+		return cli_usage_error(copy_usage, "unexpected argument '%s'",
+		    argv[optind]);
+	if (to == NULL)
+		return cli_usage_error(copy_usage, "give the target: --to "
+		    "DATABASE");
+	if ((rc = vault_database_check(to)) != OV_OK)
+		return cli_fail(rc);
+	if ((ec = cli_open(cli, VAULT_OPEN_EXCLUSIVE, &v)) != 0)
+		return ec;
+	snprintf(from, sizeof(from), "%s", vault_location(v));
+	if (json)
+		c.tables = json_object();
+	else
+		printf("copying %s\n", from);
+	rc = vault_copy(v, to, print_table, &c);
+	vault_close(v);
+	if (rc != OV_OK) {
+		json_decref(c.tables);
+		return cli_fail(rc);
+	}
+	/* The check opens the copy as any later command will. */
+	target = *cli;
+	target.database = to;
+	if ((ec = cli_open(&target, 0, &v)) != 0) {
+		json_decref(c.tables);
+		return ec;
+	}
+	snprintf(to_where, sizeof(to_where), "%s", vault_location(v));
+	if (json)
+		failures_list = json_array();
+	rc = vault_check(v, print_failure, failures_list, &checked, &failures);
+	vault_close(v);
+	if (rc != OV_OK) {
+		json_decref(c.tables);
+		json_decref(failures_list);
+		return cli_fail(rc);
+	}
+	if (json)
+		cli_print_json(json_pack("{s:s, s:s, s:I, s:o, s:{s:b, s:I, "
+		    "s:o}}", "from", from, "to", to_where, "rows",
+		    (json_int_t)c.rows, "tables", c.tables, "check", "ok",
+		    failures == 0, "checked", (json_int_t)checked, "failures",
+		    failures_list));
+	else
+		printf("copied %lld row(s) to %s\ncheck of the copy: %s: %lld "
+		    "item(s) checked, %lld failure(s)\n", (long long)c.rows,
+		    to_where, failures ? "FAILED" : "ok", (long long)checked,
 		    (long long)failures);
 	return failures ? ov_rc_exit(OV_EINTEGRITY) : 0;
 }

@@ -90,6 +90,7 @@ static const struct cmd commands[] = {
 	{ "import",	cmd_import,	"bulk import" },
 	{ "export",	cmd_export,	"export for import" },
 	{ "check",	cmd_check,	"verify integrity" },
+	{ "copy",	cmd_copy,	"copy the vault into an empty database" },
 	{ "serve",	cmd_serve,	"run the scheduler" },
 	{ "token",	cmd_token,	"print an access token" },
 	{ "secret",	cmd_secret,	"rotate a client secret" },

@@ -200,6 +200,18 @@ db_col_name(struct db_stmt *s, int col)
 }
 
 int
+db_col_count(struct db_stmt *s)
+{
+	return s->ops->col_count(s);
+}
+
+enum db_type
+db_col_type(struct db_stmt *s, int col)
+{
+	return s->ops->col_type(s, col);
+}
+
+int
 db_changes(struct db *db)
 {
 	return db->ops->changes(db);
@@ -229,6 +241,12 @@ int
 db_has_table(struct db *db, const char *name, int *has)
 {
 	return db->ops->has_table(db, name, has);
+}
+
+int
+db_ids_follow(struct db *db, const char *table)
+{
+	return db->ops->ids_follow(db, table);
 }
 
 int

@@ -111,6 +111,11 @@ const char	*db_col_text(struct db_stmt *, int col);
 const void	*db_col_blob(struct db_stmt *, int col);
 int		 db_col_bytes(struct db_stmt *, int col);
 const char	*db_col_name(struct db_stmt *, int col);
+/* How many columns a result has, and the type of a column's value in
+ * the current row (copying rows between engines: `orgvault copy`). */
+enum db_type { DB_T_NULL, DB_T_INT, DB_T_FLOAT, DB_T_TEXT, DB_T_BLOB };
+int		 db_col_count(struct db_stmt *);
+enum db_type	 db_col_type(struct db_stmt *, int col);
 
 /* Rows the last INSERT, UPDATE or DELETE changed. */
 int		 db_changes(struct db *);
@@ -125,6 +130,11 @@ const char	*db_errmsg(struct db *, int code);
  * engine needs (SQLite: foreign keys off, then foreign_key_check, whose
  * first finding goes to buf as "table"). */
 int		 db_has_table(struct db *, const char *name, int *has);
+/* After rows were inserted with their own ids, makes the next id the
+ * table's `id` column hands out follow them (PostgreSQL's identity
+ * sequence; SQLite does that by itself).  table is a name of the
+ * schema, never input. */
+int		 db_ids_follow(struct db *, const char *table);
 int		 db_migration_begin(struct db *);
 int		 db_migration_check(struct db *, char *buf, size_t len);
 void		 db_migration_end(struct db *);

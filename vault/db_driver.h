@@ -34,11 +34,14 @@ struct db_ops {
 	const void	*(*col_blob)(struct db_stmt *, int);
 	int		(*col_bytes)(struct db_stmt *, int);
 	const char	*(*col_name)(struct db_stmt *, int);
+	int		(*col_count)(struct db_stmt *);
+	enum db_type	(*col_type)(struct db_stmt *, int);
 	int		(*changes)(struct db *);
 	int		(*in_tx)(struct db *);
 	enum db_class	(*errclass)(int);
 	const char	*(*errmsg)(struct db *, int);
 	int		(*has_table)(struct db *, const char *, int *);
+	int		(*ids_follow)(struct db *, const char *);
 	int		(*migration_begin)(struct db *);
 	int		(*migration_check)(struct db *, char *, size_t);
 	void		(*migration_end)(struct db *);

@@ -56,6 +56,10 @@
 #define OID_BOOL	16
 #define OID_BYTEA	17
 #define OID_INT8	20
+#define OID_INT2	21
+#define OID_INT4	23
+#define OID_FLOAT4	700
+#define OID_NUMERIC	1700
 #define OID_TEXT	25
 #define OID_FLOAT8	701
 
@@ -1013,6 +1017,33 @@ pg_col_name(struct db_stmt *st, int col)
 }
 
 static int
+pg_col_count(struct db_stmt *st)
+{
+	struct pg_stmt *s = PS(st);
+
+	return s->res ? PQnfields(s->res) : 0;
+}
+
+static enum db_type
+pg_col_type(struct db_stmt *st, int col)
+{
+	struct pg_stmt *s = PS(st);
+
+	if (!has_value(s, col))
+		return DB_T_NULL;
+	switch (PQftype(s->res, col)) {
+	case OID_BOOL: case OID_INT2: case OID_INT4: case OID_INT8:
+		return DB_T_INT;
+	case OID_FLOAT4: case OID_FLOAT8: case OID_NUMERIC:
+		return DB_T_FLOAT;
+	case OID_BYTEA:
+		return DB_T_BLOB;
+	default:
+		return DB_T_TEXT;
+	}
+}
+
+static int
 pg_script(struct db *d, const char *sql)
 {
 	struct pg *db = PG(d);
@@ -1129,6 +1160,26 @@ pg_has_table(struct db *d, const char *name, int *has)
 	if ((rc = classify(db, r)) == DB_OK)
 		*has = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") ==
 		    0;
+	PQclear(r);
+	return rc;
+}
+
+/* The identity sequence of table.id, past the largest id. */
+static int
+pg_ids_follow(struct db *d, const char *table)
+{
+	struct pg *db = PG(d);
+	char sql[256];
+	PGresult *r;
+	int rc;
+
+	if (!conn_ready(db))
+		return PG_ERR(DB_E_CONN);
+	snprintf(sql, sizeof(sql), "SELECT setval(pg_get_serial_sequence("
+	    "'%s', 'id'), coalesce(max(id), 0) + 1, false) FROM %s", table,
+	    table);
+	r = PQexec(db->conn, sql);
+	rc = classify(db, r);
 	PQclear(r);
 	return rc;
 }
@@ -1313,11 +1364,14 @@ const struct db_ops db_pg_ops = {
 	.col_blob = pg_col_blob,
 	.col_bytes = pg_col_bytes,
 	.col_name = pg_col_name,
+	.col_count = pg_col_count,
+	.col_type = pg_col_type,
 	.changes = pg_changes,
 	.in_tx = pg_in_tx,
 	.errclass = pg_errclass,
 	.errmsg = pg_errmsg,
 	.has_table = pg_has_table,
+	.ids_follow = pg_ids_follow,
 	.migration_begin = pg_migration_begin,
 	.migration_check = pg_migration_check,
 	.migration_end = pg_migration_end,

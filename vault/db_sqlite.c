@@ -257,6 +257,32 @@ lite_col_name(struct db_stmt *s, int col)
 }
 
 static int
+lite_col_count(struct db_stmt *s)
+{
+	return sqlite3_column_count(ST(s));
+}
+
+static enum db_type
+lite_col_type(struct db_stmt *s, int col)
+{
+	switch (sqlite3_column_type(ST(s), col)) {
+	case SQLITE_INTEGER:	return DB_T_INT;
+	case SQLITE_FLOAT:	return DB_T_FLOAT;
+	case SQLITE_TEXT:	return DB_T_TEXT;
+	case SQLITE_BLOB:	return DB_T_BLOB;
+	default:		return DB_T_NULL;
+	}
+}
+
+/* INTEGER PRIMARY KEY (and AUTOINCREMENT's sqlite_sequence) follows
+ * the largest id inserted by itself. */
+static int
+lite_ids_follow(struct db *d, const char *table)
+{
+	return DB_OK;
+}
+
+static int
 lite_changes(struct db *db)
 {
 	return sqlite3_changes(L(db)->h);
@@ -500,11 +526,14 @@ const struct db_ops db_sqlite_ops = {
 	.col_blob = lite_col_blob,
 	.col_bytes = lite_col_bytes,
 	.col_name = lite_col_name,
+	.col_count = lite_col_count,
+	.col_type = lite_col_type,
 	.changes = lite_changes,
 	.in_tx = lite_in_tx,
 	.errclass = lite_errclass,
 	.errmsg = lite_errmsg,
 	.has_table = lite_has_table,
+	.ids_follow = lite_ids_follow,
 	.migration_begin = lite_migration_begin,
 	.migration_check = lite_migration_check,
 	.migration_end = lite_migration_end,

@@ -19,25 +19,20 @@
 #include "util/timefmt.h"
 #include "vault/vault_int.h"
 
-#define DB_CREATE	0x1	/* db_connect: a new database (or schema) */
-#define DB_EXCLUSIVE	0x2	/* db_connect: no other connection */
-
 static void
 db_open_opts(const struct vault *v, int how, struct db_open *o)
 {
 	*o = (struct db_open){
 		.path = v->db_path,
 		.url = v->url[0] ? v->url : NULL,
-		.create = (how & DB_CREATE) != 0,
-		.exclusive = (how & DB_EXCLUSIVE) != 0,
+		.create = (how & VAULT_DB_CREATE) != 0,
+		.exclusive = (how & VAULT_DB_EXCLUSIVE) != 0,
 		.busy_timeout_ms = v->busy_timeout_ms,
 	};
 }
 
-/* Opens (or creates) the database (the drivers say what DB_EXCLUSIVE
- * does on each engine). */
-static enum ov_rc
-db_connect(struct vault *v, int how)
+enum ov_rc
+vault_db_connect(struct vault *v, int how)
 {
 	struct db_open o;
 	int src;
@@ -111,7 +106,7 @@ vault_watch_close(struct vault_watch *w)
 	db_watch_close(WATCH(w));
 }
 
-static enum ov_rc
+enum ov_rc
 vault_alloc(const struct vault_opts *o, struct vault **out)
 {
 	struct vault *v;
@@ -162,7 +157,7 @@ vault_clone(struct vault *v, struct vault **out)
 	memcpy(c->actor, v->actor, sizeof(c->actor));
 	c->busy_timeout_ms = v->busy_timeout_ms;
 	c->binding_final = v->binding_final;
-	if ((rc = db_connect(c, 0)) != OV_OK ||
+	if ((rc = vault_db_connect(c, 0)) != OV_OK ||
 	    (v->kr && (rc = keyring_dup(v->kr, &c->kr)) != OV_OK)) {
 		vault_close(c);
 		return rc;
@@ -342,8 +337,8 @@ vault_open(const struct vault_opts *o, unsigned flags, struct vault **out)
 		    o->data_dir, VAULT_DB_FILE, o->data_dir);
 		goto fail;
 	}
-	if ((rc = db_connect(v, flags & VAULT_OPEN_EXCLUSIVE ? DB_EXCLUSIVE :
-	    0)) != OV_OK) {
+	if ((rc = vault_db_connect(v, flags & VAULT_OPEN_EXCLUSIVE ?
+	    VAULT_DB_EXCLUSIVE : 0)) != OV_OK) {
 		if (rc == OV_EBUSY && (flags & VAULT_OPEN_EXCLUSIVE))
 			rc = ov_seterr(OV_ECONFLICT, "the vault in %s is open "
 			    "in another process (orgvault serve, or another "
@@ -446,6 +441,24 @@ init_pg(struct vault *v, const struct vault_opts *o,
 	return tx_end(v, init_db(v, o, kdf));	/* the rest are savepoints */
 }
 
+const char *
+vault_location(const struct vault *v)
+{
+	return v->db_path;
+}
+
+void
+vault_db_unlink(const struct vault *v)
+{
+	char p[PATH_MAX + 8];
+
+	unlink(v->db_path);
+	snprintf(p, sizeof(p), "%s-wal", v->db_path);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", v->db_path);
+	unlink(p);
+}
+
 enum ov_rc
 vault_init(const struct vault_opts *o, enum vault_kdf_cost cost)
 {
@@ -490,7 +503,7 @@ vault_init(const struct vault_opts *o, enum vault_kdf_cost cost)
 	if (rc != OV_OK)
 		goto out;
 	made_db = !v->url[0];
-	if ((rc = db_connect(v, DB_CREATE)) != OV_OK)
+	if ((rc = vault_db_connect(v, VAULT_DB_CREATE)) != OV_OK)
 		goto out;
 	rc = v->url[0] ? init_pg(v, o, o->passphrase ? &kdf : NULL) :
 	    init_db(v, o, o->passphrase ? &kdf : NULL);
@@ -499,15 +512,8 @@ out:
 		/* Leave nothing half made, so init can simply be re-run. */
 		db_close(v->db);
 		v->db = NULL;
-		if (made_db) {
-			char p[PATH_MAX + 8];
-
-			unlink(v->db_path);
-			snprintf(p, sizeof(p), "%s-wal", v->db_path);
-			unlink(p);
-			snprintf(p, sizeof(p), "%s-shm", v->db_path);
-			unlink(p);
-		}
+		if (made_db)
+			vault_db_unlink(v);
 		if (made_key)
 			unlink(key_path);
 		if (made_dir)

@@ -408,6 +408,22 @@ struct vault_check_failure {
 typedef void (*vault_check_cb)(const struct vault_check_failure *, void *);
 enum ov_rc	vault_check(struct vault *, vault_check_cb, void *,
 		    int64_t *checked, int64_t *failures);
+/*
+ * Copies v (opened VAULT_OPEN_EXCLUSIVE, with its key) into the empty
+ * database `to` (a --database value; "sqlite" is DIR/orgvault.db),
+ * ciphertext, MACs, keyring and audit chain as they are: the same
+ * master key opens the copy.  A target that exists or holds any vault
+ * table is refused (OV_ECONFLICT), and so is SQLite to SQLite
+ * (OV_EINVAL).  cb hears each table's row count.  Both audit chains
+ * record the copy (vault.copied, vault.copied_to).  The caller checks
+ * the target (vault_check).
+ */
+/* Where v's data is, for messages: the SQLite file, or the database
+ * as postgresql://USER@HOST:PORT/DB (schema S), never a password. */
+const char	*vault_location(const struct vault *);
+typedef void (*vault_copy_cb)(void *, const char *table, int64_t rows);
+enum ov_rc	vault_copy(struct vault *, const char *to, vault_copy_cb,
+		    void *);
 
 /*
  * API keys: "ov_<key_id>_<secret>"; only a keyed hash of it is stored.

@@ -37,6 +37,16 @@ struct vault {
 	size_t		 nbad_keys;
 };
 
+/* open.c: a handle for o, not yet connected; its connection (the
+ * drivers say what VAULT_DB_EXCLUSIVE does on each engine); removing
+ * its SQLite file with the -wal and -shm (what a failed init or copy
+ * made). */
+#define VAULT_DB_CREATE		0x1	/* a new database (or schema) */
+#define VAULT_DB_EXCLUSIVE	0x2	/* no other connection */
+enum ov_rc	vault_alloc(const struct vault_opts *, struct vault **);
+enum ov_rc	vault_db_connect(struct vault *, int how);
+void		vault_db_unlink(const struct vault *);
+
 /* store.c (open.c opens and creates) */
 /* OV_EINTERNAL unless the vault was opened with its key. */
 enum ov_rc	vault_need_key(struct vault *);
