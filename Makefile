@@ -164,19 +164,26 @@ build-bench-old/orgvault:
 
 bench: deps-test $(BUILD)/orgvault $(BUILD)/fake-oauth $(BUILD)/curl-baseline \
     $(BUILD)/bench-bare-mhd build-bench-old/orgvault
-	@sh tools/deps.sh $(BENCH_DEBS)
-	@ORGVAULT=$(abspath $(BUILD)/orgvault) \
+	@sh tools/deps.sh $(BENCH_DEBS) $(PG_DEBS)
+	@rm -f $(BUILD)/bench-table.tsv
+	@for db in sqlite pg; do \
+	    BENCH_DB=$$db BENCH_TABLE=$(abspath $(BUILD)/bench-table.tsv) \
+	    ORGVAULT=$(abspath $(BUILD)/orgvault) \
 	    FAKE_OAUTH=$(abspath $(BUILD)/fake-oauth) \
 	    CURL_BASELINE=$(abspath $(BUILD)/curl-baseline) \
-	    bash tests/bench/bench_refresh.sh
-	@ORGVAULT=$(abspath $(BUILD)/orgvault) \
+	    bash tests/bench/bench_refresh.sh || exit 1; \
+	    BENCH_DB=$$db BENCH_TABLE=$(abspath $(BUILD)/bench-table.tsv) \
+	    ORGVAULT=$(abspath $(BUILD)/orgvault) \
 	    FAKE_OAUTH=$(abspath $(BUILD)/fake-oauth) \
 	    BARE_MHD=$(abspath $(BUILD)/bench-bare-mhd) \
-	    bash tests/bench/bench_broker.sh
+	    bash tests/bench/bench_broker.sh || exit 1; \
+	done
 	@ORGVAULT=$(abspath $(BUILD)/orgvault) \
 	    OLD_ORGVAULT=$(abspath build-bench-old/orgvault) \
 	    FAKE_OAUTH=$(abspath $(BUILD)/fake-oauth) \
 	    bash tests/bench/bench_reseal.sh
+	@echo "== side by side (SQLite file; PostgreSQL 15 on this machine over a Unix socket)"
+	@bash tests/bench/bench_table.sh $(BUILD)/bench-table.tsv
 
 # coverage: unit + integration tests on an instrumented build (build-cov),
 # then line coverage per folder (tools/coverage.sh).  Fails when a test

@@ -19,6 +19,7 @@
 # on 127.0.0.1 only.  Every process started here is stopped on exit.
 #
 # BENCH_SECONDS (default 10) sets wrk's duration; 3 is enough to smoke-test.
+# BENCH_DB=pg keeps the vault on PostgreSQL (engine.sh).
 set -u
 # The fake listens on loopback, which the outbound policy refuses unless
 # allowed.
@@ -43,9 +44,11 @@ forget() {	# $1 pid, reaped: never signalled again
 	pids=("${keep[@]}")
 }
 stop() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; forget "$1"; }
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$tmp"; }
+. "$here/engine.sh"
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; engine_stop; rm -rf "$tmp"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+engine_start
 
 # wait_file FILE PID: until FILE is non-empty; 1 if PID died or 10 s passed.
 wait_file() {
@@ -106,7 +109,8 @@ ratio() {
 serve_start() {
 	local log=$tmp/serve-$1.log port= code
 	shift
-	"$OV" --data-dir "$d" serve --listen 127.0.0.1:0 "$@" 2>"$log" &
+	db_args "$d"
+	"$OV" --data-dir "$d" "${DB_ARGS[@]}" serve --listen 127.0.0.1:0 "$@" 2>"$log" &
 	SERVE_PID=$!; pids+=("$SERVE_PID")
 	for _ in $(seq 100); do
 		port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$log" | head -1)
@@ -147,13 +151,13 @@ curl -sf -X PUT "$fake/_admin/clients/bench" \
 
 d=$tmp/vault; org=bench; cred=main
 path=/v1/orgs/$org/credentials/$cred/token
-{ "$OV" --data-dir "$d" init &&
-  "$OV" --data-dir "$d" org add "$org" &&
-  echo bench-secret | "$OV" --data-dir "$d" cred put "$org" "$cred" \
+{ ov "$d" init &&
+  ov "$d" org add "$org" &&
+  echo bench-secret | ov "$d" cred put "$org" "$cred" \
       --provider oauth2 --token-url "$fake/token" --client-id bench --secret-file - &&
-  "$OV" --data-dir "$d" token "$org" "$cred" >/dev/null
+  ov "$d" token "$org" "$cred" >/dev/null
 } >"$tmp/setup.log" 2>&1 || { echo "vault setup failed:"; cat "$tmp/setup.log"; exit 1; }
-key=$("$OV" --data-dir "$d" apikey create bench --role token 2>"$tmp/apikey.err") &&
+key=$(ov "$d" apikey create bench --role token 2>"$tmp/apikey.err") &&
     [[ $key == ov_* ]] || { echo "apikey create failed:"; cat "$tmp/apikey.err"; exit 1; }
 printf 'Authorization: Bearer %s\n' "$key" >"$tmp/auth.hdr"
 printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$key" >"$tmp/auth.lua"
@@ -166,7 +170,7 @@ size=$(wc -c <"$tmp/token.json")
 wait_file "$tmp/bare.port" "$bare_pid" || { echo "bare-mhd did not start"; cat "$tmp/bare.log"; exit 1; }
 bare=http://127.0.0.1:$(cat "$tmp/bare.port")/
 
-echo "== token broker: GET .../token, wrk -t$THREADS -c$CONNS -d${SECS}s, keep-alive, $size-byte body, $(nproc) CPUs"
+echo "== token broker ($ENGINE): GET .../token, wrk -t$THREADS -c$CONNS -d${SECS}s, keep-alive, $size-byte body, $(nproc) CPUs"
 bench_run "bare libmicrohttpd" "$bare" before; bare1=$RPS
 bench_run "orgvault broker" "$SERVE_URL$path" "in-memory token"; cached=$RPS
 stop "$SERVE_PID"
@@ -178,3 +182,7 @@ bench_run "bare libmicrohttpd" "$bare" after; bare2=$RPS
 bare_mean=$(echo "($bare1 + $bare2) / 2" | bc -l)
 printf 'ratio broker/bare:     %8s (aim >= 0.8; bare = mean of before and after)\n' "$(ratio "$cached" "$bare_mean")"
 printf 'ratio broker/no cache: %8s (what the in-memory token earns)\n' "$(ratio "$cached" "$nocache")"
+record "broker: bare libmicrohttpd, req/s (mean)" "$(printf '%.0f' "$bare_mean")"
+record "broker: cached, req/s" "$(printf '%.0f' "$cached")"
+record "broker: --token-cache off, req/s" "$(printf '%.0f' "$nocache")"
+record "broker: cached / bare" "$(ratio "$cached" "$bare_mean")"

@@ -7,6 +7,8 @@
 #      loop POSTing the same requests to the same fake server).
 #   2. M credentials, none due: serve's CPU time per minute idle and its
 #      resident memory.
+# BENCH_DB=pg runs both on PostgreSQL (a throwaway cluster over a Unix
+# socket: engine.sh).
 set -u
 # The fake listens on loopback, which the outbound policy refuses unless
 # allowed.
@@ -15,8 +17,10 @@ OV=${ORGVAULT:?}; FAKE=${FAKE_OAUTH:?}; BASE=${CURL_BASELINE:?}
 N=${BENCH_N:-10000}; M=${BENCH_IDLE_N:-100000}; IDLE_S=${BENCH_IDLE_S:-60}
 CONC=${BENCH_CONCURRENCY:-64}
 tmp=$(mktemp -d); pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$tmp"; }
+. "$(dirname "$0")/engine.sh"
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; engine_stop; rm -rf "$tmp"; }
 trap cleanup EXIT
+engine_start
 
 "$FAKE" --port 0 --port-file "$tmp/port" & pids+=($!)
 for _ in $(seq 50); do [ -s "$tmp/port" ] && break; sleep 0.1; done
@@ -29,9 +33,8 @@ gen() {	# $1 count, $2 org prefix
 	    printf "{\"org\":\"%s%d\",\"name\":\"c\",\"provider\":\"genesys\",\"token_url\":\"%s\",\"client_id\":\"bench\",\"client_secret\":\"bench-secret\"}\n", p, i, u }'
 }
 
-echo "== refresh throughput: $N credentials due at once, $CONC in flight"
-d="$tmp/v1"; "$OV" --data-dir "$d" init >/dev/null
-gen "$N" o | "$OV" --data-dir "$d" import - >/dev/null
+echo "== refresh throughput ($ENGINE): $N credentials due at once, $CONC in flight"
+d="$tmp/v1"; gen "$N" o | engine_load "$d" || { echo "cannot make the vault"; exit 1; }
 # The baseline mostly measures the fake server and varies a lot from run
 # to run: take the median of three, and show the range.
 bases=()
@@ -43,10 +46,11 @@ base=$(echo "$sorted" | sed -n 2p)
 seq0=$(curl -sf "$url/_admin/stats" | jq .next_seq)
 before=$(curl -sf "$url/_admin/stats" | jq .requests)
 t0=$(now)
-"$OV" --data-dir "$d" serve --listen none --host-concurrency "$CONC" --host-rate 1000000/1 2>"$tmp/serve.log" & sp=$!; pids+=($sp)
+db_args "$d"; "$OV" --data-dir "$d" "${DB_ARGS[@]}" serve --listen none --host-concurrency "$CONC" --host-rate 1000000/1 2>"$tmp/serve.log" & sp=$!; pids+=($sp)
 while :; do
 	kill -0 "$sp" 2>/dev/null || { echo "serve died:"; cat "$tmp/serve.log"; exit 1; }
-	n=$(sqlite3 "$d/orgvault.db" "select count(*) from tokens" 2>/dev/null || echo 0)
+	n=$(engine_sql "$d" "select count(*) from tokens" 2>/dev/null || echo 0)
+	n=${n:-0}
 	[ "$n" -ge "$N" ] && break
 	sleep 0.2
 done
@@ -62,17 +66,27 @@ printf 'curl-multi baseline:  %8.1f requests/s (median of 3: %s)\n' "$base" "$(e
 printf 'orgvault serve:       %8.1f refreshes/s first-to-last request (%d requests in %d ms)\n' "$wire" $((after - before)) "$span"
 printf '                      %8.1f refreshes/s wall clock incl. start-up (%.1f s)\n' "$rate" "$(echo "$t1 - $t0" | bc -l)"
 printf 'ratio orgvault/base:  %8.2f (first-to-last / median baseline)\n' "$(echo "$wire / $base" | bc -l)"
+record "refresh: curl-multi baseline, req/s" "$(printf '%.0f' "$base")"
+record "refresh: serve, refreshes/s (first to last request)" "$(printf '%.0f' "$wire")"
+record "refresh: serve / baseline" "$(printf '%.2f' "$(echo "$wire / $base" | bc -l)")"
 
-echo "== idle scheduler: $M credentials, none due, ${IDLE_S} s"
-d="$tmp/v2"; "$OV" --data-dir "$d" init >/dev/null
-gen "$M" i | "$OV" --data-dir "$d" import - >/dev/null
-sqlite3 "$d/orgvault.db" "update credentials set next_refresh_at = strftime('%s','now') + 86400"
-"$OV" --data-dir "$d" serve --listen none 2>"$tmp/idle.log" & sp=$!; pids+=($sp)
+echo "== idle scheduler ($ENGINE): $M credentials, none due, ${IDLE_S} s"
+d="$tmp/v2"; gen "$M" i | engine_load "$d" || { echo "cannot make the vault"; exit 1; }
+engine_sql "$d" "update credentials set next_refresh_at = $(date +%s) + 86400" >/dev/null
+db_args "$d"; "$OV" --data-dir "$d" "${DB_ARGS[@]}" serve --listen none 2>"$tmp/idle.log" & sp=$!; pids+=($sp)
 sleep 2
 tick=$(getconf CLK_TCK)
 cpu() { awk '{ print $14 + $15 }' "/proc/$sp/stat"; }
-c0=$(cpu); sleep "$IDLE_S"; c1=$(cpu)
+c0=$(cpu); s0=$(engine_server_ticks); sleep "$IDLE_S"; c1=$(cpu); s1=$(engine_server_ticks)
 rss=$(awk '/VmRSS/ { print $2 }' "/proc/$sp/status")
 kill "$sp"; wait "$sp"
-printf 'idle CPU:             %8.3f s per minute\n' "$(echo "($c1 - $c0) / $tick * 60 / $IDLE_S" | bc -l)"
+idle=$(printf '%.3f' "$(echo "($c1 - $c0) / $tick * 60 / $IDLE_S" | bc -l)")
+printf 'idle CPU:             %8s s per minute\n' "$idle"
 printf 'resident memory:      %8d KiB\n' "$rss"
+record "idle $M: CPU s per minute" "$idle"
+if [ "$ENGINE" = pg ]; then
+	sidle=$(printf '%.3f' "$(echo "($s1 - $s0) / $tick * 60 / $IDLE_S" | bc -l)")
+	printf 'PostgreSQL server CPU: %7s s per minute (its processes, beside serve'"'"'s)\n' "$sidle"
+	record "idle $M: PostgreSQL server CPU s per minute" "$sidle"
+fi
+record "idle $M: resident KiB" "$rss"
