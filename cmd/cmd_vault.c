@@ -264,8 +264,10 @@ cmd_copy(struct cli *cli, int argc, char **argv)
 		{ "help",	no_argument,	   NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct vault_opts o = { .data_dir = cli->data_dir,
+	    .database = cli->database, .actor = cli->actor };
 	struct copied c = { 0 };
-	struct cli target;
+	struct secret *pp = NULL;
 	struct vault *v;
 	json_t *failures_list = NULL;
 	char from[OV_DB_URL_MAX + 64], to_where[OV_DB_URL_MAX + 64];
@@ -290,8 +292,15 @@ cmd_copy(struct cli *cli, int argc, char **argv)
 		    "DATABASE");
 	if ((rc = vault_database_check(to)) != OV_OK)
 		return cli_fail(rc);
-	if ((ec = cli_open(cli, VAULT_OPEN_EXCLUSIVE, &v)) != 0)
+	/* The passphrase is read once (it may be stdin) for both opens. */
+	if (cli->passphrase_file && (ec = cli_read_secret(cli,
+	    cli->passphrase_file, OV_PASSPHRASE_MAX, "passphrase", &pp)) != 0)
 		return ec;
+	o.passphrase = pp;
+	if ((rc = vault_open(&o, VAULT_OPEN_EXCLUSIVE, &v)) != OV_OK) {
+		secret_free(pp);
+		return cli_fail(rc);
+	}
 	snprintf(from, sizeof(from), "%s", vault_location(v));
 	if (json)
 		c.tables = json_object();
@@ -299,16 +308,14 @@ cmd_copy(struct cli *cli, int argc, char **argv)
 		printf("copying %s\n", from);
 	rc = vault_copy(v, to, print_table, &c);
 	vault_close(v);
+	/* The check opens the copy as any later command will. */
+	o.database = to;
+	if (rc == OV_OK)
+		rc = vault_open(&o, 0, &v);
+	secret_free(pp);
 	if (rc != OV_OK) {
 		json_decref(c.tables);
 		return cli_fail(rc);
-	}
-	/* The check opens the copy as any later command will. */
-	target = *cli;
-	target.database = to;
-	if ((ec = cli_open(&target, 0, &v)) != 0) {
-		json_decref(c.tables);
-		return ec;
 	}
 	snprintf(to_where, sizeof(to_where), "%s", vault_location(v));
 	if (json)

@@ -14,6 +14,7 @@
  * vault.copied in the target, vault.copied_to in the source.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -70,62 +71,129 @@ insert_for(struct vault *t, const char *table, struct db_stmt *st,
 static void
 bind_as_read(struct db_stmt *ins, struct db_stmt *st, int col)
 {
-	int len = db_col_bytes(st, col);
+	int to = col + 1;
+	enum db_type type = db_col_type(st, col);	/* before any read */
+	int len;
 
-	switch (db_col_type(st, col)) {
+	switch (type) {
 	case DB_T_INT:
-		db_bind_int64(ins, col + 1, db_col_int64(st, col));
+		db_bind_int64(ins, to, db_col_int64(st, col));
 		break;
 	case DB_T_FLOAT:
-		db_bind_double(ins, col + 1, db_col_double(st, col));
+		db_bind_double(ins, to, db_col_double(st, col));
 		break;
 	case DB_T_TEXT:
-		db_bind_text(ins, col + 1, db_col_text(st, col), len);
+		len = db_col_bytes(st, col);
+		db_bind_text_copy(ins, to, db_col_text(st, col), len);
 		break;
 	case DB_T_BLOB:		/* an empty blob is not NULL */
-		db_bind_blob(ins, col + 1, len ? db_col_blob(st, col) : "",
+		len = db_col_bytes(st, col);
+		db_bind_blob_copy(ins, to, len ? db_col_blob(st, col) : "",
 		    len);
 		break;
 	default:
-		db_bind_text(ins, col + 1, NULL, 0);
+		db_bind_text(ins, to, NULL, 0);
 	}
+}
+
+/*
+ * The source is read in batches of COPY_BATCH rows, by its order column
+ * (keyset): a table of millions of events is never one result in
+ * memory, and no statement of the source runs into its timeouts.  The
+ * order columns are integers, or text (vault_meta's key).
+ */
+#define COPY_BATCH	2000
+
+struct last_key {
+	enum db_type	 type;		/* DB_T_NULL: none yet */
+	int64_t		 i;
+	char		*text;
+};
+
+static enum ov_rc
+last_key_keep(struct last_key *k, struct db_stmt *st, int col)
+{
+	free(k->text);
+	k->text = NULL;
+	if ((k->type = db_col_type(st, col)) == DB_T_INT)
+		k->i = db_col_int64(st, col);
+	else if (k->type == DB_T_TEXT &&
+	    (k->text = strdup(db_col_text(st, col))) == NULL)
+		return ov_seterr(OV_ENOMEM, "out of memory");
+	else if (k->type != DB_T_TEXT)
+		return ov_seterr(OV_EINTEGRITY, "copying: a row whose order "
+		    "column is neither an integer nor text");
+	return OV_OK;
+}
+
+static enum ov_rc
+copy_batch(struct vault *v, struct vault *t, const struct copy_table *ct,
+    struct db_stmt **ins, struct last_key *k, int64_t *n)
+{
+	struct db_stmt *st;
+	char sql[192], doing[80];
+	enum ov_rc rc = OV_OK;
+	int src, irc, kcol = -1;
+
+	snprintf(doing, sizeof(doing), "copying %s", ct->name);
+	snprintf(sql, sizeof(sql), "SELECT * FROM %s%s%s%s ORDER BY %s LIMIT "
+	    "%d", ct->name, k->type ? " WHERE " : "", k->type ? ct->order :
+	    "", k->type ? " > ?1" : "", ct->order, COPY_BATCH);
+	if ((rc = db_prepare(v, sql, &st)) != OV_OK)
+		return rc;
+	if (k->type == DB_T_INT)
+		db_bind_int64(st, 1, k->i);
+	else if (k->type == DB_T_TEXT)
+		db_bind_text(st, 1, k->text, -1);
+	*n = 0;
+	while ((src = db_step(st)) == DB_ROW) {
+		if (*ins == NULL && (rc = insert_for(t, ct->name, st, ins)) !=
+		    OV_OK)
+			break;
+		for (int i = 0; i < db_col_count(st); i++) {
+			if (kcol < 0 && strcmp(db_col_name(st, i), ct->order) ==
+			    0)
+				kcol = i;
+			bind_as_read(*ins, st, i);
+		}
+		if ((irc = db_step(*ins)) != DB_DONE) {
+			rc = db_err(t, irc, doing);
+			break;
+		}
+		db_reset(*ins);
+		if (++*n == COPY_BATCH && (rc = kcol < 0 ?
+		    ov_seterr(OV_EINTERNAL, "%s: no column %s", doing,
+		    ct->order) : last_key_keep(k, st, kcol)) != OV_OK)
+			break;
+	}
+	if (rc == OV_OK && src != DB_ROW && src != DB_DONE)
+		rc = db_err(v, src, doing);
+	db_finish(v, st);
+	return rc;
 }
 
 static enum ov_rc
 copy_rows(struct vault *v, struct vault *t, const struct copy_table *ct,
     int64_t *rows)
 {
-	struct db_stmt *st = NULL, *ins = NULL;
-	char sql[160], doing[80];
+	struct db_stmt *ins = NULL;
+	struct last_key k = { DB_T_NULL, 0, NULL };
+	int64_t next = 0, n;
 	enum ov_rc rc;
-	int src, irc;
+	int irc;
 
-	snprintf(doing, sizeof(doing), "copying %s", ct->name);
-	snprintf(sql, sizeof(sql), "SELECT * FROM %s ORDER BY %s", ct->name,
-	    ct->order);
-	if ((rc = db_prepare(v, sql, &st)) != OV_OK)
-		return rc;
+	if (ct->ids && (irc = db_ids_next(v->db, ct->name, &next)) != DB_OK)
+		return db_err(v, irc, "reading the source's ids");
 	*rows = 0;
-	while ((src = db_step(st)) == DB_ROW) {
-		if (ins == NULL && (rc = insert_for(t, ct->name, st, &ins)) !=
-		    OV_OK)
-			break;
-		for (int i = 0; i < db_col_count(st); i++)
-			bind_as_read(ins, st, i);
-		if ((irc = db_step(ins)) != DB_DONE) {
-			rc = db_err(t, irc, doing);
-			break;
-		}
-		db_reset(ins);
-		(*rows)++;
-	}
-	if (rc == OV_OK && src != DB_DONE)
-		rc = db_err(v, src, doing);
-	db_finish(v, st);
+	do {
+		rc = copy_batch(v, t, ct, &ins, &k, &n);
+		*rows += n;
+	} while (rc == OV_OK && n == COPY_BATCH);
+	free(k.text);
 	db_finish(t, ins);
-	if (rc == OV_OK && ct->ids && (irc = db_ids_follow(t->db, ct->name)) !=
-	    DB_OK)
-		rc = db_err(t, irc, doing);
+	if (rc == OV_OK && ct->ids && (irc = db_ids_follow(t->db, ct->name,
+	    next)) != DB_OK)
+		rc = db_err(t, irc, "setting the copy's ids");
 	return rc;
 }
 
@@ -148,7 +216,7 @@ static enum ov_rc
 copy_all(struct vault *v, struct vault *t, vault_copy_cb cb, void *arg,
     int64_t *total)
 {
-	int64_t rows;
+	int64_t rows = 0;
 	enum ov_rc rc;
 
 	if ((rc = tx_begin(t)) != OV_OK)
@@ -226,8 +294,12 @@ vault_copy(struct vault *v, const char *to, vault_copy_cb cb, void *arg)
 	if (!t->url[0] && (rc = target_empty(t)) != OV_OK)
 		goto out;
 	made_file = !t->url[0];
-	if ((rc = vault_db_connect(t, VAULT_DB_CREATE)) != OV_OK ||
-	    (t->url[0] && (rc = target_empty(t)) != OV_OK))
+	if ((rc = vault_db_connect(t, VAULT_DB_CREATE)) == OV_EBUSY)
+		/* Its lock is held: a vault in use, or this very one. */
+		rc = ov_seterr(OV_ECONFLICT, "%s is in use by another process "
+		    "(or is the vault being copied): copy writes only into an "
+		    "empty target", t->db_path);
+	if (rc != OV_OK || (t->url[0] && (rc = target_empty(t)) != OV_OK))
 		goto out;
 	if ((rc = db_read_begin(v)) != OV_OK)
 		goto out;
@@ -246,9 +318,17 @@ vault_copy(struct vault *v, const char *to, vault_copy_cb cb, void *arg)
 	if ((rc = keyring_dup(v->kr, &t->kr)) != OV_OK ||
 	    (rc = mac_key_load(t)) != OV_OK ||
 	    (rc = record(t, "vault.copied", "from", v->db_path, total)) !=
+	    OV_OK ||
+	    (rc = record(v, "vault.copied_to", "to", t->db_path, total)) !=
 	    OV_OK)
-		goto out;
-	rc = record(v, "vault.copied_to", "to", t->db_path, total);
+	{
+		char why[256];
+
+		snprintf(why, sizeof(why), "%s", ov_errmsg());
+		rc = ov_seterr(rc, "the copy in %s is complete, but recording "
+		    "it in the audit chains failed (%s); run check on it",
+		    t->db_path, why);
+	}
 out:
 	if (rc != OV_OK && made_file) {
 		db_close(t->db);

@@ -244,9 +244,15 @@ db_has_table(struct db *db, const char *name, int *has)
 }
 
 int
-db_ids_follow(struct db *db, const char *table)
+db_ids_next(struct db *db, const char *table, int64_t *next)
 {
-	return db->ops->ids_follow(db, table);
+	return db->ops->ids_next(db, table, next);
+}
+
+int
+db_ids_follow(struct db *db, const char *table, int64_t next)
+{
+	return db->ops->ids_follow(db, table, next);
 }
 
 int

@@ -130,11 +130,14 @@ const char	*db_errmsg(struct db *, int code);
  * engine needs (SQLite: foreign keys off, then foreign_key_check, whose
  * first finding goes to buf as "table"). */
 int		 db_has_table(struct db *, const char *name, int *has);
-/* After rows were inserted with their own ids, makes the next id the
- * table's `id` column hands out follow them (PostgreSQL's identity
- * sequence; SQLite does that by itself).  table is a name of the
- * schema, never input. */
-int		 db_ids_follow(struct db *, const char *table);
+/* The identity `id` column of a table: the next id it hands out (past
+ * every id it ever handed out, deleted rows' too: SQLite's
+ * sqlite_sequence, PostgreSQL's sequence), and, after rows were
+ * inserted with their own ids, making it hand out next and later
+ * (`orgvault copy`: ids of removed rows are never reused).  table is a
+ * name of the schema, never input. */
+int		 db_ids_next(struct db *, const char *table, int64_t *next);
+int		 db_ids_follow(struct db *, const char *table, int64_t next);
 int		 db_migration_begin(struct db *);
 int		 db_migration_check(struct db *, char *buf, size_t len);
 void		 db_migration_end(struct db *);

@@ -41,7 +41,8 @@ struct db_ops {
 	enum db_class	(*errclass)(int);
 	const char	*(*errmsg)(struct db *, int);
 	int		(*has_table)(struct db *, const char *, int *);
-	int		(*ids_follow)(struct db *, const char *);
+	int		(*ids_next)(struct db *, const char *, int64_t *);
+	int		(*ids_follow)(struct db *, const char *, int64_t);
 	int		(*migration_begin)(struct db *);
 	int		(*migration_check)(struct db *, char *, size_t);
 	void		(*migration_end)(struct db *);

@@ -1164,24 +1164,65 @@ pg_has_table(struct db *d, const char *name, int *has)
 	return rc;
 }
 
-/* The identity sequence of table.id, past the largest id. */
+/* One int8 from a query on table's identity sequence. */
 static int
-pg_ids_follow(struct db *d, const char *table)
+seq_query(struct pg *db, const char *sql, int64_t *out)
 {
-	struct pg *db = PG(d);
-	char sql[256];
 	PGresult *r;
 	int rc;
 
 	if (!conn_ready(db))
 		return PG_ERR(DB_E_CONN);
-	snprintf(sql, sizeof(sql), "SELECT setval(pg_get_serial_sequence("
-	    "'%s', 'id'), coalesce(max(id), 0) + 1, false) FROM %s", table,
-	    table);
 	r = PQexec(db->conn, sql);
-	rc = classify(db, r);
+	if ((rc = classify(db, r)) == DB_OK && out)
+		*out = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL,
+		    10) : 0;
 	PQclear(r);
 	return rc;
+}
+
+static int
+pg_ids_next(struct db *d, const char *table, int64_t *next)
+{
+	struct pg *db = PG(d);
+	char sql[512];
+	PGresult *r;
+	int64_t called = 0;
+	int rc;
+
+	if (!conn_ready(db))
+		return PG_ERR(DB_E_CONN);
+	/* The sequence's name from the catalog (quoted there), then its
+	 * row: past every id it handed out. */
+	snprintf(sql, sizeof(sql), "SELECT pg_get_serial_sequence('%s', "
+	    "'id')", table);
+	r = PQexec(db->conn, sql);
+	if ((rc = classify(db, r)) == DB_OK && PQntuples(r) == 1 &&
+	    !PQgetisnull(r, 0, 0)) {
+		snprintf(sql, sizeof(sql), "SELECT CASE WHEN is_called THEN "
+		    "last_value + 1 ELSE last_value END FROM %s",
+		    PQgetvalue(r, 0, 0));
+		rc = seq_query(db, sql, &called);
+	}
+	PQclear(r);
+	if (rc != DB_OK)
+		return rc;
+	snprintf(sql, sizeof(sql), "SELECT coalesce(max(id), 0) + 1 FROM %s",
+	    table);
+	if ((rc = seq_query(db, sql, next)) == DB_OK && called > *next)
+		*next = called;
+	return rc;
+}
+
+static int
+pg_ids_follow(struct db *d, const char *table, int64_t next)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql), "SELECT setval(pg_get_serial_sequence("
+	    "'%s', 'id'), greatest(%lld, coalesce(max(id), 0) + 1), false) "
+	    "FROM %s", table, (long long)next, table);
+	return seq_query(PG(d), sql, NULL);
 }
 
 /* Foreign keys are always on, and checked at each statement. */
@@ -1371,6 +1412,7 @@ const struct db_ops db_pg_ops = {
 	.errclass = pg_errclass,
 	.errmsg = pg_errmsg,
 	.has_table = pg_has_table,
+	.ids_next = pg_ids_next,
 	.ids_follow = pg_ids_follow,
 	.migration_begin = pg_migration_begin,
 	.migration_check = pg_migration_check,

@@ -274,12 +274,49 @@ lite_col_type(struct db_stmt *s, int col)
 	}
 }
 
-/* INTEGER PRIMARY KEY (and AUTOINCREMENT's sqlite_sequence) follows
- * the largest id inserted by itself. */
+/* The vault's id columns are AUTOINCREMENT: sqlite_sequence holds the
+ * largest id ever handed out. */
 static int
-lite_ids_follow(struct db *d, const char *table)
+lite_ids_next(struct db *d, const char *table, int64_t *next)
 {
-	return DB_OK;
+	char sql[256];
+	sqlite3_stmt *st;
+	int src;
+
+	snprintf(sql, sizeof(sql), "SELECT max(coalesce((SELECT seq FROM "
+	    "sqlite_sequence WHERE name = '%s'), 0), coalesce((SELECT max(id) "
+	    "FROM %s), 0)) + 1", table, table);
+	if ((src = sqlite3_prepare_v2(L(d)->h, sql, -1, &st, NULL)) !=
+	    SQLITE_OK)
+		return src;
+	if ((src = sqlite3_step(st)) == SQLITE_ROW)
+		*next = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return src == SQLITE_ROW ? DB_OK : src;
+}
+
+static int
+lite_ids_follow(struct db *d, const char *table, int64_t next)
+{
+	static const char *const sql[] = {
+		"UPDATE sqlite_sequence SET seq = max(seq, ?2) WHERE name = ?1",
+		"INSERT INTO sqlite_sequence (name, seq) SELECT ?1, ?2 WHERE "
+		    "NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = ?1)",
+	};
+	sqlite3_stmt *st;
+	int src = SQLITE_OK;
+
+	for (size_t i = 0; i < 2 && src == SQLITE_OK; i++) {
+		if ((src = sqlite3_prepare_v2(L(d)->h, sql[i], -1, &st,
+		    NULL)) != SQLITE_OK)
+			break;
+		sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, next - 1);
+		src = sqlite3_step(st);
+		sqlite3_finalize(st);
+		src = src == SQLITE_DONE ? SQLITE_OK : src;
+	}
+	return src == SQLITE_OK ? DB_OK : src;
 }
 
 static int
@@ -533,6 +570,7 @@ const struct db_ops db_sqlite_ops = {
 	.errclass = lite_errclass,
 	.errmsg = lite_errmsg,
 	.has_table = lite_has_table,
+	.ids_next = lite_ids_next,
 	.ids_follow = lite_ids_follow,
 	.migration_begin = lite_migration_begin,
 	.migration_check = lite_migration_check,

@@ -65,6 +65,18 @@ run lite "$SRC" cred put acme rr --provider genesys --token-url "$FAKE_URL/oauth
 expect_eq "setup: cred put acme/rr" 0 "$RC"
 run lite "$SRC" --endpoint-allow 127.0.0.0/8 webhook add "http://127.0.0.1:9/hook" --secret-file "$TMP/wh"
 expect_eq "setup: webhook add" 0 "$RC"
+# More rows than one batch of the copy (2 000) in several tables.
+awk -v u="$FAKE_URL/oauth/token" 'BEGIN { for (i = 0; i < 2100; i++)
+    printf "{\"org\":\"bulk\",\"name\":\"b%d\",\"provider\":\"oauth2\",\"token_url\":\"%s\",\"client_id\":\"cc\",\"client_secret\":\"other-secret\"}\n", i, u }' >"$TMP/bulk.jsonl"
+run lite "$SRC" import "$TMP/bulk.jsonl"
+expect_eq "setup: import 2 100 credentials" 0 "$RC"
+# The newest credential is removed: its id is never handed out again.
+run lite "$SRC" cred put acme zz --provider genesys --token-url "$FAKE_URL/oauth/token" \
+    --client-id zz --secret-file "$TMP/s"
+run lite "$SRC" cred rm acme zz
+expect_eq "setup: the newest credential (acme/zz) removed" 0 "$RC"
+HIGH=$(sqlite3 "$SRC/orgvault.db" "SELECT seq FROM sqlite_sequence WHERE name = 'credentials'")
+expect_true "setup: the source's credential ids went up to $HIGH" -- test "${HIGH:-0}" -gt 2100
 TOK=$(lite "$SRC" apikey create tok --role token 2>/dev/null)
 expect_true "setup: API key" -- test -n "$TOK"
 
@@ -72,7 +84,7 @@ DIR=$SRC
 export ORGVAULT_DATABASE=sqlite
 serve_start src || exit 1
 have_tokens() {
-	[ "$(lite "$SRC" cred list --json | jq '[.[] | select(.expires_at != null)] | length')" = 2 ]
+	[ "$(lite "$SRC" cred list acme --json | jq '[.[] | select(.expires_at != null)] | length')" = 2 ]
 }
 expect_true "setup: both credentials have a token" -- wait_until 20 have_tokens
 api GET /v1/orgs/acme/credentials/cc/token "$TOK"
@@ -106,8 +118,8 @@ for t in $tables; do
 	[ "$(jq -r --arg t "$t" '.tables[$t]' "$TMP/copy1.json")" = "$n" ] || mism="$mism $t"
 done
 expect_eq "... each with the source's row count" "" "$mism"
-expect_true "... credentials and events are not empty" -- \
-    jq -e '.tables.credentials == 2 and .tables.events > 3 and .tables.tokens == 2' "$TMP/copy1.json"
+expect_true "... more than a batch (2 000) of credentials and events" -- \
+    jq -e '.tables.credentials == 2102 and .tables.events > 2100 and .tables.tokens >= 2' "$TMP/copy1.json"
 
 p1() { "$REAL" --data-dir "$SRC" --database "$U1" "$@"; }
 run p1 cred list --json
@@ -124,6 +136,9 @@ run p1 org add beta
 expect_eq "the copy hands out new ids after the copied ones (org add)" 0 "$RC"
 run p1 cred put beta b1 --provider genesys --token-url "$FAKE_URL/oauth/token" --client-id cc --secret-file "$TMP/s"
 expect_eq "... and cred put" 0 "$RC"
+B1=$(pg_psql "SELECT id FROM c1.credentials WHERE name = 'b1'" | tail -n 1)
+expect_true "... whose id ($B1) is past every id the source handed out ($HIGH)" -- \
+    test "${B1:-0}" -gt "$HIGH"
 DUMP=$TMP/copy1.sql
 pg_as "$PG_BIN/pg_dump" -h "$PG_SOCK" -p "$PG_PORT" -U postgres -n c1 orgvault >"$DUMP"
 expect_true "pg_dump of the copy was written" -- test -s "$DUMP"
@@ -152,14 +167,31 @@ install -m 600 "$SRC/master.key" "$DST/master.key"
 run "$REAL" --data-dir "$DST" --database "$U1" copy --to sqlite
 expect_eq "PostgreSQL -> SQLite: exit 0" 0 "$RC"
 expect_stdout_contains "... the check of the copy passed" "check of the copy: ok"
+run p1 cred list --json
+want=$(jq length "$OUT")
 run lite "$DST" cred list --json
-expect_eq "the SQLite copy lists the copy's credentials (3)" 3 "$(jq length "$OUT")"
+expect_eq "the SQLite copy lists the copy's credentials" "$want" "$(jq length "$OUT")"
 run lite "$DST" check
 expect_eq "check of the SQLite copy: exit 0" 0 "$RC"
 run lite "$DST" org add gamma
 expect_eq "the SQLite copy hands out new ids" 0 "$RC"
+run lite "$DST" cred put gamma g1 --provider genesys --token-url "$FAKE_URL/oauth/token" --client-id cc --secret-file "$TMP/s"
+G1=$(sqlite3 "$DST/orgvault.db" "SELECT id FROM credentials WHERE name = 'g1'")
+expect_true "... past every id PostgreSQL handed out (g1 $G1 > b1 $B1)" -- test "${G1:-0}" -gt "${B1:-0}"
 run "$REAL" --data-dir "$DST" --database "$U1" copy --to sqlite
 expect_eq "copy onto an existing SQLite file: exit 3" 3 "$RC"
+
+run "$REAL" --data-dir "$SRC" --database "$U1" copy --to "$U1"
+expect_eq "a PostgreSQL vault onto itself: exit 3" 3 "$RC"
+
+# A passphrase vault, the passphrase on stdin: read once for both opens.
+PV=$TMP/pv
+secret_file "$TMP/pp" "copy-passphrase-canary-0001"
+run lite "$PV" init --passphrase-file "$TMP/pp" --kdf-cost interactive
+expect_eq "setup: a passphrase vault" 0 "$RC"
+run "$REAL" --data-dir "$PV" --database sqlite --passphrase-file - copy --to "$(pg_url c3)" <"$TMP/pp"
+expect_eq "passphrase on stdin: copy exit 0" 0 "$RC"
+expect_stdout_contains "... and the check of the copy passed" "check of the copy: ok"
 
 # A wrong master key opens nothing, and copies nothing.
 W=$TMP/wrong
