@@ -226,23 +226,25 @@ strip_schema(const char *url, char *out, size_t outlen, char *schema)
 	return 0;
 }
 
-/* The first entry of -csearch_path=… (or -c search_path=…) in options. */
-static void
+/* The first entry of -csearch_path=… (or -c search_path=…) in options:
+ * 0, or -1 when it is not a schema name orgvault takes. */
+static int
 schema_from_options(const char *opts, char *schema)
 {
 	const char *p;
 	size_t n;
 
 	if (opts == NULL || (p = strstr(opts, "search_path=")) == NULL)
-		return;
+		return 0;
 	p += 12;
 	for (n = 0; p[n] && p[n] != ',' && !isspace((unsigned char)p[n]);
 	    n++)
 		;
-	if (schema_ok(p, n)) {
-		memcpy(schema, p, n);
-		schema[n] = '\0';
-	}
+	if (!schema_ok(p, n))
+		return -1;
+	memcpy(schema, p, n);
+	schema[n] = '\0';
+	return 0;
 }
 
 static const char *
@@ -292,8 +294,15 @@ url_parse(const char *url, char *stripped, size_t slen, char *schema,
 		PQconninfoFree(o);
 		return NULL;
 	}
-	if (*schema == '\0')
-		schema_from_options(opt(o, "options"), schema);
+	if (*schema == '\0' && schema_from_options(opt(o, "options"),
+	    schema) != 0) {
+		snprintf(buf, len, "the first search_path entry of the "
+		    "database URL's options must be a lower-case name of at "
+		    "most %d letters, digits and _ (or give schema=NAME)",
+		    PG_SCHEMA_MAX);
+		PQconninfoFree(o);
+		return NULL;
+	}
 	if (*schema == '\0')
 		snprintf(schema, PG_SCHEMA_MAX + 1, "orgvault");
 	return o;

@@ -421,7 +421,8 @@ init_db(struct vault *v, const struct vault_opts *o,
 /*
  * On PostgreSQL the vault is made in one transaction (its DDL is
  * transactional; no migration needs foreign keys off): a failed init
- * leaves the schema as it found it, and a schema that already holds a
+ * leaves no table (a schema the connection created for it stays, empty,
+ * and init can simply be re-run), and a schema that already holds a
  * vault is refused.
  */
 static enum ov_rc

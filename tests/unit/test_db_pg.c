@@ -125,6 +125,12 @@ test_url_check(void **state)
 	    why, sizeof(why)), -1);
 	assert_int_equal(db_url_check("postgresql://db/v?nosuch=1", why,
 	    sizeof(why)), -1);
+	/* The first search_path entry names the schema, or is refused. */
+	assert_int_equal(db_url_check("postgresql://db/v?options="
+	    "-csearch_path%3Dtenant_2", why, sizeof(why)), 0);
+	assert_int_equal(db_url_check("postgresql://db/v?options="
+	    "-csearch_path%3DTenant", why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "search_path"));
 	assert_true(db_is_pg("postgres://h/d"));
 	assert_true(db_is_pg("host=h"));
 	assert_false(db_is_pg("sqlite"));
