@@ -193,6 +193,7 @@ void		 broker_stop(struct broker *);
 void		 broker_free(struct broker *);
 void		 broker_on_result(void *broker, const struct rot_result *);
 size_t		 broker_tokens(struct broker *);
+void		 broker_preload_start(struct broker *);
 /* Answers GET …/token (suspending the connection while it waits). */
 enum MHD_Result	 broker_token(struct req *, const char *org, const char *name);
 /* Answers POST …/refresh: one attempt through the scheduler. */

@@ -27,10 +27,10 @@
  * One mutex guards the entries and the waiters; the hot path holds it
  * for a lookup and a copy.
  *
- * At start a thread loads every valid token (preload_main), so that a
- * database that is unreachable before a caller first asks still leaves
- * the broker something to serve.  It stops at half of the secure-memory
- * pool, which the scheduler and requests need too.
+ * Once serve listens, a thread loads every valid token (preload_main),
+ * so that a database that is unreachable before a caller first asks
+ * still leaves the broker something to serve.  It stops at half of the
+ * secure-memory pool, which the scheduler and requests need too.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -895,10 +895,17 @@ broker_new(struct admin *a)
 		return NULL;
 	}
 	b->timer_started = 1;
-	if (a->cfg.token_cache &&
+	return b;
+}
+
+/* Once the API listens (admin_start): a serve that cannot start loads
+ * nothing.  Without the cache every request reads the vault anyway. */
+void
+broker_preload_start(struct broker *b)
+{
+	if (b->a->cfg.token_cache && !b->preload_started &&
 	    pthread_create(&b->preload, NULL, preload_main, b) == 0)
 		b->preload_started = 1;
-	return b;
 }
 
 void

@@ -582,6 +582,7 @@ admin_start(struct admin *a, struct rot_scheduler *sched)
 		    "", a->cfg.host, strchr(a->cfg.host, ':') ? "]" : "",
 		    a->cfg.port, a->mhd_error[0] ? ": " : "", a->mhd_error);
 	atomic_store(&a->mhd_started, 1);
+	broker_preload_start(a->broker);
 	di = MHD_get_daemon_info(a->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	a->port = di ? di->port : a->cfg.port;
 	log_info("listening on %s%s%s:%d (%s, %u threads, at most %d "
