@@ -320,8 +320,7 @@ vault_copy(struct vault *v, const char *to, vault_copy_cb cb, void *arg)
 	    (rc = record(t, "vault.copied", "from", v->db_path, total)) !=
 	    OV_OK ||
 	    (rc = record(v, "vault.copied_to", "to", t->db_path, total)) !=
-	    OV_OK)
-	{
+	    OV_OK) {
 		char why[256];
 
 		snprintf(why, sizeof(why), "%s", ov_errmsg());
