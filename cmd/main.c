@@ -73,12 +73,29 @@ static const char usage[] =
 "Exit codes: 0 ok, 1 usage or invalid input, 2 not found, 3 conflict,\n"
 "4 integrity or crypto failure, 5 other (I/O, locked database, schema).\n";
 
+/* With a PostgreSQL --database, a second line names it (never with a
+ * password: there is none) and the server's version; a server that
+ * cannot be reached is a warning, not a failure of `version`. */
 static int
 cmd_version(struct cli *cli, int argc, char **argv)
 {
-	printf("orgvault %s (sqlite %s, libsodium %s, %s)\n", ORGVAULT_VERSION,
-	    vault_sqlite_version(), sodium_version_string(),
-	    curl_version());
+	struct vault_opts o = { .data_dir = cli->data_dir,
+	    .database = cli->database, .actor = cli->actor };
+	struct vault *v;
+
+	printf("orgvault %s (sqlite %s, libpq %s, libsodium %s, %s)\n",
+	    ORGVAULT_VERSION, vault_sqlite_version(), vault_libpq_version(),
+	    sodium_version_string(), curl_version());
+	if (!vault_database_is_pg(cli->database) ||
+	    vault_database_check(cli->database) != OV_OK)
+		return 0;
+	if (vault_open(&o, VAULT_OPEN_NO_KEY, &v) != OV_OK) {
+		fprintf(stderr, "orgvault: warning: %s\n", ov_errmsg());
+		return 0;
+	}
+	printf("database %s: PostgreSQL %s\n", vault_location(v),
+	    vault_db_version(v));
+	vault_close(v);
 	return 0;
 }
 

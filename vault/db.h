@@ -162,6 +162,8 @@ int		 db_watch_fd(struct db_watch *);
 int		 db_watch_drain(struct db_watch *);
 void		 db_watch_close(struct db_watch *);	/* NULL ok */
 
+/* The libpq linked in (every build has it), as "15.18". */
+const char	*db_pg_client_version(void);
 /* The SQLite library linked in (every build has it). */
 const char	*db_engine_version(void);
 int64_t		 db_engine_memory(void);	/* bytes SQLite holds */

@@ -1271,6 +1271,16 @@ pg_version(struct db *d)
 	return PG(d)->version[0] ? PG(d)->version : "unknown";
 }
 
+const char *
+db_pg_client_version(void)
+{
+	static char buf[32];
+	int v = PQlibVersion();
+
+	snprintf(buf, sizeof(buf), "%d.%d", v / 10000, v % 10000);
+	return buf;
+}
+
 /* ---- watching: LISTEN on a connection of its own ---- */
 
 struct pg_watch {

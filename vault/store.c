@@ -275,6 +275,18 @@ vault_sqlite_version(void)
 	return db_engine_version();
 }
 
+const char *
+vault_libpq_version(void)
+{
+	return db_pg_client_version();
+}
+
+const char *
+vault_db_version(const struct vault *v)
+{
+	return db_version(v->db);
+}
+
 int64_t
 vault_sqlite_memory(void)
 {

@@ -69,6 +69,9 @@ void		vault_watch_close(struct vault_watch *);	/* NULL ok */
 enum ov_rc	vault_database_check(const char *database);
 int		vault_database_is_pg(const char *database);
 const char	*vault_sqlite_version(void);
+const char	*vault_libpq_version(void);
+/* The database server's version (PostgreSQL), or SQLite's. */
+const char	*vault_db_version(const struct vault *);
 int64_t		vault_sqlite_memory(void);	/* bytes SQLite holds now */
 
 /* Migrations: the embedded list, with what the database has applied. */

@@ -126,6 +126,10 @@ run p1 cred list --json
 expect_eq "the copy lists the same credentials" "$SRC_LIST" "$(jq -S 'map(del(.last_used_at))' "$OUT")"
 run p1 audit verify
 expect_eq "the copy's audit chain verifies" 0 "$RC"
+run p1 version
+expect_eq "version on the copy: exit 0" 0 "$RC"
+expect_stdout_contains "... names the database and its schema" "(schema c1): PostgreSQL "
+expect_stdout_contains "... and the libpq linked in" "libpq "
 run p1 audit events --kind vault.copied --json
 expect_json "the copy's chain records vault.copied from the SQLite file" \
     'length == 1 and (.[0].detail.from | endswith("orgvault.db"))'
