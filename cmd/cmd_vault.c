@@ -180,13 +180,43 @@ print_failure(const struct vault_check_failure *f, void *arg)
 		    (long long)f->row, f->column, f->problem);
 }
 
+/*
+ * vault_check with `check`'s report: each failure printed as it is found,
+ * or gathered for --json into *report ({ok, checked, failures}); the
+ * one-line summary goes to summary.  *failed: whether anything failed.
+ */
+static enum ov_rc
+check_report(struct vault *v, int json, json_t **report, char *summary,
+    size_t len, int *failed)
+{
+	json_t *list = json ? json_array() : NULL;
+	int64_t checked = 0, failures = 0;
+	enum ov_rc rc;
+
+	*report = NULL;
+	if ((rc = vault_check(v, print_failure, list, &checked, &failures)) !=
+	    OV_OK) {
+		json_decref(list);
+		return rc;
+	}
+	*failed = failures != 0;
+	if (json)
+		*report = json_pack("{s:b, s:I, s:o}", "ok", failures == 0,
+		    "checked", (json_int_t)checked, "failures", list);
+	snprintf(summary, len, "%s: %lld item(s) checked, %lld failure(s)",
+	    failures ? "FAILED" : "ok", (long long)checked,
+	    (long long)failures);
+	return OV_OK;
+}
+
 int
 cmd_check(struct cli *cli, int argc, char **argv)
 {
 	struct vault *v;
-	json_t *failures_list = NULL;
-	int64_t checked = 0, failures = 0, old = 0;
-	int json = 0, ec, final;
+	json_t *report = NULL;
+	char summary[128];
+	int64_t old = 0;
+	int json = 0, ec, final, failed = 0;
 	enum ov_rc rc;
 
 	if (cli_wants_help(argc, argv, check_usage))
@@ -199,9 +229,7 @@ cmd_check(struct cli *cli, int argc, char **argv)
 	}
 	if ((ec = cli_open(cli, 0, &v)) != 0)
 		return ec;
-	if (json)
-		failures_list = json_array();
-	rc = vault_check(v, print_failure, failures_list, &checked, &failures);
+	rc = check_report(v, json, &report, summary, sizeof(summary), &failed);
 	if (rc == OV_OK && (rc = vault_binding_status(v, &old, &final)) ==
 	    OV_OK && old)
 		fprintf(stderr, "orgvault: warning: %lld secret row(s) are "
@@ -210,17 +238,14 @@ cmd_check(struct cli *cli, int argc, char **argv)
 		    "key rewrap\n", (long long)old);
 	vault_close(v);
 	if (rc != OV_OK) {
-		json_decref(failures_list);
+		json_decref(report);
 		return cli_fail(rc);
 	}
 	if (json)
-		cli_print_json(json_pack("{s:b, s:I, s:o}", "ok", failures == 0,
-		    "checked", (json_int_t)checked, "failures", failures_list));
+		cli_print_json(report);
 	else
-		printf("%s: %lld item(s) checked, %lld failure(s)\n",
-		    failures ? "FAILED" : "ok", (long long)checked,
-		    (long long)failures);
-	return failures ? ov_rc_exit(OV_EINTEGRITY) : 0;
+		puts(summary);
+	return failed ? ov_rc_exit(OV_EINTEGRITY) : 0;
 }
 
 static const char copy_usage[] =
@@ -269,11 +294,11 @@ cmd_copy(struct cli *cli, int argc, char **argv)
 	struct copied c = { 0 };
 	struct secret *pp = NULL;
 	struct vault *v;
-	json_t *failures_list = NULL;
+	json_t *report = NULL;
 	char from[OV_DB_URL_MAX + 64], to_where[OV_DB_URL_MAX + 64];
+	char summary[128];
 	const char *to = NULL;
-	int64_t checked = 0, failures = 0;
-	int json = 0, ch, ec;
+	int json = 0, ch, ec, failed = 0;
 	enum ov_rc rc;
 
 	while ((ch = cli_getopt(argc, argv, "h", opts)) != -1) {
@@ -318,25 +343,18 @@ cmd_copy(struct cli *cli, int argc, char **argv)
 		return cli_fail(rc);
 	}
 	snprintf(to_where, sizeof(to_where), "%s", vault_location(v));
-	if (json)
-		failures_list = json_array();
-	rc = vault_check(v, print_failure, failures_list, &checked, &failures);
+	rc = check_report(v, json, &report, summary, sizeof(summary), &failed);
 	vault_close(v);
 	if (rc != OV_OK) {
 		json_decref(c.tables);
-		json_decref(failures_list);
 		return cli_fail(rc);
 	}
 	if (json)
-		cli_print_json(json_pack("{s:s, s:s, s:I, s:o, s:{s:b, s:I, "
-		    "s:o}}", "from", from, "to", to_where, "rows",
-		    (json_int_t)c.rows, "tables", c.tables, "check", "ok",
-		    failures == 0, "checked", (json_int_t)checked, "failures",
-		    failures_list));
+		cli_print_json(json_pack("{s:s, s:s, s:I, s:o, s:o}", "from",
+		    from, "to", to_where, "rows", (json_int_t)c.rows, "tables",
+		    c.tables, "check", report));
 	else
-		printf("copied %lld row(s) to %s\ncheck of the copy: %s: %lld "
-		    "item(s) checked, %lld failure(s)\n", (long long)c.rows,
-		    to_where, failures ? "FAILED" : "ok", (long long)checked,
-		    (long long)failures);
-	return failures ? ov_rc_exit(OV_EINTEGRITY) : 0;
+		printf("copied %lld row(s) to %s\ncheck of the copy: %s\n",
+		    (long long)c.rows, to_where, summary);
+	return failed ? ov_rc_exit(OV_EINTEGRITY) : 0;
 }
